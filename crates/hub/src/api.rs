@@ -1,0 +1,307 @@
+//! The FSPIOP listener: every request passes the same gate, in a fixed order, before a resource
+//! handler sees it:
+//!
+//! 1. route (resource and shape of the path) — unknown → `3002`/404, wrong method → `3000`/405;
+//! 2. body read with a hard size limit — `3104`;
+//! 3. headers (`Accept`, `Date`, `Content-Length`, `Content-Type`, `FSPIOP-Source`) — `310x`/`3001`;
+//! 4. the caller (from the connection) may send as `FSPIOP-Source`, which must be a registered,
+//!    active participant — `3000`/`3200`;
+//! 5. JSON syntax and the v1.1 schema — `3100`–`3103`.
+//!
+//! Only then is the request accepted (`202`/`200`, empty body) and handled.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use fspiop::headers::{self, Method, Resource};
+use fspiop::schema::{BodyKind, BodySchemas};
+use fspiop::{ErrorCode, FspiopError};
+
+use crate::caller::Caller;
+use crate::handlers;
+use crate::message::Inbound;
+use crate::state::HubState;
+
+/// The shape of a request path below its resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/{resource}` (POST).
+    Collection,
+    /// `/{resource}/{ID}`.
+    Item(String),
+    /// `/{resource}/{ID}/error`.
+    ItemError(String),
+    /// `/parties|participants/{Type}/{ID}[/{SubId}]`.
+    Party { id_type: String, identifier: String, sub_id: Option<String> },
+    /// `/parties|participants/{Type}/{ID}[/{SubId}]/error`.
+    PartyError { id_type: String, identifier: String, sub_id: Option<String> },
+}
+
+/// A request that passed the gate.
+pub struct Accepted {
+    /// Method.
+    pub method: Method,
+    /// Resource.
+    pub resource: Resource,
+    /// Path shape.
+    pub route: Route,
+    /// `FSPIOP-Source` (authorised).
+    pub source: String,
+    /// `FSPIOP-Destination`, if any.
+    pub destination: Option<String>,
+    /// Version of the body's media type.
+    pub content_version: (u8, u8),
+    /// Parsed body (`Null` when there is none).
+    pub body: serde_json::Value,
+    /// The raw request for forwarding.
+    pub inbound: Inbound,
+    /// Query string, if any.
+    pub query: Option<String>,
+}
+
+/// Axum handler for every FSPIOP path.
+pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Response {
+    let caller = request.extensions().get::<Caller>().cloned();
+    let Some(caller) = caller else {
+        return error_response(&FspiopError::internal("no caller identity on the connection"));
+    };
+    match gate(&state, &caller, request).await {
+        Ok(accepted) => {
+            let status = match accepted.method {
+                Method::Put | Method::Patch => StatusCode::OK,
+                _ => StatusCode::ACCEPTED,
+            };
+            match handlers::dispatch(&state, accepted).await {
+                Ok(()) => status.into_response(),
+                Err(error) => error_response(&error),
+            }
+        }
+        Err(error) => {
+            tracing::info!(code = %error.code, description = %error.description, "request refused");
+            error_response(&error)
+        }
+    }
+}
+
+/// A synchronous FSPIOP error response.
+pub fn error_response(error: &FspiopError) -> Response {
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::to_vec(&error.to_body()).unwrap_or_default();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if error.code == ErrorCode::GENERIC_CLIENT_ERROR && status == StatusCode::METHOD_NOT_ALLOWED {
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST, PUT, DELETE"));
+    }
+    response
+}
+
+async fn gate(state: &HubState, caller: &Caller, request: Request) -> Result<Accepted, FspiopError> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let (resource, route) = parse_path(&path)?;
+    let method = parse_method(parts.method.as_str())?;
+    let kind = body_kind(method, resource, &route)?;
+    let declared_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared_length > headers::MAX_BODY_BYTES {
+        return Err(headers::too_large(declared_length));
+    }
+    let body = read_body(body).await?;
+    let header_list = header_pairs(&parts.headers);
+    let lookup = |name: &str| header_list.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let checked = headers::check_request_headers(method, resource, lookup, body.len())?;
+    caller.authorize_source(&checked.source, &state.hub_name)?;
+    match state.directory.active(&checked.source).await {
+        Some(true) => {}
+        Some(false) => {
+            return Err(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("FSPIOP-Source {} is an inactive participant", checked.source),
+            ));
+        }
+        None => {
+            return Err(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("FSPIOP-Source {} is not a registered participant", checked.source),
+            ));
+        }
+    }
+    let parsed = match kind {
+        None => {
+            if !body.is_empty() {
+                return Err(FspiopError::new(ErrorCode::MALFORMED_SYNTAX, format!("{} requests carry no body", method.as_str())));
+            }
+            serde_json::Value::Null
+        }
+        Some(kind) => {
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                FspiopError::new(ErrorCode::MALFORMED_SYNTAX, format!("body is not valid JSON: {e}"))
+            })?;
+            BodySchemas::v1_1().validate(kind, &value).map_err(|v| v.to_fspiop_error())?;
+            value
+        }
+    };
+    let full_path = match &query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    Ok(Accepted {
+        method,
+        resource,
+        route,
+        source: checked.source,
+        destination: checked.destination,
+        content_version: checked.content_version,
+        body: parsed,
+        inbound: Inbound { method, resource, path: full_path, headers: header_list, body },
+        query,
+    })
+}
+
+async fn read_body(body: Body) -> Result<Bytes, FspiopError> {
+    axum::body::to_bytes(body, headers::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| headers::too_large(headers::MAX_BODY_BYTES + 1))
+}
+
+fn header_pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_string())))
+        .collect()
+}
+
+fn parse_method(method: &str) -> Result<Method, FspiopError> {
+    Ok(match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        other => return Err(method_not_allowed(other)),
+    })
+}
+
+fn method_not_allowed(method: &str) -> FspiopError {
+    FspiopError {
+        code: ErrorCode::GENERIC_CLIENT_ERROR,
+        description: format!("Generic client error - method {method} is not allowed on this path"),
+        extensions: Vec::new(),
+    }
+}
+
+/// Splits a path into resource and shape. Paths may carry a prefix before the resource
+/// segment; routing uses the first segment that names a resource.
+pub fn parse_path(path: &str) -> Result<(Resource, Route), FspiopError> {
+    let unknown = || FspiopError::new(ErrorCode::UNKNOWN_URI, format!("{path} is not an FSPIOP resource path"));
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let position = segments.iter().position(|s| Resource::from_segment(s).is_some()).ok_or_else(unknown)?;
+    let resource = Resource::from_segment(segments[position]).ok_or_else(unknown)?;
+    let rest: Vec<String> = segments[position + 1..].iter().map(|s| percent_decode(s)).collect();
+    let party_like = matches!(resource, Resource::Parties | Resource::Participants);
+    let route = match rest.as_slice() {
+        [] => Route::Collection,
+        [id] => Route::Item(id.clone()),
+        [id, error] if error == "error" && !party_like => Route::ItemError(id.clone()),
+        [id, error] if error == "error" && resource == Resource::Participants => Route::ItemError(id.clone()),
+        [t, i] if party_like => Route::Party { id_type: t.clone(), identifier: i.clone(), sub_id: None },
+        [t, i, e] if party_like && e == "error" => Route::PartyError { id_type: t.clone(), identifier: i.clone(), sub_id: None },
+        [t, i, s] if party_like => Route::Party { id_type: t.clone(), identifier: i.clone(), sub_id: Some(s.clone()) },
+        [t, i, s, e] if party_like && e == "error" => {
+            Route::PartyError { id_type: t.clone(), identifier: i.clone(), sub_id: Some(s.clone()) }
+        }
+        _ => return Err(unknown()),
+    };
+    Ok((resource, route))
+}
+
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if byte == b'%'
+            && let Some(hex) = bytes.get(index + 1..index + 3)
+            && let Ok(text) = std::str::from_utf8(hex)
+            && let Ok(value) = u8::from_str_radix(text, 16)
+        {
+            out.push(value);
+            index += 3;
+            continue;
+        }
+        out.push(byte);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Which body schema applies; `None` for body-less requests; error for unsupported
+/// method/path combinations.
+fn body_kind(method: Method, resource: Resource, route: &Route) -> Result<Option<BodyKind>, FspiopError> {
+    use Resource as R;
+    use Route as P;
+    let not_allowed = || Err(method_not_allowed(method.as_str()));
+    let kind = match (resource, method, route) {
+        (_, Method::Put, P::ItemError(_) | P::PartyError { .. }) => Some(BodyKind::ErrorPut),
+        (R::Parties, Method::Get, P::Party { .. }) => None,
+        (R::Parties, Method::Put, P::Party { .. }) => Some(BodyKind::PartiesPut),
+        (R::Participants, Method::Get | Method::Delete, P::Party { .. }) => None,
+        (R::Participants, Method::Post, P::Party { .. }) => Some(BodyKind::ParticipantsPost),
+        (R::Participants, Method::Post, P::Collection) => Some(BodyKind::ParticipantsBatchPost),
+        (R::Quotes, Method::Post, P::Collection) => Some(BodyKind::QuotesPost),
+        (R::Quotes, Method::Put, P::Item(_)) => Some(BodyKind::QuotesPut),
+        (R::Transfers, Method::Post, P::Collection) => Some(BodyKind::TransfersPost),
+        (R::Transfers, Method::Put, P::Item(_)) => Some(BodyKind::TransfersPut),
+        (R::TransactionRequests, Method::Post, P::Collection) => Some(BodyKind::TransactionRequestsPost),
+        (R::TransactionRequests, Method::Put, P::Item(_)) => Some(BodyKind::TransactionRequestsPut),
+        (R::Authorizations, Method::Put, P::Item(_)) => Some(BodyKind::AuthorizationsPut),
+        (R::BulkQuotes, Method::Post, P::Collection) => Some(BodyKind::BulkQuotesPost),
+        (R::BulkQuotes, Method::Put, P::Item(_)) => Some(BodyKind::BulkQuotesPut),
+        (R::Quotes | R::Transfers | R::TransactionRequests | R::Authorizations | R::BulkQuotes, Method::Get, P::Item(_)) => None,
+        (R::BulkTransfers | R::Transactions, _, _) => {
+            return Err(FspiopError::new(ErrorCode::NOT_IMPLEMENTED, format!("/{} is not served by this hub yet", resource.name())));
+        }
+        _ => return not_allowed(),
+    };
+    Ok(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(parse_path("/transfers").unwrap(), (Resource::Transfers, Route::Collection));
+        assert_eq!(parse_path("/switch/transfers/abc").unwrap(), (Resource::Transfers, Route::Item("abc".into())));
+        assert_eq!(parse_path("/transfers/abc/error").unwrap(), (Resource::Transfers, Route::ItemError("abc".into())));
+        assert_eq!(
+            parse_path("/parties/MSISDN/123/error").unwrap().1,
+            Route::PartyError { id_type: "MSISDN".into(), identifier: "123".into(), sub_id: None }
+        );
+        assert_eq!(
+            parse_path("/parties/MSISDN/%2B123/sub").unwrap().1,
+            Route::Party { id_type: "MSISDN".into(), identifier: "+123".into(), sub_id: Some("sub".into()) }
+        );
+        assert_eq!(parse_path("/nothing/here").unwrap_err().code, ErrorCode::UNKNOWN_URI);
+        assert_eq!(parse_path("/transfers/a/b/c").unwrap_err().code, ErrorCode::UNKNOWN_URI);
+    }
+
+    #[test]
+    fn methods() {
+        assert!(body_kind(Method::Patch, Resource::Transfers, &Route::Item("x".into())).is_err());
+        assert_eq!(body_kind(Method::Get, Resource::Transfers, &Route::Item("x".into())).unwrap(), None);
+        assert_eq!(
+            body_kind(Method::Post, Resource::BulkTransfers, &Route::Collection).unwrap_err().code,
+            ErrorCode::NOT_IMPLEMENTED
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The Ferroloop hub as a library: configuration in, running listeners out.
+//!
+//! Layout:
+//! - [`api`]: the FSPIOP listener's gate (routing, headers, caller, schema) and
+//!   [`handlers`]: what each resource does;
+//! - [`writer`]: the single ledger writer (group commit) over a [`ledger::LedgerStore`];
+//! - [`callbacks`] and [`message`]: outbound delivery with retries and a delivery log;
+//! - [`expiry`]: deadline-driven transfer expiry;
+//! - [`admin`] and [`operations`]: the operator plane and the one door operator actions use;
+//! - [`caller`]: the identity the transport proved;
+//! - [`server`]: wiring and lifecycle.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod api;
+pub mod caller;
+pub mod callbacks;
+pub mod endpoints;
+pub mod expiry;
+pub mod handlers;
+pub mod message;
+pub mod operations;
+pub mod server;
+pub mod state;
+pub mod writer;
+
+pub use server::{HubConfig, HubError, RunningHub, start};

@@ -1,0 +1,232 @@
+//! Wiring and lifecycle: build the state, bind the listeners, rebuild expiry timers, and shut
+//! down cleanly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use ledger::engine::Ledger;
+use ledger::{Clock, LedgerStore, SystemClock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{self, AdminState};
+use crate::callbacks::{CallbackConfig, Dispatcher};
+use crate::caller::{Caller, CallerIdentity};
+use crate::endpoints::Directory;
+use crate::expiry::{ExpiryScheduler, OnDue};
+use crate::operations::Operations;
+use crate::state::HubState;
+use crate::writer::LedgerWriter;
+
+/// How to run a hub.
+#[derive(Clone)]
+pub struct HubConfig {
+    /// Where the admin token (and, with the embedded store, the database) live.
+    pub data_dir: PathBuf,
+    /// FSPIOP listener address.
+    pub fspiop_listen: SocketAddr,
+    /// Admin listener address (loopback by default).
+    pub admin_listen: SocketAddr,
+    /// The hub's participant name in `FSPIOP-Source`.
+    pub hub_name: String,
+    /// Commands per ledger transaction at most.
+    pub batch_max: usize,
+    /// Commands waiting for the writer at most (back-pressure beyond).
+    pub queue: usize,
+    /// Outbound delivery settings.
+    pub callbacks: CallbackConfig,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl HubConfig {
+    /// Defaults for a data directory: FSPIOP on 127.0.0.1:3000, admin on 127.0.0.1:3001.
+    pub fn new(data_dir: impl Into<PathBuf>) -> HubConfig {
+        HubConfig {
+            data_dir: data_dir.into(),
+            fspiop_listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 3001)),
+            hub_name: "Hub".into(),
+            batch_max: 512,
+            queue: 8192,
+            callbacks: CallbackConfig::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// The data directory or a secret file is unusable.
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, std::io::Error),
+    /// The store failed at start.
+    #[error("store: {0}")]
+    Store(String),
+    /// The HTTP client could not be built.
+    #[error("http client: {0}")]
+    Client(String),
+}
+
+/// A running hub.
+pub struct RunningHub {
+    /// Where the FSPIOP listener is bound.
+    pub fspiop_addr: SocketAddr,
+    /// Where the admin listener is bound.
+    pub admin_addr: SocketAddr,
+    /// The bootstrap admin token.
+    pub admin_token: String,
+    /// Where the token is kept.
+    pub admin_token_path: PathBuf,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningHub {
+    /// Stops accepting, finishes in-flight requests, and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// A token that is cancelled when the hub stops.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts a hub over `store`.
+pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<RunningHub, HubError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
+    let token_path = config.data_dir.join("admin-token");
+    let admin_token = load_or_create_secret(&token_path)?;
+
+    let ledger = Ledger::new(config.clock.clone());
+    let writer = LedgerWriter::start(store.clone(), ledger, config.queue, config.batch_max);
+    let directory = Directory::new(writer.clone(), Duration::from_secs(30));
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| HubError::Client(e.to_string()))?;
+    let dispatcher = Dispatcher::new(client, directory.clone(), writer.clone(), config.callbacks.clone());
+
+    let weak: Arc<OnceLock<Weak<HubState>>> = Arc::new(OnceLock::new());
+    let on_due: OnDue = {
+        let weak = weak.clone();
+        Arc::new(move |ids| {
+            let state = weak.get().and_then(Weak::upgrade);
+            Box::pin(async move {
+                if let Some(state) = state {
+                    crate::handlers::expire(&state, ids).await;
+                }
+            })
+        })
+    };
+    let expiry = ExpiryScheduler::start(config.clock.clone(), on_due);
+    let state = Arc::new(HubState {
+        hub_name: config.hub_name.clone(),
+        writer: writer.clone(),
+        dispatcher,
+        directory: directory.clone(),
+        expiry: expiry.clone(),
+    });
+    let _ = weak.set(Arc::downgrade(&state));
+
+    // Transfers left open by a previous run get their timers back.
+    let open = writer
+        .read(|_, tx| Box::pin(async move { tx.open_transfers().await }))
+        .await
+        .map_err(|e| HubError::Store(e.to_string()))?;
+    tracing::info!(open = open.len(), store = %store.describe(), "expiry timers rebuilt");
+    for (id, deadline) in open {
+        expiry.schedule(deadline, id);
+    }
+
+    let shutdown = CancellationToken::new();
+    let fspiop_listener = TcpListener::bind(config.fspiop_listen).await.map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
+    let admin_listener = TcpListener::bind(config.admin_listen).await.map_err(|e| HubError::Bind(config.admin_listen, e))?;
+    let fspiop_addr = fspiop_listener.local_addr().map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| HubError::Bind(config.admin_listen, e))?;
+
+    let fspiop_app = Router::new()
+        .fallback(crate::api::handle)
+        .with_state(state.clone())
+        .layer(middleware::from_fn(plain_http_caller))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+    let operations = Operations::new(writer.clone(), directory);
+    let admin_app = admin::router(AdminState { operations, token: Arc::new(admin_token.clone()) })
+        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+
+    let mut tasks = Vec::new();
+    let token = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let service = fspiop_app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(fspiop_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+        if let Err(error) = served {
+            tracing::error!(%error, "FSPIOP listener failed");
+        }
+    }));
+    let token = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let service = admin_app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(admin_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+        if let Err(error) = served {
+            tracing::error!(%error, "admin listener failed");
+        }
+    }));
+    tracing::warn!(%fspiop_addr, "FSPIOP listener is plain HTTP: caller identity is not proven (development transport)");
+    tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, "hub started");
+    Ok(RunningHub { fspiop_addr, admin_addr, admin_token, admin_token_path: token_path, shutdown, tasks })
+}
+
+/// Plain HTTP proves nothing about the peer: the transport says so in the [`Caller`].
+async fn plain_http_caller(mut request: Request, next: Next) -> Response {
+    let remote = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    request.extensions_mut().insert(Caller { identity: CallerIdentity::Unauthenticated, remote });
+    next.run(request).await
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    crate::api::error_response(&fspiop::FspiopError::internal("unexpected failure; nothing was changed"))
+}
+
+/// Reads a secret file, or creates it (0600) with 256 random bits on first start.
+fn load_or_create_secret(path: &Path) -> Result<String, HubError> {
+    let error = |e| HubError::DataDir(path.to_path_buf(), e);
+    if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(error)?;
+        return Ok(text.trim().to_string());
+    }
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(std::io::Error::other("no system randomness")))?;
+    let token = hex::encode(bytes);
+    write_private(path, &token).map_err(error)?;
+    Ok(token)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}

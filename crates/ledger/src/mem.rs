@@ -1,0 +1,658 @@
+//! An in-memory [`LedgerStore`]: the reference model the property tests compare the engine and
+//! the real backends against.
+//!
+//! It follows the semantics of the SQL backends (`store` crate) row for row:
+//!
+//! - **Transactions work on a private snapshot.** [`LedgerStore::begin`] takes the committed
+//!   state (an `Arc`, so beginning is cheap); the first write copies it, later writes go to the
+//!   copy, [`LedgerTx::commit`] swaps the copy in under a [`std::sync::Mutex`], and dropping the
+//!   transaction discards it. [`LedgerStore::read`] sees the state committed when it began and
+//!   refuses writes, like the SQLite backend's read-only connections.
+//! - **One writer.** The hub has a single writer task, so write transactions are not queued the
+//!   way SQLite's `BEGIN IMMEDIATE` queues them. Instead, a write transaction that tries to commit
+//!   after another write transaction committed since it began fails with
+//!   [`StoreError::Backend`] (first committer wins): overlapping writers are a bug in the caller,
+//!   and this makes it loud rather than silently losing the first writer's updates.
+//! - **Keys and constraints match the SQL schema.** Participant names are unique ignoring ASCII
+//!   case (SQLite's `NOCASE`) but looked up exactly; account ids count up from 1 (a rolled-back
+//!   insert's id is handed out again, as SQLite's `INTEGER PRIMARY KEY` does); duplicate
+//!   participants, accounts (participant, currency, type), transfers, quotes and funds transfers
+//!   fail with [`StoreError::Duplicate`]; rows that reference a missing participant or account,
+//!   and updates of rows that do not exist, fail with [`StoreError::Backend`] (foreign keys and
+//!   "not found" in SQL).
+//! - **Decimals are stored normalized** (`1.50` reads back as `1.5`), as the SQLite backend
+//!   stores canonical text.
+//! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
+//!   limits by currency, endpoints by type, open transfers by (expiration, id), parties by
+//!   (sub-id, currency), audit entries and deliveries newest (last appended) first.
+//!
+//! A write transaction copies the whole state once, so the model is meant for tests of modest
+//! size, not for production.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use crate::model::*;
+use crate::store::{LedgerStore, LedgerTx, StoreError};
+
+/// The committed state and a counter of write commits.
+#[derive(Debug, Default)]
+struct Shared {
+    version: u64,
+    state: Arc<State>,
+}
+
+/// Every table.
+#[derive(Clone, Debug, Default)]
+struct State {
+    /// Keyed by exact name.
+    participants: BTreeMap<String, Participant>,
+    accounts: BTreeMap<i64, Account>,
+    /// (participant, currency, type) → account id.
+    account_keys: HashMap<(String, String, AccountType), i64>,
+    /// The last account id handed out.
+    last_account_id: i64,
+    journal: Vec<JournalEntry>,
+    /// (participant, currency).
+    limits: BTreeMap<(String, String), Limit>,
+    /// (participant, type).
+    endpoints: BTreeMap<(String, String), Endpoint>,
+    transfers: HashMap<String, Transfer>,
+    quotes: HashMap<String, Quote>,
+    /// (type, identifier, sub-id, currency).
+    parties: BTreeMap<(String, String, String, String), PartyRegistration>,
+    funds: HashMap<String, FundsTransfer>,
+    audit: Vec<AuditEntry>,
+    deliveries: Vec<Delivery>,
+}
+
+/// An in-memory ledger store (see the module docs for its semantics).
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    /// Every committed journal entry, oldest first (the trait has no journal read; tests replay
+    /// the journal to check balances).
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.lock().state.journal.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock cannot leave a half-written state: commit only swaps
+        // one `Arc`.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(&self, writable: bool) -> MemTx {
+        let shared = self.lock();
+        MemTx {
+            shared: Arc::clone(&self.shared),
+            base_version: shared.version,
+            state: Arc::clone(&shared.state),
+            writable,
+            dirty: false,
+        }
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemStore {
+    async fn begin(&self) -> Result<Box<dyn LedgerTx>, StoreError> {
+        Ok(Box::new(self.open(true)))
+    }
+
+    async fn read(&self) -> Result<Box<dyn LedgerTx>, StoreError> {
+        Ok(Box::new(self.open(false)))
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
+/// A transaction of a [`MemStore`].
+#[derive(Debug)]
+pub struct MemTx {
+    shared: Arc<Mutex<Shared>>,
+    base_version: u64,
+    /// Shared with the committed state until the first write copies it.
+    state: Arc<State>,
+    writable: bool,
+    dirty: bool,
+}
+
+impl MemTx {
+    /// The state for a write: refuses read-only transactions, copies on first write.
+    fn write(&mut self) -> Result<&mut State, StoreError> {
+        if !self.writable {
+            return Err(StoreError::Backend(
+                "memory: cannot write in a read-only transaction".to_owned(),
+            ));
+        }
+        self.dirty = true;
+        Ok(Arc::make_mut(&mut self.state))
+    }
+}
+
+fn not_found(what: &str, key: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("memory: {what} {key} does not exist"))
+}
+
+fn missing_reference(what: &str, key: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!(
+        "memory: foreign key violated: {what} {key} does not exist"
+    ))
+}
+
+fn duplicate(what: &str, key: impl std::fmt::Display) -> StoreError {
+    StoreError::Duplicate(format!("{what} {key}"))
+}
+
+fn norm(value: Decimal) -> Decimal {
+    value.normalize()
+}
+
+impl State {
+    fn require_participant(&self, name: &str) -> Result<(), StoreError> {
+        if self.participants.contains_key(name) {
+            Ok(())
+        } else {
+            Err(missing_reference("participant", name))
+        }
+    }
+
+    fn require_account(&self, id: i64) -> Result<(), StoreError> {
+        if self.accounts.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(missing_reference("account", id))
+        }
+    }
+}
+
+fn newest_first<T: Clone>(rows: &[T], limit: u32) -> Vec<T> {
+    rows.iter()
+        .rev()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .cloned()
+        .collect()
+}
+
+#[async_trait]
+impl LedgerTx for MemTx {
+    async fn participant(&mut self, name: &str) -> Result<Option<Participant>, StoreError> {
+        Ok(self.state.participants.get(name).cloned())
+    }
+
+    async fn participants(&mut self) -> Result<Vec<Participant>, StoreError> {
+        Ok(self.state.participants.values().cloned().collect())
+    }
+
+    async fn insert_participant(&mut self, participant: &Participant) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if state
+            .participants
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case(&participant.name))
+        {
+            return Err(duplicate("participant", &participant.name));
+        }
+        state
+            .participants
+            .insert(participant.name.clone(), participant.clone());
+        Ok(())
+    }
+
+    async fn set_participant_active(&mut self, name: &str, active: bool) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let row = state
+            .participants
+            .get_mut(name)
+            .ok_or_else(|| not_found("participant", name))?;
+        row.is_active = active;
+        Ok(())
+    }
+
+    async fn accounts(&mut self, participant: &str) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .state
+            .accounts
+            .values()
+            .filter(|a| a.participant == participant)
+            .cloned()
+            .collect())
+    }
+
+    async fn account(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
+        Ok(self.state.accounts.get(&id).cloned())
+    }
+
+    async fn account_for(
+        &mut self,
+        participant: &str,
+        currency: &str,
+        kind: AccountType,
+    ) -> Result<Option<Account>, StoreError> {
+        let key = (participant.to_owned(), currency.to_owned(), kind);
+        Ok(self
+            .state
+            .account_keys
+            .get(&key)
+            .and_then(|id| self.state.accounts.get(id))
+            .cloned())
+    }
+
+    async fn insert_account(&mut self, account: &NewAccount) -> Result<Account, StoreError> {
+        let state = self.write()?;
+        state.require_participant(&account.participant)?;
+        let key = (
+            account.participant.clone(),
+            account.currency.clone(),
+            account.kind,
+        );
+        if state.account_keys.contains_key(&key) {
+            return Err(duplicate(
+                "account",
+                format_args!(
+                    "{} {} {}",
+                    account.participant,
+                    account.currency,
+                    account.kind.as_str()
+                ),
+            ));
+        }
+        state.last_account_id += 1;
+        let row = Account {
+            id: state.last_account_id,
+            participant: account.participant.clone(),
+            currency: account.currency.clone(),
+            kind: account.kind,
+            is_active: true,
+            value: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            changed_at_ms: account.at_ms,
+        };
+        state.account_keys.insert(key, row.id);
+        state.accounts.insert(row.id, row.clone());
+        Ok(row)
+    }
+
+    async fn update_account(&mut self, account: &Account) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let row = state
+            .accounts
+            .get_mut(&account.id)
+            .ok_or_else(|| not_found("account", account.id))?;
+        row.value = norm(account.value);
+        row.reserved = norm(account.reserved);
+        row.is_active = account.is_active;
+        row.changed_at_ms = account.changed_at_ms;
+        Ok(())
+    }
+
+    async fn append_journal(&mut self, entry: &JournalEntry) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_account(entry.account_id)?;
+        state.journal.push(JournalEntry {
+            value_delta: norm(entry.value_delta),
+            reserved_delta: norm(entry.reserved_delta),
+            ..entry.clone()
+        });
+        Ok(())
+    }
+
+    async fn accounts_in_currency(&mut self, currency: &str) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .state
+            .accounts
+            .values()
+            .filter(|a| a.currency == currency)
+            .cloned()
+            .collect())
+    }
+
+    async fn limit(
+        &mut self,
+        participant: &str,
+        currency: &str,
+    ) -> Result<Option<Limit>, StoreError> {
+        let key = (participant.to_owned(), currency.to_owned());
+        Ok(self.state.limits.get(&key).cloned())
+    }
+
+    async fn limits(&mut self, participant: &str) -> Result<Vec<Limit>, StoreError> {
+        Ok(self
+            .state
+            .limits
+            .values()
+            .filter(|l| l.participant == participant)
+            .cloned()
+            .collect())
+    }
+
+    async fn upsert_limit(&mut self, limit: &Limit) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_participant(&limit.participant)?;
+        let key = (limit.participant.clone(), limit.currency.clone());
+        state.limits.insert(
+            key,
+            Limit {
+                value: norm(limit.value),
+                alarm_percentage: norm(limit.alarm_percentage),
+                ..limit.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn endpoints(&mut self, participant: &str) -> Result<Vec<Endpoint>, StoreError> {
+        Ok(self
+            .state
+            .endpoints
+            .values()
+            .filter(|e| e.participant == participant)
+            .cloned()
+            .collect())
+    }
+
+    async fn upsert_endpoint(&mut self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_participant(&endpoint.participant)?;
+        let key = (endpoint.participant.clone(), endpoint.kind.clone());
+        state.endpoints.insert(key, endpoint.clone());
+        Ok(())
+    }
+
+    async fn transfer(&mut self, id: &str) -> Result<Option<Transfer>, StoreError> {
+        Ok(self.state.transfers.get(id).cloned())
+    }
+
+    async fn insert_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if state.transfers.contains_key(&transfer.id) {
+            return Err(duplicate("transfer", &transfer.id));
+        }
+        state.transfers.insert(
+            transfer.id.clone(),
+            Transfer {
+                amount: norm(transfer.amount),
+                ..transfer.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn update_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let row = state
+            .transfers
+            .get_mut(&transfer.id)
+            .ok_or_else(|| not_found("transfer", &transfer.id))?;
+        row.state = transfer.state;
+        row.fulfil_hash.clone_from(&transfer.fulfil_hash);
+        row.error_hash.clone_from(&transfer.error_hash);
+        row.fulfilment.clone_from(&transfer.fulfilment);
+        row.error_code.clone_from(&transfer.error_code);
+        row.error_description
+            .clone_from(&transfer.error_description);
+        row.completed_at_ms = transfer.completed_at_ms;
+        Ok(())
+    }
+
+    async fn open_transfers(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut open: Vec<(String, i64)> = self
+            .state
+            .transfers
+            .values()
+            .filter(|t| !t.state.is_final())
+            .map(|t| (t.id.clone(), t.expiration_ms))
+            .collect();
+        open.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(open)
+    }
+
+    async fn quote(&mut self, id: &str) -> Result<Option<Quote>, StoreError> {
+        Ok(self.state.quotes.get(id).cloned())
+    }
+
+    async fn insert_quote(&mut self, quote: &Quote) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if state.quotes.contains_key(&quote.id) {
+            return Err(duplicate("quote", &quote.id));
+        }
+        state.quotes.insert(
+            quote.id.clone(),
+            Quote {
+                amount: norm(quote.amount),
+                transfer_amount: quote.transfer_amount.map(norm),
+                ..quote.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn update_quote(&mut self, quote: &Quote) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let row = state
+            .quotes
+            .get_mut(&quote.id)
+            .ok_or_else(|| not_found("quote", &quote.id))?;
+        row.response_hash.clone_from(&quote.response_hash);
+        row.transfer_amount = quote.transfer_amount.map(norm);
+        row.condition.clone_from(&quote.condition);
+        row.ilp_packet.clone_from(&quote.ilp_packet);
+        row.expiration_ms = quote.expiration_ms;
+        Ok(())
+    }
+
+    async fn parties(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: Option<&str>,
+    ) -> Result<Vec<PartyRegistration>, StoreError> {
+        Ok(self
+            .state
+            .parties
+            .values()
+            .filter(|p| {
+                p.id_type == id_type
+                    && p.identifier == identifier
+                    && sub_id.is_none_or(|s| p.sub_id == s)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn upsert_party(&mut self, party: &PartyRegistration) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let key = (
+            party.id_type.clone(),
+            party.identifier.clone(),
+            party.sub_id.clone(),
+            party.currency.clone(),
+        );
+        state.parties.insert(key, party.clone());
+        Ok(())
+    }
+
+    async fn delete_party(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        fsp_id: &str,
+    ) -> Result<u64, StoreError> {
+        let state = self.write()?;
+        let before = state.parties.len();
+        state.parties.retain(|_, p| {
+            !(p.id_type == id_type
+                && p.identifier == identifier
+                && p.sub_id == sub_id
+                && p.fsp_id == fsp_id)
+        });
+        Ok((before - state.parties.len()) as u64)
+    }
+
+    async fn funds_transfer(&mut self, id: &str) -> Result<Option<FundsTransfer>, StoreError> {
+        Ok(self.state.funds.get(id).cloned())
+    }
+
+    async fn insert_funds_transfer(&mut self, funds: &FundsTransfer) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_participant(&funds.participant)?;
+        state.require_account(funds.account_id)?;
+        if state.funds.contains_key(&funds.id) {
+            return Err(duplicate("funds transfer", &funds.id));
+        }
+        state.funds.insert(
+            funds.id.clone(),
+            FundsTransfer {
+                amount: norm(funds.amount),
+                ..funds.clone()
+            },
+        );
+        Ok(())
+    }
+
+    async fn set_funds_transfer_state(&mut self, id: &str, state: &str) -> Result<(), StoreError> {
+        let tables = self.write()?;
+        let row = tables
+            .funds
+            .get_mut(id)
+            .ok_or_else(|| not_found("funds transfer", id))?;
+        state.clone_into(&mut row.state);
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.write()?.audit.push(entry.clone());
+        Ok(())
+    }
+
+    async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(newest_first(&self.state.audit, limit))
+    }
+
+    async fn append_delivery(&mut self, delivery: &Delivery) -> Result<(), StoreError> {
+        // The SQL backends store integers as i64.
+        if i64::try_from(delivery.duration_ms).is_err() {
+            return Err(StoreError::Backend(format!(
+                "memory: delivery duration {} ms is out of range",
+                delivery.duration_ms
+            )));
+        }
+        self.write()?.deliveries.push(delivery.clone());
+        Ok(())
+    }
+
+    async fn deliveries(&mut self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        Ok(newest_first(&self.state.deliveries, limit))
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.version != self.base_version {
+            return Err(StoreError::Backend(
+                "memory: another write transaction committed while this one was open \
+                 (the store supports a single writer)"
+                    .to_owned(),
+            ));
+        }
+        shared.state = self.state;
+        shared.version += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(name: &str) -> Participant {
+        Participant {
+            name: name.to_owned(),
+            is_active: true,
+            created_at_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn overlapping_writers_fail_loudly() {
+        let store = MemStore::new();
+        let mut first = store.begin().await.unwrap();
+        let mut second = store.begin().await.unwrap();
+        first.insert_participant(&participant("a")).await.unwrap();
+        second.insert_participant(&participant("b")).await.unwrap();
+        first.commit().await.unwrap();
+        let err = second.commit().await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let mut read = store.read().await.unwrap();
+        let names: Vec<String> = read
+            .participants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn read_only_commit_and_empty_write_do_not_conflict() {
+        let store = MemStore::new();
+        let idle = store.begin().await.unwrap();
+        let mut writer = store.begin().await.unwrap();
+        writer.insert_participant(&participant("a")).await.unwrap();
+        writer.commit().await.unwrap();
+        // A transaction that wrote nothing commits without effect.
+        idle.commit().await.unwrap();
+        let mut read = store.read().await.unwrap();
+        assert!(read.participant("a").await.unwrap().is_some());
+        assert!(read.insert_participant(&participant("b")).await.is_err());
+        read.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn journal_is_exposed_after_commit_only() {
+        let store = MemStore::new();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_participant(&participant("a")).await.unwrap();
+        let account = tx
+            .insert_account(&NewAccount {
+                participant: "a".to_owned(),
+                currency: "USD".to_owned(),
+                kind: AccountType::Position,
+                at_ms: 1,
+            })
+            .await
+            .unwrap();
+        let entry = JournalEntry {
+            account_id: account.id,
+            reference: "t1".to_owned(),
+            reason: "PREPARE".to_owned(),
+            value_delta: Decimal::ZERO,
+            reserved_delta: Decimal::new(1500, 3),
+            at_ms: 2,
+        };
+        tx.append_journal(&entry).await.unwrap();
+        assert!(store.journal().is_empty());
+        tx.commit().await.unwrap();
+        let journal = store.journal();
+        assert_eq!(journal, [entry]);
+        assert_eq!(journal[0].reserved_delta.to_string(), "1.5");
+    }
+}

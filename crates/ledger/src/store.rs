@@ -1,0 +1,144 @@
+//! The storage contract: a unit of work the ledger runs its rules in.
+//!
+//! A backend implements [`LedgerStore`] (which opens transactions) and [`LedgerTx`] (the reads
+//! and writes inside one). Writes become visible to later reads in the same transaction and
+//! durable only at [`LedgerTx::commit`]; dropping a transaction without committing rolls it back.
+//! The hub runs one writer that packs many commands into one transaction (group commit), so a
+//! backend must be correct when the same row is read and written many times in one transaction.
+
+use async_trait::async_trait;
+
+use crate::model::*;
+
+/// A storage failure. The ledger treats every one as fatal for the current transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, SQL, connection).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// A row violated a uniqueness rule.
+    #[error("duplicate key: {0}")]
+    Duplicate(String),
+    /// A stored row could not be decoded (corruption or a bad migration).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// Opens transactions.
+#[async_trait]
+pub trait LedgerStore: Send + Sync + 'static {
+    /// A read-write transaction. The hub has a single writer, so backends may take an exclusive
+    /// lock for its duration.
+    async fn begin(&self) -> Result<Box<dyn LedgerTx>, StoreError>;
+
+    /// A read-only view for queries (admin reads, GET /transfers); never used to write.
+    async fn read(&self) -> Result<Box<dyn LedgerTx>, StoreError>;
+
+    /// A short human-readable name of the backend, e.g. `sqlite:/data/hub.db`.
+    fn describe(&self) -> String;
+}
+
+/// Reads and writes inside one transaction.
+#[async_trait]
+pub trait LedgerTx: Send {
+    // Participants.
+    /// One participant by exact name.
+    async fn participant(&mut self, name: &str) -> Result<Option<Participant>, StoreError>;
+    /// All participants, ordered by name.
+    async fn participants(&mut self) -> Result<Vec<Participant>, StoreError>;
+    /// Adds a participant (name unique, case-insensitively).
+    async fn insert_participant(&mut self, participant: &Participant) -> Result<(), StoreError>;
+    /// Sets `is_active`.
+    async fn set_participant_active(&mut self, name: &str, active: bool) -> Result<(), StoreError>;
+
+    // Accounts.
+    /// All accounts of a participant, ordered by id.
+    async fn accounts(&mut self, participant: &str) -> Result<Vec<Account>, StoreError>;
+    /// One account by id.
+    async fn account(&mut self, id: i64) -> Result<Option<Account>, StoreError>;
+    /// The account of a participant for a currency and type.
+    async fn account_for(
+        &mut self,
+        participant: &str,
+        currency: &str,
+        kind: AccountType,
+    ) -> Result<Option<Account>, StoreError>;
+    /// Creates an account with zero balances, returning it with its id.
+    async fn insert_account(&mut self, account: &NewAccount) -> Result<Account, StoreError>;
+    /// Writes `value`, `reserved`, `is_active` and `changed_at_ms` of an existing account.
+    async fn update_account(&mut self, account: &Account) -> Result<(), StoreError>;
+    /// Appends to the journal.
+    async fn append_journal(&mut self, entry: &JournalEntry) -> Result<(), StoreError>;
+    /// Every account of every participant in a currency (for reconciliation and invariants).
+    async fn accounts_in_currency(&mut self, currency: &str) -> Result<Vec<Account>, StoreError>;
+
+    // Limits and endpoints.
+    /// The net debit cap of a participant in a currency.
+    async fn limit(&mut self, participant: &str, currency: &str) -> Result<Option<Limit>, StoreError>;
+    /// All limits of a participant.
+    async fn limits(&mut self, participant: &str) -> Result<Vec<Limit>, StoreError>;
+    /// Inserts or replaces a limit.
+    async fn upsert_limit(&mut self, limit: &Limit) -> Result<(), StoreError>;
+    /// All endpoints of a participant.
+    async fn endpoints(&mut self, participant: &str) -> Result<Vec<Endpoint>, StoreError>;
+    /// Inserts or replaces an endpoint of a given type.
+    async fn upsert_endpoint(&mut self, endpoint: &Endpoint) -> Result<(), StoreError>;
+
+    // Transfers.
+    /// One transfer.
+    async fn transfer(&mut self, id: &str) -> Result<Option<Transfer>, StoreError>;
+    /// Adds a transfer (id unique).
+    async fn insert_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError>;
+    /// Rewrites the mutable fields of a transfer (state, hashes, fulfilment, error, completion).
+    async fn update_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError>;
+    /// Ids and expirations of every transfer that is not final (to rebuild expiry timers).
+    async fn open_transfers(&mut self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    // Quotes.
+    /// One quote.
+    async fn quote(&mut self, id: &str) -> Result<Option<Quote>, StoreError>;
+    /// Adds a quote.
+    async fn insert_quote(&mut self, quote: &Quote) -> Result<(), StoreError>;
+    /// Rewrites the answer fields of a quote.
+    async fn update_quote(&mut self, quote: &Quote) -> Result<(), StoreError>;
+
+    // Oracle.
+    /// Registrations matching a party (any sub-id when `sub_id` is `None`).
+    async fn parties(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: Option<&str>,
+    ) -> Result<Vec<PartyRegistration>, StoreError>;
+    /// Adds or replaces a registration (key: type, identifier, sub-id, currency).
+    async fn upsert_party(&mut self, party: &PartyRegistration) -> Result<(), StoreError>;
+    /// Removes registrations of an FSP for a party; returns how many were removed.
+    async fn delete_party(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        fsp_id: &str,
+    ) -> Result<u64, StoreError>;
+
+    // Funds in/out.
+    /// One funds transfer.
+    async fn funds_transfer(&mut self, id: &str) -> Result<Option<FundsTransfer>, StoreError>;
+    /// Adds a funds transfer.
+    async fn insert_funds_transfer(&mut self, funds: &FundsTransfer) -> Result<(), StoreError>;
+    /// Sets the state of a funds transfer.
+    async fn set_funds_transfer_state(&mut self, id: &str, state: &str) -> Result<(), StoreError>;
+
+    // Records.
+    /// Appends an audit entry.
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest audit entries, newest first.
+    async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Appends a callback delivery record.
+    async fn append_delivery(&mut self, delivery: &Delivery) -> Result<(), StoreError>;
+    /// The newest deliveries, newest first.
+    async fn deliveries(&mut self, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Makes every write of this transaction durable, atomically.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}

@@ -1,0 +1,1437 @@
+//! The storage contract as executable checks, shared by every backend.
+//!
+//! Each function takes a **fresh, empty** store, exercises part of the [`LedgerStore`] /
+//! [`LedgerTx`] contract and panics on the first violation. Run them all for a backend with
+//! [`contract_tests!`](crate::contract_tests), which makes one `#[tokio::test]` per function.
+//!
+//! What the suite pins down beyond the trait docs (every backend must agree, so that the
+//! in-memory model predicts the SQL backends):
+//! - participant names are unique ignoring ASCII case but looked up exactly;
+//! - amounts read back normalized (`1.50` → `1.5`);
+//! - orderings: participants by name (byte order), accounts by id, limits by currency, endpoints
+//!   by type, open transfers by (expiration, id), parties by (sub-id, currency), audit entries and
+//!   deliveries newest (last appended) first;
+//! - updates of rows that do not exist, and rows referring to a missing participant or account,
+//!   fail with an error other than [`StoreError::Duplicate`];
+//! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
+//!
+//! Errors are fatal for the transaction they happen in (PostgreSQL aborts the whole
+//! transaction), so every expected failure here is provoked in a transaction of its own, which is
+//! then dropped.
+
+use ledger::{
+    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, JournalEntry, LedgerStore,
+    LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError, Transfer,
+    TransferState,
+};
+use rust_decimal::Decimal;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str_exact(text).expect("test decimal")
+}
+
+fn participant(name: &str) -> Participant {
+    Participant {
+        name: name.to_owned(),
+        is_active: true,
+        created_at_ms: 1_700_000_000_000,
+    }
+}
+
+fn new_account(participant: &str, currency: &str, kind: AccountType) -> NewAccount {
+    NewAccount {
+        participant: participant.to_owned(),
+        currency: currency.to_owned(),
+        kind,
+        at_ms: 1_700_000_000_100,
+    }
+}
+
+fn transfer(id: &str) -> Transfer {
+    Transfer {
+        id: id.to_owned(),
+        payer: "payerfsp".to_owned(),
+        payee: "payeefsp".to_owned(),
+        amount: dec("10.25"),
+        currency: "USD".to_owned(),
+        condition: "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".to_owned(),
+        ilp_packet: "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3".to_owned(),
+        expiration_ms: 1_700_000_060_000,
+        state: TransferState::Reserved,
+        prepare_hash: "prepare-hash".to_owned(),
+        fulfil_hash: None,
+        error_hash: None,
+        fulfilment: None,
+        error_code: None,
+        error_description: None,
+        created_at_ms: 1_700_000_000_000,
+        completed_at_ms: None,
+    }
+}
+
+fn quote(id: &str) -> Quote {
+    Quote {
+        id: id.to_owned(),
+        transaction_id: format!("tx-{id}"),
+        payer: "payerfsp".to_owned(),
+        payee: "payeefsp".to_owned(),
+        amount: dec("99.5"),
+        currency: "EUR".to_owned(),
+        request_hash: "request-hash".to_owned(),
+        response_hash: None,
+        transfer_amount: None,
+        condition: None,
+        ilp_packet: None,
+        expiration_ms: None,
+        created_at_ms: 1_700_000_000_000,
+    }
+}
+
+fn party(
+    id_type: &str,
+    identifier: &str,
+    sub_id: &str,
+    currency: &str,
+    fsp: &str,
+) -> PartyRegistration {
+    PartyRegistration {
+        id_type: id_type.to_owned(),
+        identifier: identifier.to_owned(),
+        sub_id: sub_id.to_owned(),
+        fsp_id: fsp.to_owned(),
+        currency: currency.to_owned(),
+    }
+}
+
+fn audit(n: i64) -> AuditEntry {
+    AuditEntry {
+        at_ms: 1_700_000_000_000 + n,
+        actor: "operator".to_owned(),
+        action: format!("action.{n}"),
+        subject: "payerfsp".to_owned(),
+        detail: format!("{{\"n\":{n}}}"),
+        outcome: "ok".to_owned(),
+    }
+}
+
+fn delivery(n: u32) -> Delivery {
+    Delivery {
+        at_ms: 1_700_000_000_000 + i64::from(n),
+        participant: "payeefsp".to_owned(),
+        method: "PUT".to_owned(),
+        url: format!("https://payee.example/transfers/{n}"),
+        fspiop_uri: format!("/transfers/{n}"),
+        attempt: n,
+        status: if n % 2 == 0 { Some(200) } else { None },
+        error: if n % 2 == 0 {
+            None
+        } else {
+            Some(format!("connect error {n}"))
+        },
+        duration_ms: u64::from(n) * 7,
+    }
+}
+
+async fn begin(store: &dyn LedgerStore) -> Box<dyn LedgerTx> {
+    store.begin().await.expect("begin")
+}
+
+async fn read(store: &dyn LedgerStore) -> Box<dyn LedgerTx> {
+    store.read().await.expect("read")
+}
+
+/// Commits `participants` (and nothing else) in one transaction.
+async fn seed_participants(store: &dyn LedgerStore, names: &[&str]) {
+    let mut tx = begin(store).await;
+    for name in names {
+        tx.insert_participant(&participant(name))
+            .await
+            .expect("insert participant");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// Commits a participant with one POSITION account in USD and returns the account.
+async fn seed_account(store: &dyn LedgerStore, name: &str) -> Account {
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant(name))
+        .await
+        .expect("insert participant");
+    let account = tx
+        .insert_account(&new_account(name, "USD", AccountType::Position))
+        .await
+        .expect("insert account");
+    tx.commit().await.expect("commit");
+    account
+}
+
+#[track_caller]
+fn assert_duplicate<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Duplicate(_)) => {}
+        other => panic!("{what}: expected StoreError::Duplicate, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Backend(_) | StoreError::Corrupt(_)) => {}
+        other => panic!("{what}: expected a non-duplicate error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Participants.
+
+/// Participants round-trip, are listed by name, are found by exact name only, and
+/// `set_participant_active` changes only the flag.
+pub async fn participants_round_trip(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    assert_eq!(tx.participant("payerfsp").await.unwrap(), None);
+    assert!(tx.participants().await.unwrap().is_empty());
+    let rows = [
+        participant("payerfsp"),
+        Participant {
+            name: "Hub".to_owned(),
+            is_active: false,
+            created_at_ms: -5,
+        },
+        participant("PayeeFSP"),
+    ];
+    for row in &rows {
+        tx.insert_participant(row).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    for row in &rows {
+        assert_eq!(tx.participant(&row.name).await.unwrap().as_ref(), Some(row));
+    }
+    // Exact lookup: a differently cased name is another name.
+    assert_eq!(tx.participant("PAYERFSP").await.unwrap(), None);
+    let names: Vec<String> = tx
+        .participants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["Hub", "PayeeFSP", "payerfsp"],
+        "byte order of names"
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    tx.set_participant_active("payerfsp", false).await.unwrap();
+    tx.set_participant_active("Hub", true).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let payer = tx.participant("payerfsp").await.unwrap().unwrap();
+    assert_eq!(
+        payer,
+        Participant {
+            is_active: false,
+            ..rows[0].clone()
+        }
+    );
+    let hub = tx.participant("Hub").await.unwrap().unwrap();
+    assert_eq!(
+        hub,
+        Participant {
+            is_active: true,
+            ..rows[1].clone()
+        }
+    );
+}
+
+/// A participant name that differs from an existing one only in ASCII case is a duplicate, in
+/// the same transaction and across transactions.
+pub async fn participant_names_unique_ignoring_case(store: &dyn LedgerStore) {
+    seed_participants(store, &["PayerFSP"]).await;
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_participant(&participant("payerfsp")).await,
+        "same name, other case",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_participant(&participant("PayerFSP")).await,
+        "same name",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("newfsp")).await.unwrap();
+    assert_duplicate(
+        tx.insert_participant(&participant("NEWFSP")).await,
+        "other case, same transaction",
+    );
+    drop(tx);
+
+    let mut tx = read(store).await;
+    let names: Vec<String> = tx
+        .participants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["PayerFSP"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and journal.
+
+/// Accounts round-trip through every lookup; `update_account` writes value, reserved, is_active
+/// and changed_at only; amounts read back exact and normalized.
+pub async fn accounts_round_trip(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let mut tx = begin(store).await;
+    let pos = tx
+        .insert_account(&new_account("payerfsp", "USD", AccountType::Position))
+        .await
+        .unwrap();
+    assert_eq!(
+        pos,
+        Account {
+            id: pos.id,
+            participant: "payerfsp".to_owned(),
+            currency: "USD".to_owned(),
+            kind: AccountType::Position,
+            is_active: true,
+            value: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            changed_at_ms: 1_700_000_000_100,
+        }
+    );
+    let settle = tx
+        .insert_account(&new_account("payerfsp", "USD", AccountType::Settlement))
+        .await
+        .unwrap();
+    let eur = tx
+        .insert_account(&new_account("payerfsp", "EUR", AccountType::Position))
+        .await
+        .unwrap();
+    let payee = tx
+        .insert_account(&new_account("payeefsp", "USD", AccountType::Position))
+        .await
+        .unwrap();
+
+    // Read-your-writes of freshly inserted accounts.
+    assert_eq!(tx.account(pos.id).await.unwrap().as_ref(), Some(&pos));
+
+    let updated = Account {
+        value: dec("123456789012345678.0001"),
+        reserved: dec("-0.5"),
+        is_active: false,
+        changed_at_ms: 1_700_000_000_999,
+        // Identity fields are not rewritten by update_account.
+        participant: "payeefsp".to_owned(),
+        currency: "XOF".to_owned(),
+        kind: AccountType::HubReconciliation,
+        ..pos.clone()
+    };
+    tx.update_account(&updated).await.unwrap();
+    let settle_updated = Account {
+        value: dec("-1000.50"),
+        ..settle.clone()
+    };
+    tx.update_account(&settle_updated).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let expected_pos = Account {
+        participant: pos.participant.clone(),
+        currency: pos.currency.clone(),
+        kind: pos.kind,
+        ..updated
+    };
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.account(pos.id).await.unwrap().as_ref(),
+        Some(&expected_pos)
+    );
+    let got = tx.account(settle.id).await.unwrap().unwrap();
+    assert_eq!(got, settle_updated);
+    assert_eq!(
+        got.value.to_string(),
+        "-1000.5",
+        "amounts read back normalized"
+    );
+    let got = tx.account(pos.id).await.unwrap().unwrap();
+    assert_eq!(got.value.to_string(), "123456789012345678.0001");
+    assert_eq!(got.reserved.to_string(), "-0.5");
+    assert_eq!(tx.account(i64::MAX).await.unwrap(), None);
+
+    assert_eq!(
+        tx.account_for("payerfsp", "USD", AccountType::Settlement)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&settle_updated)
+    );
+    assert_eq!(
+        tx.account_for("payerfsp", "EUR", AccountType::Position)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&eur)
+    );
+    assert_eq!(
+        tx.account_for("payerfsp", "EUR", AccountType::Settlement)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        tx.account_for("PAYERFSP", "USD", AccountType::Position)
+            .await
+            .unwrap(),
+        None,
+        "participant names are matched exactly"
+    );
+
+    assert_eq!(
+        tx.accounts("payerfsp").await.unwrap(),
+        [expected_pos.clone(), settle_updated.clone(), eur.clone()],
+        "accounts of a participant, by id"
+    );
+    assert_eq!(tx.accounts("payeefsp").await.unwrap(), [payee.clone()]);
+    assert!(tx.accounts("nobody").await.unwrap().is_empty());
+    assert_eq!(
+        tx.accounts_in_currency("USD").await.unwrap(),
+        [expected_pos, settle_updated, payee],
+        "accounts in a currency, by id"
+    );
+    assert_eq!(tx.accounts_in_currency("EUR").await.unwrap(), [eur]);
+    assert!(tx.accounts_in_currency("JPY").await.unwrap().is_empty());
+}
+
+/// Account ids are distinct and increasing in creation order, and stay the same after commit,
+/// in later transactions and in read views.
+pub async fn account_ids_stable(store: &dyn LedgerStore) {
+    seed_participants(store, &["a", "b"]).await;
+    let mut tx = begin(store).await;
+    let mut created = Vec::new();
+    for (name, currency, kind) in [
+        ("a", "USD", AccountType::Position),
+        ("a", "USD", AccountType::Settlement),
+        ("b", "USD", AccountType::Position),
+        ("b", "EUR", AccountType::HubMultilateralSettlement),
+    ] {
+        created.push(
+            tx.insert_account(&new_account(name, currency, kind))
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(created[0].id > 0, "ids are positive");
+    assert!(
+        created.windows(2).all(|w| w[0].id < w[1].id),
+        "ids increase: {created:?}"
+    );
+    tx.commit().await.unwrap();
+
+    // A rolled-back insert does not disturb committed ids.
+    let mut tx = begin(store).await;
+    tx.insert_account(&new_account("a", "EUR", AccountType::Position))
+        .await
+        .unwrap();
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    let later = tx
+        .insert_account(&new_account("b", "XOF", AccountType::Position))
+        .await
+        .unwrap();
+    assert!(
+        created.iter().all(|a| a.id < later.id),
+        "later ids are larger"
+    );
+    tx.commit().await.unwrap();
+
+    for _ in 0..2 {
+        let mut tx = read(store).await;
+        for account in &created {
+            assert_eq!(
+                tx.account(account.id).await.unwrap().as_ref(),
+                Some(account)
+            );
+            assert_eq!(
+                tx.account_for(&account.participant, &account.currency, account.kind)
+                    .await
+                    .unwrap()
+                    .map(|a| a.id),
+                Some(account.id)
+            );
+        }
+        assert_eq!(tx.account(later.id).await.unwrap(), Some(later.clone()));
+        assert_eq!(
+            tx.account_for("a", "EUR", AccountType::Position)
+                .await
+                .unwrap(),
+            None,
+            "the rolled-back account does not exist"
+        );
+    }
+}
+
+/// A second account with the same participant, currency and type is a duplicate.
+pub async fn duplicate_account(store: &dyn LedgerStore) {
+    seed_account(store, "payerfsp").await;
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_account(&new_account("payerfsp", "USD", AccountType::Position))
+            .await,
+        "same participant, currency and type",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.insert_account(&new_account("payerfsp", "USD", AccountType::Settlement))
+        .await
+        .unwrap();
+    assert_duplicate(
+        tx.insert_account(&new_account("payerfsp", "USD", AccountType::Settlement))
+            .await,
+        "duplicate inside one transaction",
+    );
+}
+
+/// Journal entries are appended for existing accounts (the trait has no journal read; the
+/// entries must at least be accepted, many per transaction, and survive commit).
+pub async fn journal_append(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let mut tx = begin(store).await;
+    for n in 0..10 {
+        tx.append_journal(&JournalEntry {
+            account_id: account.id,
+            reference: format!("t{n}"),
+            reason: "PREPARE".to_owned(),
+            value_delta: Decimal::ZERO,
+            reserved_delta: dec("10.10"),
+            at_ms: n,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    tx.append_journal(&JournalEntry {
+        account_id: account.id,
+        reference: "t0".to_owned(),
+        reason: "COMMIT".to_owned(),
+        value_delta: dec("-10.1"),
+        reserved_delta: dec("-10.1"),
+        at_ms: 11,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Rows that refer to a participant or account that does not exist are refused (foreign keys).
+pub async fn references_must_exist(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.insert_account(&new_account("ghost", "USD", AccountType::Position))
+            .await,
+        "account of an unknown participant",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.upsert_limit(&Limit {
+            participant: "ghost".to_owned(),
+            currency: "USD".to_owned(),
+            value: dec("1"),
+            alarm_percentage: dec("10"),
+        })
+        .await,
+        "limit of an unknown participant",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.upsert_endpoint(&Endpoint {
+            participant: "ghost".to_owned(),
+            kind: "FSPIOP_CALLBACK_URL_TRANSFER_POST".to_owned(),
+            value: "http://ghost".to_owned(),
+        })
+        .await,
+        "endpoint of an unknown participant",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.append_journal(&JournalEntry {
+            account_id: account.id + 1000,
+            reference: "t".to_owned(),
+            reason: "PREPARE".to_owned(),
+            value_delta: Decimal::ZERO,
+            reserved_delta: Decimal::ONE,
+            at_ms: 0,
+        })
+        .await,
+        "journal entry of an unknown account",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.insert_funds_transfer(&FundsTransfer {
+            id: "f1".to_owned(),
+            participant: "payerfsp".to_owned(),
+            account_id: account.id + 1000,
+            action: "recordFundsIn".to_owned(),
+            amount: dec("1"),
+            currency: "USD".to_owned(),
+            state: "COMMITTED".to_owned(),
+            reason: String::new(),
+            external_reference: String::new(),
+            created_at_ms: 0,
+        })
+        .await,
+        "funds transfer on an unknown account",
+    );
+    drop(tx);
+
+    // Transfers and quotes may name unknown FSPs (refused prepares are recorded too).
+    let mut tx = begin(store).await;
+    tx.insert_transfer(&Transfer {
+        payee: "ghost".to_owned(),
+        state: TransferState::Invalid,
+        ..transfer("t-unknown-payee")
+    })
+    .await
+    .unwrap();
+    tx.insert_quote(&Quote {
+        payer: "ghost".to_owned(),
+        ..quote("q-unknown-payer")
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Updating a row that does not exist is an error (never a silent no-op, never Duplicate).
+pub async fn missing_rows_are_not_updated(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.set_participant_active("ghost", false).await,
+        "unknown participant",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.update_account(&Account {
+            id: account.id + 1000,
+            ..account.clone()
+        })
+        .await,
+        "unknown account",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.update_transfer(&transfer("ghost")).await,
+        "unknown transfer",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(tx.update_quote(&quote("ghost")).await, "unknown quote");
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.set_funds_transfer_state("ghost", "ABORTED").await,
+        "unknown funds transfer",
+    );
+    drop(tx);
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.account(account.id).await.unwrap(), Some(account));
+    assert_eq!(tx.transfer("ghost").await.unwrap(), None);
+    assert_eq!(tx.quote("ghost").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits and endpoints.
+
+/// Limits and endpoints round-trip and are replaced by key on upsert.
+pub async fn limits_and_endpoints(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let usd = Limit {
+        participant: "payerfsp".to_owned(),
+        currency: "USD".to_owned(),
+        value: dec("10000"),
+        alarm_percentage: dec("10"),
+    };
+    let eur = Limit {
+        currency: "EUR".to_owned(),
+        value: dec("0.001"),
+        ..usd.clone()
+    };
+    let post = Endpoint {
+        participant: "payerfsp".to_owned(),
+        kind: "FSPIOP_CALLBACK_URL_TRANSFER_POST".to_owned(),
+        value: "https://payer.example/transfers".to_owned(),
+    };
+    let put = Endpoint {
+        kind: "FSPIOP_CALLBACK_URL_TRANSFER_PUT".to_owned(),
+        value: "https://payer.example/transfers/{{transferId}}".to_owned(),
+        ..post.clone()
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.limit("payerfsp", "USD").await.unwrap(), None);
+    tx.upsert_limit(&usd).await.unwrap();
+    tx.upsert_limit(&eur).await.unwrap();
+    tx.upsert_endpoint(&put).await.unwrap();
+    tx.upsert_endpoint(&post).await.unwrap();
+    assert_eq!(
+        tx.limit("payerfsp", "USD").await.unwrap().as_ref(),
+        Some(&usd)
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.limit("payerfsp", "USD").await.unwrap().as_ref(),
+        Some(&usd)
+    );
+    assert_eq!(
+        tx.limit("payerfsp", "EUR").await.unwrap().as_ref(),
+        Some(&eur)
+    );
+    assert_eq!(tx.limit("payerfsp", "XOF").await.unwrap(), None);
+    assert_eq!(tx.limit("payeefsp", "USD").await.unwrap(), None);
+    assert_eq!(
+        tx.limits("payerfsp").await.unwrap(),
+        [eur.clone(), usd.clone()],
+        "by currency"
+    );
+    assert!(tx.limits("payeefsp").await.unwrap().is_empty());
+    assert_eq!(
+        tx.endpoints("payerfsp").await.unwrap(),
+        [post.clone(), put.clone()],
+        "by type"
+    );
+    assert!(tx.endpoints("payeefsp").await.unwrap().is_empty());
+    drop(tx);
+
+    let usd2 = Limit {
+        value: dec("25000.50"),
+        alarm_percentage: dec("12.5"),
+        ..usd.clone()
+    };
+    let post2 = Endpoint {
+        value: "https://payer2.example/transfers".to_owned(),
+        ..post.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.upsert_limit(&usd2).await.unwrap();
+    tx.upsert_endpoint(&post2).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let got = tx.limit("payerfsp", "USD").await.unwrap().unwrap();
+    assert_eq!(got, usd2);
+    assert_eq!(got.value.to_string(), "25000.5");
+    assert_eq!(tx.limits("payerfsp").await.unwrap(), [eur, usd2]);
+    assert_eq!(tx.endpoints("payerfsp").await.unwrap(), [post2, put]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfers.
+
+/// Transfers round-trip with and without optional fields; `update_transfer` rewrites state,
+/// hashes, fulfilment, error and completion only.
+pub async fn transfers_round_trip(store: &dyn LedgerStore) {
+    let minimal = transfer("b0fc2a40-0c2f-4b8e-9a1e-1f2d3c4b5a60");
+    let full = Transfer {
+        state: TransferState::AbortedError,
+        fulfil_hash: Some("fh".to_owned()),
+        error_hash: Some("eh".to_owned()),
+        fulfilment: Some("UNlJ98hZTY_dsw0cAqw4i_UN3v4utt7CZFB4yfLbVFA".to_owned()),
+        error_code: Some("5105".to_owned()),
+        error_description: Some("Payee transaction limit reached — ünïcode".to_owned()),
+        completed_at_ms: Some(1_700_000_001_000),
+        amount: dec("0.0001"),
+        ..transfer("7f3f8d7e-1111-4c5e-8f00-000000000001")
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.transfer(&minimal.id).await.unwrap(), None);
+    tx.insert_transfer(&minimal).await.unwrap();
+    tx.insert_transfer(&full).await.unwrap();
+    assert_eq!(
+        tx.transfer(&minimal.id).await.unwrap().as_ref(),
+        Some(&minimal)
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.transfer(&minimal.id).await.unwrap().as_ref(),
+        Some(&minimal)
+    );
+    assert_eq!(tx.transfer(&full.id).await.unwrap().as_ref(), Some(&full));
+    assert_eq!(tx.transfer("unknown").await.unwrap(), None);
+    drop(tx);
+
+    let fulfilled = Transfer {
+        state: TransferState::Committed,
+        fulfil_hash: Some("fulfil-hash".to_owned()),
+        fulfilment: Some("fulfilment".to_owned()),
+        completed_at_ms: Some(1_700_000_002_000),
+        ..minimal.clone()
+    };
+    // Immutable fields in the argument are ignored.
+    let attempt = Transfer {
+        payer: "other".to_owned(),
+        payee: "other".to_owned(),
+        amount: dec("999"),
+        currency: "XOF".to_owned(),
+        condition: "other".to_owned(),
+        ilp_packet: "other".to_owned(),
+        expiration_ms: 1,
+        prepare_hash: "other".to_owned(),
+        created_at_ms: 2,
+        ..fulfilled.clone()
+    };
+    let cleared = Transfer {
+        state: TransferState::Reserved,
+        fulfil_hash: None,
+        error_hash: None,
+        fulfilment: None,
+        error_code: None,
+        error_description: None,
+        completed_at_ms: None,
+        ..full.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_transfer(&attempt).await.unwrap();
+    tx.update_transfer(&cleared).await.unwrap();
+    assert_eq!(
+        tx.transfer(&minimal.id).await.unwrap().as_ref(),
+        Some(&fulfilled)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.transfer(&minimal.id).await.unwrap(), Some(fulfilled));
+    assert_eq!(
+        tx.transfer(&full.id).await.unwrap(),
+        Some(cleared),
+        "options can be cleared"
+    );
+}
+
+/// A second transfer with an existing id is a duplicate (the idempotency key).
+pub async fn duplicate_transfer(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_transfer(&Transfer {
+            amount: dec("1"),
+            ..transfer("t1")
+        })
+        .await,
+        "committed transfer id",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.insert_transfer(&transfer("t2")).await.unwrap();
+    assert_duplicate(
+        tx.insert_transfer(&transfer("t2")).await,
+        "transfer id inserted in the same transaction",
+    );
+    drop(tx);
+    let mut tx = read(store).await;
+    assert_eq!(tx.transfer("t1").await.unwrap(), Some(transfer("t1")));
+    assert_eq!(tx.transfer("t2").await.unwrap(), None);
+}
+
+/// `open_transfers` lists exactly the non-final (RESERVED) transfers, by expiration then id, and
+/// follows state changes.
+pub async fn open_transfers_only_reserved(store: &dyn LedgerStore) {
+    let states = [
+        ("a", TransferState::Reserved, 300),
+        ("b", TransferState::Committed, 100),
+        ("c", TransferState::Reserved, 100),
+        ("d", TransferState::AbortedError, 50),
+        ("e", TransferState::AbortedRejected, 60),
+        ("f", TransferState::ExpiredReserved, 70),
+        ("g", TransferState::Invalid, 80),
+        ("h", TransferState::Reserved, 200),
+        ("0", TransferState::Reserved, 100),
+    ];
+    let mut tx = begin(store).await;
+    assert!(tx.open_transfers().await.unwrap().is_empty());
+    for (id, state, expiration) in states {
+        tx.insert_transfer(&Transfer {
+            state,
+            expiration_ms: expiration,
+            ..transfer(id)
+        })
+        .await
+        .unwrap();
+    }
+    let expected = [("0", 100), ("c", 100), ("h", 200), ("a", 300)];
+    let as_owned = |rows: &[(&str, i64)]| -> Vec<(String, i64)> {
+        rows.iter().map(|&(id, at)| (id.to_owned(), at)).collect()
+    };
+    assert_eq!(tx.open_transfers().await.unwrap(), as_owned(&expected));
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.open_transfers().await.unwrap(), as_owned(&expected));
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    let mut c = tx.transfer("c").await.unwrap().unwrap();
+    c.state = TransferState::ExpiredReserved;
+    c.completed_at_ms = Some(101);
+    tx.update_transfer(&c).await.unwrap();
+    assert_eq!(
+        tx.open_transfers().await.unwrap(),
+        as_owned(&[("0", 100), ("h", 200), ("a", 300)]),
+        "sees the update in the same transaction"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.open_transfers().await.unwrap(),
+        as_owned(&[("0", 100), ("h", 200), ("a", 300)])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quotes.
+
+/// Quotes round-trip; `update_quote` rewrites the answer fields only.
+pub async fn quotes_round_trip(store: &dyn LedgerStore) {
+    let q = quote("q1");
+    let mut tx = begin(store).await;
+    assert_eq!(tx.quote("q1").await.unwrap(), None);
+    tx.insert_quote(&q).await.unwrap();
+    assert_eq!(tx.quote("q1").await.unwrap().as_ref(), Some(&q));
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.quote("q1").await.unwrap().as_ref(), Some(&q));
+    drop(tx);
+
+    let answered = Quote {
+        response_hash: Some("response-hash".to_owned()),
+        transfer_amount: Some(dec("100.70")),
+        condition: Some("condition".to_owned()),
+        ilp_packet: Some("packet".to_owned()),
+        expiration_ms: Some(1_700_000_100_000),
+        ..q.clone()
+    };
+    let attempt = Quote {
+        transaction_id: "other".to_owned(),
+        payer: "other".to_owned(),
+        payee: "other".to_owned(),
+        amount: dec("1"),
+        currency: "XOF".to_owned(),
+        request_hash: "other".to_owned(),
+        created_at_ms: 5,
+        ..answered.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_quote(&attempt).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let got = tx.quote("q1").await.unwrap().unwrap();
+    assert_eq!(got, answered);
+    assert_eq!(got.transfer_amount.unwrap().to_string(), "100.7");
+    drop(tx);
+
+    let full = Quote {
+        id: "q2".to_owned(),
+        ..answered.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.insert_quote(&full).await.unwrap();
+    tx.update_quote(&q).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.quote("q2").await.unwrap(), Some(full));
+    assert_eq!(
+        tx.quote("q1").await.unwrap(),
+        Some(q),
+        "answer fields can be cleared"
+    );
+}
+
+/// A second quote with an existing id is a duplicate.
+pub async fn duplicate_quote(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    tx.insert_quote(&quote("q1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert_duplicate(tx.insert_quote(&quote("q1")).await, "committed quote id");
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.insert_quote(&quote("q2")).await.unwrap();
+    assert_duplicate(
+        tx.insert_quote(&quote("q2")).await,
+        "quote id in the same transaction",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oracle.
+
+/// Party lookup with and without sub-id, replacement by key, and `delete_party` counts.
+pub async fn parties_lookup(store: &dyn LedgerStore) {
+    let plain_usd = party("MSISDN", "123", "", "USD", "fsp1");
+    let plain_any = party("MSISDN", "123", "", "", "fsp1");
+    let sub_a = party("MSISDN", "123", "A", "", "fsp2");
+    let sub_b = party("MSISDN", "123", "B", "EUR", "fsp1");
+    let other_id = party("MSISDN", "456", "", "", "fsp1");
+    let other_type = party("IBAN", "123", "", "", "fsp1");
+    let mut tx = begin(store).await;
+    assert!(tx.parties("MSISDN", "123", None).await.unwrap().is_empty());
+    for p in [
+        &sub_b,
+        &plain_usd,
+        &other_type,
+        &sub_a,
+        &plain_any,
+        &other_id,
+    ] {
+        tx.upsert_party(p).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.parties("MSISDN", "123", None).await.unwrap(),
+        [
+            plain_any.clone(),
+            plain_usd.clone(),
+            sub_a.clone(),
+            sub_b.clone()
+        ],
+        "any sub-id, by (sub-id, currency)"
+    );
+    assert_eq!(
+        tx.parties("MSISDN", "123", Some("")).await.unwrap(),
+        [plain_any.clone(), plain_usd.clone()],
+        "empty sub-id means exactly none"
+    );
+    assert_eq!(
+        tx.parties("MSISDN", "123", Some("A")).await.unwrap(),
+        [sub_a.clone()]
+    );
+    assert!(
+        tx.parties("MSISDN", "123", Some("C"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        tx.parties("IBAN", "123", None).await.unwrap(),
+        [other_type.clone()]
+    );
+    assert!(tx.parties("msisdn", "123", None).await.unwrap().is_empty());
+    drop(tx);
+
+    // Upsert replaces the FSP of the same (type, identifier, sub-id, currency).
+    let moved = party("MSISDN", "123", "A", "", "fsp3");
+    let mut tx = begin(store).await;
+    tx.upsert_party(&moved).await.unwrap();
+    assert_eq!(
+        tx.parties("MSISDN", "123", Some("A")).await.unwrap(),
+        [moved.clone()]
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert_eq!(
+        tx.delete_party("MSISDN", "123", "", "fsp1").await.unwrap(),
+        2,
+        "both currencies of the plain registration"
+    );
+    assert_eq!(
+        tx.delete_party("MSISDN", "123", "A", "fsp2").await.unwrap(),
+        0,
+        "another FSP owns it now"
+    );
+    assert_eq!(
+        tx.delete_party("MSISDN", "999", "", "fsp1").await.unwrap(),
+        0
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.parties("MSISDN", "123", None).await.unwrap(),
+        [moved, sub_b]
+    );
+    assert_eq!(tx.parties("MSISDN", "456", None).await.unwrap(), [other_id]);
+    assert_eq!(tx.parties("IBAN", "123", None).await.unwrap(), [other_type]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Funds in/out.
+
+/// Funds transfers round-trip and change state.
+pub async fn funds_transfers_round_trip(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let funds = FundsTransfer {
+        id: "f-1".to_owned(),
+        participant: "payerfsp".to_owned(),
+        account_id: account.id,
+        action: "recordFundsOutPrepareReserve".to_owned(),
+        amount: dec("500.00"),
+        currency: "USD".to_owned(),
+        state: "RESERVED".to_owned(),
+        reason: "month end".to_owned(),
+        external_reference: "ext-1".to_owned(),
+        created_at_ms: 1_700_000_000_000,
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.funds_transfer("f-1").await.unwrap(), None);
+    tx.insert_funds_transfer(&funds).await.unwrap();
+    assert_eq!(
+        tx.funds_transfer("f-1").await.unwrap().as_ref(),
+        Some(&funds)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let got = tx.funds_transfer("f-1").await.unwrap().unwrap();
+    assert_eq!(got, funds);
+    assert_eq!(got.amount.to_string(), "500");
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    tx.set_funds_transfer_state("f-1", "COMMITTED")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.funds_transfer("f-1").await.unwrap(),
+        Some(FundsTransfer {
+            state: "COMMITTED".to_owned(),
+            ..funds
+        })
+    );
+}
+
+/// A second funds transfer with an existing id is a duplicate.
+pub async fn duplicate_funds_transfer(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let funds = FundsTransfer {
+        id: "f-1".to_owned(),
+        participant: "payerfsp".to_owned(),
+        account_id: account.id,
+        action: "recordFundsIn".to_owned(),
+        amount: dec("1"),
+        currency: "USD".to_owned(),
+        state: "COMMITTED".to_owned(),
+        reason: String::new(),
+        external_reference: String::new(),
+        created_at_ms: 0,
+    };
+    let mut tx = begin(store).await;
+    tx.insert_funds_transfer(&funds).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_funds_transfer(&FundsTransfer {
+            amount: dec("2"),
+            ..funds.clone()
+        })
+        .await,
+        "committed funds transfer id",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records.
+
+/// Audit entries come back newest first, at most `limit` of them.
+pub async fn audit_newest_first(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    assert!(tx.audit_entries(10).await.unwrap().is_empty());
+    for n in 0..3 {
+        tx.append_audit(&audit(n)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    // Same timestamp as an earlier entry: insertion order decides, not the time.
+    tx.append_audit(&AuditEntry {
+        at_ms: audit(0).at_ms,
+        ..audit(3)
+    })
+    .await
+    .unwrap();
+    tx.append_audit(&audit(4)).await.unwrap();
+    assert_eq!(tx.audit_entries(1).await.unwrap(), [audit(4)]);
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    let third = AuditEntry {
+        at_ms: audit(0).at_ms,
+        ..audit(3)
+    };
+    assert_eq!(
+        tx.audit_entries(100).await.unwrap(),
+        [audit(4), third.clone(), audit(2), audit(1), audit(0)]
+    );
+    assert_eq!(tx.audit_entries(2).await.unwrap(), [audit(4), third]);
+    assert!(tx.audit_entries(0).await.unwrap().is_empty());
+    assert_eq!(tx.audit_entries(u32::MAX).await.unwrap().len(), 5);
+}
+
+/// Deliveries round-trip (optional status and error, wide integers) and come back newest first,
+/// at most `limit` of them.
+pub async fn deliveries_newest_first(store: &dyn LedgerStore) {
+    let wide = Delivery {
+        attempt: u32::MAX,
+        status: Some(u16::MAX),
+        duration_ms: i64::MAX as u64,
+        ..delivery(9)
+    };
+    let mut tx = begin(store).await;
+    assert!(tx.deliveries(10).await.unwrap().is_empty());
+    for n in 1..=4 {
+        tx.append_delivery(&delivery(n)).await.unwrap();
+    }
+    tx.append_delivery(&wide).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.deliveries(10).await.unwrap(),
+        [
+            wide.clone(),
+            delivery(4),
+            delivery(3),
+            delivery(2),
+            delivery(1)
+        ]
+    );
+    assert_eq!(tx.deliveries(2).await.unwrap(), [wide, delivery(4)]);
+    assert!(tx.deliveries(0).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions.
+
+/// Inside one transaction every write is visible to the following reads.
+pub async fn read_your_writes(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("payerfsp"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.participant("payerfsp").await.unwrap(),
+        Some(participant("payerfsp"))
+    );
+    tx.set_participant_active("payerfsp", false).await.unwrap();
+    assert!(!tx.participant("payerfsp").await.unwrap().unwrap().is_active);
+    let account = tx
+        .insert_account(&new_account("payerfsp", "USD", AccountType::Position))
+        .await
+        .unwrap();
+    assert_eq!(tx.accounts("payerfsp").await.unwrap(), [account.clone()]);
+    let moved = Account {
+        reserved: dec("10"),
+        ..account.clone()
+    };
+    tx.update_account(&moved).await.unwrap();
+    assert_eq!(tx.account(account.id).await.unwrap(), Some(moved.clone()));
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    assert_eq!(tx.transfer("t1").await.unwrap(), Some(transfer("t1")));
+    assert_eq!(tx.open_transfers().await.unwrap().len(), 1);
+    tx.insert_quote(&quote("q1")).await.unwrap();
+    assert_eq!(tx.quote("q1").await.unwrap(), Some(quote("q1")));
+    tx.upsert_party(&party("MSISDN", "1", "", "", "payerfsp"))
+        .await
+        .unwrap();
+    assert_eq!(tx.parties("MSISDN", "1", None).await.unwrap().len(), 1);
+    assert_eq!(
+        tx.delete_party("MSISDN", "1", "", "payerfsp")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(tx.parties("MSISDN", "1", None).await.unwrap().is_empty());
+    tx.append_audit(&audit(1)).await.unwrap();
+    assert_eq!(tx.audit_entries(5).await.unwrap(), [audit(1)]);
+    tx.append_delivery(&delivery(1)).await.unwrap();
+    assert_eq!(tx.deliveries(5).await.unwrap(), [delivery(1)]);
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.account(account.id).await.unwrap(), Some(moved));
+}
+
+/// Dropping a transaction without committing discards every write.
+pub async fn rollback_on_drop(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("payeefsp"))
+        .await
+        .unwrap();
+    tx.set_participant_active("payerfsp", false).await.unwrap();
+    tx.update_account(&Account {
+        value: dec("42"),
+        ..account.clone()
+    })
+    .await
+    .unwrap();
+    tx.append_journal(&JournalEntry {
+        account_id: account.id,
+        reference: "t1".to_owned(),
+        reason: "PREPARE".to_owned(),
+        value_delta: dec("42"),
+        reserved_delta: Decimal::ZERO,
+        at_ms: 0,
+    })
+    .await
+    .unwrap();
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.insert_quote(&quote("q1")).await.unwrap();
+    tx.upsert_party(&party("MSISDN", "1", "", "", "payerfsp"))
+        .await
+        .unwrap();
+    tx.append_audit(&audit(1)).await.unwrap();
+    tx.append_delivery(&delivery(1)).await.unwrap();
+    drop(tx);
+
+    // Visible neither to readers nor to the next writer.
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(tx.participant("payeefsp").await.unwrap(), None);
+        assert!(tx.participant("payerfsp").await.unwrap().unwrap().is_active);
+        assert_eq!(tx.account(account.id).await.unwrap(), Some(account.clone()));
+        assert_eq!(tx.transfer("t1").await.unwrap(), None);
+        assert!(tx.open_transfers().await.unwrap().is_empty());
+        assert_eq!(tx.quote("q1").await.unwrap(), None);
+        assert!(tx.parties("MSISDN", "1", None).await.unwrap().is_empty());
+        assert!(tx.audit_entries(10).await.unwrap().is_empty());
+        assert!(tx.deliveries(10).await.unwrap().is_empty());
+    }
+
+    // The rolled-back names and ids are free again.
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("payeefsp"))
+        .await
+        .unwrap();
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.insert_quote(&quote("q1")).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// After commit, a new read view and a new write transaction see the writes.
+pub async fn commit_visible_to_read(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("payerfsp"))
+        .await
+        .unwrap();
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut view = read(store).await;
+    assert_eq!(
+        view.participant("payerfsp").await.unwrap(),
+        Some(participant("payerfsp"))
+    );
+    assert_eq!(view.transfer("t1").await.unwrap(), Some(transfer("t1")));
+    view.commit()
+        .await
+        .expect("committing a read view is harmless");
+    let mut tx = begin(store).await;
+    assert_eq!(tx.transfer("t1").await.unwrap(), Some(transfer("t1")));
+}
+
+/// A read view opened while a write transaction is in progress does not see its writes, and
+/// does not block it.
+pub async fn uncommitted_invisible_to_read(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp"]).await;
+    let mut tx = begin(store).await;
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.set_participant_active("payerfsp", false).await.unwrap();
+
+    let mut view = read(store).await;
+    assert_eq!(view.transfer("t1").await.unwrap(), None);
+    assert!(
+        view.participant("payerfsp")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active
+    );
+    drop(view);
+
+    tx.commit().await.unwrap();
+    let mut view = read(store).await;
+    assert_eq!(view.transfer("t1").await.unwrap(), Some(transfer("t1")));
+}
+
+/// A read view refuses writes.
+pub async fn read_view_refuses_writes(store: &dyn LedgerStore) {
+    let mut view = read(store).await;
+    assert_refused(
+        view.insert_participant(&participant("payerfsp")).await,
+        "insert through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_refused(
+        view.insert_transfer(&transfer("t1")).await,
+        "insert through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_eq!(view.participant("payerfsp").await.unwrap(), None);
+    assert_eq!(view.transfer("t1").await.unwrap(), None);
+}
+
+/// Group commit: the same rows are read and written many times in one transaction, and the
+/// last write wins at commit.
+pub async fn many_updates_in_one_transaction(store: &dyn LedgerStore) {
+    let account = seed_account(store, "payerfsp").await;
+    let mut tx = begin(store).await;
+    let mut expected = Decimal::ZERO;
+    for n in 0..200_i64 {
+        let mut row = tx.account(account.id).await.unwrap().unwrap();
+        assert_eq!(row.reserved, expected, "step {n}");
+        expected += dec("0.01");
+        row.reserved = expected;
+        row.changed_at_ms = n;
+        tx.update_account(&row).await.unwrap();
+        let id = format!("t{n}");
+        tx.insert_transfer(&transfer(&id)).await.unwrap();
+        let mut t = tx.transfer(&id).await.unwrap().unwrap();
+        t.state = if n % 2 == 0 {
+            TransferState::Committed
+        } else {
+            TransferState::Reserved
+        };
+        tx.update_transfer(&t).await.unwrap();
+        tx.append_journal(&JournalEntry {
+            account_id: account.id,
+            reference: id,
+            reason: "PREPARE".to_owned(),
+            value_delta: Decimal::ZERO,
+            reserved_delta: dec("0.01"),
+            at_ms: n,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let row = tx.account(account.id).await.unwrap().unwrap();
+    assert_eq!(row.reserved, dec("2"));
+    assert_eq!(row.reserved.to_string(), "2");
+    assert_eq!(row.changed_at_ms, 199);
+    assert_eq!(tx.open_transfers().await.unwrap().len(), 100);
+}

@@ -1,0 +1,69 @@
+//! Storage backends for the ledger: implementations of [`ledger::LedgerStore`].
+//!
+//! - [`SqliteStore`]: the embedded default, one SQLite file (WAL, `synchronous=FULL`).
+//! - [`contract`]: the backend-independent contract suite; [`contract_tests!`] runs all of it
+//!   against a backend (the in-memory [`ledger::mem::MemStore`] model included).
+#![forbid(unsafe_code)]
+
+pub mod contract;
+mod sqlite;
+
+pub use sqlite::{
+    BUSY_TIMEOUT, MIGRATIONS, READERS, SqlitePragmas, SqliteStore, WRITER_ACQUIRE_TIMEOUT,
+};
+
+/// Generates one `#[tokio::test]` per [`contract`] function for a backend.
+///
+/// `$factory` is a path to an `async fn() -> (S, G)` returning a fresh, empty store `S` (any
+/// [`ledger::LedgerStore`]) and a guard `G` kept alive for the test (a temporary directory, a
+/// database to drop, or `()`). The calling crate needs `tokio` (with `macros` and `rt`).
+///
+/// ```ignore
+/// async fn memory() -> (ledger::mem::MemStore, ()) {
+///     (ledger::mem::MemStore::new(), ())
+/// }
+/// mod memory {
+///     store::contract_tests!(super::memory);
+/// }
+/// ```
+#[macro_export]
+macro_rules! contract_tests {
+    ($factory:path) => {
+        $crate::contract_tests!(@each $factory;
+            participants_round_trip,
+            participant_names_unique_ignoring_case,
+            accounts_round_trip,
+            account_ids_stable,
+            duplicate_account,
+            journal_append,
+            references_must_exist,
+            missing_rows_are_not_updated,
+            limits_and_endpoints,
+            transfers_round_trip,
+            duplicate_transfer,
+            open_transfers_only_reserved,
+            quotes_round_trip,
+            duplicate_quote,
+            parties_lookup,
+            funds_transfers_round_trip,
+            duplicate_funds_transfer,
+            audit_newest_first,
+            deliveries_newest_first,
+            read_your_writes,
+            rollback_on_drop,
+            commit_visible_to_read,
+            uncommitted_invisible_to_read,
+            read_view_refuses_writes,
+            many_updates_in_one_transaction,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $factory().await;
+                $crate::contract::$name(&store).await;
+            }
+        )*
+    };
+}

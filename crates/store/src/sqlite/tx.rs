@@ -1,0 +1,811 @@
+//! [`LedgerTx`] over one SQLite transaction.
+//!
+//! Every statement is a `&'static str`, so sqlx prepares it once per connection and reuses it
+//! from its statement cache; rows are decoded by column index.
+
+use async_trait::async_trait;
+use ledger::{
+    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, JournalEntry, LedgerTx,
+    Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError, Transfer,
+};
+use rust_decimal::Decimal;
+use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
+use sqlx::{Sqlite, Transaction};
+
+use super::codec::{Cols, decimal_text, map_err};
+
+/// One open transaction (read-write from the writer pool, or read-only from the reader pool).
+pub(crate) struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl SqliteTx {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Self {
+        SqliteTx { tx }
+    }
+}
+
+/// An UPDATE that must hit exactly one row.
+fn one_row(
+    result: SqliteQueryResult,
+    what: &str,
+    key: impl std::fmt::Display,
+) -> Result<(), StoreError> {
+    match result.rows_affected() {
+        1 => Ok(()),
+        0 => Err(StoreError::Backend(format!(
+            "sqlite: {what} {key} does not exist"
+        ))),
+        n => Err(StoreError::Corrupt(format!(
+            "sqlite: {n} rows updated for {what} {key}"
+        ))),
+    }
+}
+
+fn i64_from(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Backend(format!("sqlite: {what} {value} is out of range")))
+}
+
+fn participant_row(row: &SqliteRow) -> Result<Participant, StoreError> {
+    let c = Cols::new(row, "participants");
+    Ok(Participant {
+        name: c.text(0)?,
+        is_active: c.flag(1)?,
+        created_at_ms: c.int(2)?,
+    })
+}
+
+fn account_row(row: &SqliteRow) -> Result<Account, StoreError> {
+    let c = Cols::new(row, "accounts");
+    Ok(Account {
+        id: c.int(0)?,
+        participant: c.text(1)?,
+        currency: c.text(2)?,
+        kind: c.account_type(3)?,
+        is_active: c.flag(4)?,
+        value: c.decimal(5)?,
+        reserved: c.decimal(6)?,
+        changed_at_ms: c.int(7)?,
+    })
+}
+
+fn limit_row(row: &SqliteRow) -> Result<Limit, StoreError> {
+    let c = Cols::new(row, "limits");
+    Ok(Limit {
+        participant: c.text(0)?,
+        currency: c.text(1)?,
+        value: c.decimal(2)?,
+        alarm_percentage: c.decimal(3)?,
+    })
+}
+
+fn endpoint_row(row: &SqliteRow) -> Result<Endpoint, StoreError> {
+    let c = Cols::new(row, "endpoints");
+    Ok(Endpoint {
+        participant: c.text(0)?,
+        kind: c.text(1)?,
+        value: c.text(2)?,
+    })
+}
+
+fn transfer_row(row: &SqliteRow) -> Result<Transfer, StoreError> {
+    let c = Cols::new(row, "transfers");
+    Ok(Transfer {
+        id: c.text(0)?,
+        payer: c.text(1)?,
+        payee: c.text(2)?,
+        amount: c.decimal(3)?,
+        currency: c.text(4)?,
+        condition: c.text(5)?,
+        ilp_packet: c.text(6)?,
+        expiration_ms: c.int(7)?,
+        state: c.transfer_state(8)?,
+        prepare_hash: c.text(9)?,
+        fulfil_hash: c.opt_text(10)?,
+        error_hash: c.opt_text(11)?,
+        fulfilment: c.opt_text(12)?,
+        error_code: c.opt_text(13)?,
+        error_description: c.opt_text(14)?,
+        created_at_ms: c.int(15)?,
+        completed_at_ms: c.opt_int(16)?,
+    })
+}
+
+fn quote_row(row: &SqliteRow) -> Result<Quote, StoreError> {
+    let c = Cols::new(row, "quotes");
+    Ok(Quote {
+        id: c.text(0)?,
+        transaction_id: c.text(1)?,
+        payer: c.text(2)?,
+        payee: c.text(3)?,
+        amount: c.decimal(4)?,
+        currency: c.text(5)?,
+        request_hash: c.text(6)?,
+        response_hash: c.opt_text(7)?,
+        transfer_amount: c.opt_decimal(8)?,
+        condition: c.opt_text(9)?,
+        ilp_packet: c.opt_text(10)?,
+        expiration_ms: c.opt_int(11)?,
+        created_at_ms: c.int(12)?,
+    })
+}
+
+fn party_row(row: &SqliteRow) -> Result<PartyRegistration, StoreError> {
+    let c = Cols::new(row, "parties");
+    Ok(PartyRegistration {
+        id_type: c.text(0)?,
+        identifier: c.text(1)?,
+        sub_id: c.text(2)?,
+        fsp_id: c.text(3)?,
+        currency: c.text(4)?,
+    })
+}
+
+fn funds_row(row: &SqliteRow) -> Result<FundsTransfer, StoreError> {
+    let c = Cols::new(row, "funds_transfers");
+    Ok(FundsTransfer {
+        id: c.text(0)?,
+        participant: c.text(1)?,
+        account_id: c.int(2)?,
+        action: c.text(3)?,
+        amount: c.decimal(4)?,
+        currency: c.text(5)?,
+        state: c.text(6)?,
+        reason: c.text(7)?,
+        external_reference: c.text(8)?,
+        created_at_ms: c.int(9)?,
+    })
+}
+
+fn audit_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let c = Cols::new(row, "audit");
+    Ok(AuditEntry {
+        at_ms: c.int(0)?,
+        actor: c.text(1)?,
+        action: c.text(2)?,
+        subject: c.text(3)?,
+        detail: c.text(4)?,
+        outcome: c.text(5)?,
+    })
+}
+
+fn delivery_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
+    let c = Cols::new(row, "deliveries");
+    Ok(Delivery {
+        at_ms: c.int(0)?,
+        participant: c.text(1)?,
+        method: c.text(2)?,
+        url: c.text(3)?,
+        fspiop_uri: c.text(4)?,
+        attempt: c.int_as(5)?,
+        status: c.opt_int_as(6)?,
+        error: c.opt_text(7)?,
+        duration_ms: c.int_as(8)?,
+    })
+}
+
+fn all<T>(
+    rows: Vec<SqliteRow>,
+    decode: fn(&SqliteRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
+}
+
+// Column lists, in the order the decoders above read them.
+macro_rules! account_cols {
+    () => {
+        "id, participant, currency, kind, is_active, value, reserved, changed_at_ms"
+    };
+}
+macro_rules! transfer_cols {
+    () => {
+        "id, payer, payee, amount, currency, condition, ilp_packet, expiration_ms, state, \
+         prepare_hash, fulfil_hash, error_hash, fulfilment, error_code, error_description, \
+         created_at_ms, completed_at_ms"
+    };
+}
+macro_rules! quote_cols {
+    () => {
+        "id, transaction_id, payer, payee, amount, currency, request_hash, response_hash, \
+         transfer_amount, condition, ilp_packet, expiration_ms, created_at_ms"
+    };
+}
+macro_rules! funds_cols {
+    () => {
+        "id, participant, account_id, action, amount, currency, state, reason, \
+         external_reference, created_at_ms"
+    };
+}
+
+#[async_trait]
+impl LedgerTx for SqliteTx {
+    async fn participant(&mut self, name: &str) -> Result<Option<Participant>, StoreError> {
+        let row =
+            sqlx::query("SELECT name, is_active, created_at_ms FROM participants WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, || format!("read participant {name}")))?;
+        row.as_ref().map(participant_row).transpose()
+    }
+
+    async fn participants(&mut self) -> Result<Vec<Participant>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, is_active, created_at_ms FROM participants ORDER BY name")
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, || "read participants".to_owned()))?;
+        all(rows, participant_row)
+    }
+
+    async fn insert_participant(&mut self, participant: &Participant) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO participants (name, is_active, created_at_ms) VALUES (?1, ?2, ?3)",
+        )
+        .bind(&participant.name)
+        .bind(participant.is_active)
+        .bind(participant.created_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert participant {}", participant.name)))?;
+        Ok(())
+    }
+
+    async fn set_participant_active(&mut self, name: &str, active: bool) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE participants SET is_active = ?2 WHERE name = ?1")
+            .bind(name)
+            .bind(active)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("update participant {name}")))?;
+        one_row(result, "participant", name)
+    }
+
+    async fn accounts(&mut self, participant: &str) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM accounts WHERE participant = ?1 ORDER BY id"
+        ))
+        .bind(participant)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read accounts of {participant}")))?;
+        all(rows, account_row)
+    }
+
+    async fn account(&mut self, id: i64) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM accounts WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read account {id}")))?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    async fn account_for(
+        &mut self,
+        participant: &str,
+        currency: &str,
+        kind: AccountType,
+    ) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM accounts WHERE participant = ?1 AND currency = ?2 AND kind = ?3"
+        ))
+        .bind(participant)
+        .bind(currency)
+        .bind(kind.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!(
+                    "read {} account of {participant} in {currency}",
+                    kind.as_str()
+                )
+            })
+        })?;
+        row.as_ref().map(account_row).transpose()
+    }
+
+    async fn insert_account(&mut self, account: &NewAccount) -> Result<Account, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts \
+             (participant, currency, kind, is_active, value, reserved, changed_at_ms) \
+             VALUES (?1, ?2, ?3, 1, '0', '0', ?4)",
+        )
+        .bind(&account.participant)
+        .bind(&account.currency)
+        .bind(account.kind.as_str())
+        .bind(account.at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!(
+                    "insert {} account of {} in {}",
+                    account.kind.as_str(),
+                    account.participant,
+                    account.currency
+                )
+            })
+        })?;
+        Ok(Account {
+            id: result.last_insert_rowid(),
+            participant: account.participant.clone(),
+            currency: account.currency.clone(),
+            kind: account.kind,
+            is_active: true,
+            value: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            changed_at_ms: account.at_ms,
+        })
+    }
+
+    async fn update_account(&mut self, account: &Account) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE accounts SET value = ?2, reserved = ?3, is_active = ?4, changed_at_ms = ?5 \
+             WHERE id = ?1",
+        )
+        .bind(account.id)
+        .bind(decimal_text(account.value))
+        .bind(decimal_text(account.reserved))
+        .bind(account.is_active)
+        .bind(account.changed_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("update account {}", account.id)))?;
+        one_row(result, "account", account.id)
+    }
+
+    async fn append_journal(&mut self, entry: &JournalEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO journal \
+             (account_id, reference, reason, value_delta, reserved_delta, at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(entry.account_id)
+        .bind(&entry.reference)
+        .bind(&entry.reason)
+        .bind(decimal_text(entry.value_delta))
+        .bind(decimal_text(entry.reserved_delta))
+        .bind(entry.at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!(
+                    "append journal of account {} for {}",
+                    entry.account_id, entry.reference
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn accounts_in_currency(&mut self, currency: &str) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_cols!(),
+            " FROM accounts WHERE currency = ?1 ORDER BY id"
+        ))
+        .bind(currency)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read accounts in {currency}")))?;
+        all(rows, account_row)
+    }
+
+    async fn limit(
+        &mut self,
+        participant: &str,
+        currency: &str,
+    ) -> Result<Option<Limit>, StoreError> {
+        let row = sqlx::query(
+            "SELECT participant, currency, value, alarm_percentage FROM limits \
+             WHERE participant = ?1 AND currency = ?2",
+        )
+        .bind(participant)
+        .bind(currency)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read limit of {participant} in {currency}")))?;
+        row.as_ref().map(limit_row).transpose()
+    }
+
+    async fn limits(&mut self, participant: &str) -> Result<Vec<Limit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT participant, currency, value, alarm_percentage FROM limits \
+             WHERE participant = ?1 ORDER BY currency",
+        )
+        .bind(participant)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read limits of {participant}")))?;
+        all(rows, limit_row)
+    }
+
+    async fn upsert_limit(&mut self, limit: &Limit) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO limits (participant, currency, value, alarm_percentage) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (participant, currency) DO UPDATE SET \
+             value = excluded.value, alarm_percentage = excluded.alarm_percentage",
+        )
+        .bind(&limit.participant)
+        .bind(&limit.currency)
+        .bind(decimal_text(limit.value))
+        .bind(decimal_text(limit.alarm_percentage))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("write limit of {} in {}", limit.participant, limit.currency)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn endpoints(&mut self, participant: &str) -> Result<Vec<Endpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT participant, kind, value FROM endpoints WHERE participant = ?1 ORDER BY kind",
+        )
+        .bind(participant)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read endpoints of {participant}")))?;
+        all(rows, endpoint_row)
+    }
+
+    async fn upsert_endpoint(&mut self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO endpoints (participant, kind, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (participant, kind) DO UPDATE SET value = excluded.value",
+        )
+        .bind(&endpoint.participant)
+        .bind(&endpoint.kind)
+        .bind(&endpoint.value)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!(
+                    "write endpoint {} of {}",
+                    endpoint.kind, endpoint.participant
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn transfer(&mut self, id: &str) -> Result<Option<Transfer>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            transfer_cols!(),
+            " FROM transfers WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read transfer {id}")))?;
+        row.as_ref().map(transfer_row).transpose()
+    }
+
+    async fn insert_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO transfers (",
+            transfer_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))
+        .bind(&transfer.id)
+        .bind(&transfer.payer)
+        .bind(&transfer.payee)
+        .bind(decimal_text(transfer.amount))
+        .bind(&transfer.currency)
+        .bind(&transfer.condition)
+        .bind(&transfer.ilp_packet)
+        .bind(transfer.expiration_ms)
+        .bind(transfer.state.as_str())
+        .bind(&transfer.prepare_hash)
+        .bind(&transfer.fulfil_hash)
+        .bind(&transfer.error_hash)
+        .bind(&transfer.fulfilment)
+        .bind(&transfer.error_code)
+        .bind(&transfer.error_description)
+        .bind(transfer.created_at_ms)
+        .bind(transfer.completed_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert transfer {}", transfer.id)))?;
+        Ok(())
+    }
+
+    async fn update_transfer(&mut self, transfer: &Transfer) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE transfers SET state = ?2, fulfil_hash = ?3, error_hash = ?4, \
+             fulfilment = ?5, error_code = ?6, error_description = ?7, completed_at_ms = ?8 \
+             WHERE id = ?1",
+        )
+        .bind(&transfer.id)
+        .bind(transfer.state.as_str())
+        .bind(&transfer.fulfil_hash)
+        .bind(&transfer.error_hash)
+        .bind(&transfer.fulfilment)
+        .bind(&transfer.error_code)
+        .bind(&transfer.error_description)
+        .bind(transfer.completed_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("update transfer {}", transfer.id)))?;
+        one_row(result, "transfer", &transfer.id)
+    }
+
+    async fn open_transfers(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        // `state = 'RESERVED'` is spelled out (not bound) so the partial index applies.
+        let rows = sqlx::query(
+            "SELECT id, expiration_ms FROM transfers WHERE state = 'RESERVED' \
+             ORDER BY expiration_ms, id",
+        )
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read open transfers".to_owned()))?;
+        rows.iter()
+            .map(|row| {
+                let c = Cols::new(row, "transfers");
+                Ok((c.text(0)?, c.int(1)?))
+            })
+            .collect()
+    }
+
+    async fn quote(&mut self, id: &str) -> Result<Option<Quote>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            quote_cols!(),
+            " FROM quotes WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read quote {id}")))?;
+        row.as_ref().map(quote_row).transpose()
+    }
+
+    async fn insert_quote(&mut self, quote: &Quote) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO quotes (",
+            quote_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))
+        .bind(&quote.id)
+        .bind(&quote.transaction_id)
+        .bind(&quote.payer)
+        .bind(&quote.payee)
+        .bind(decimal_text(quote.amount))
+        .bind(&quote.currency)
+        .bind(&quote.request_hash)
+        .bind(&quote.response_hash)
+        .bind(quote.transfer_amount.map(decimal_text))
+        .bind(&quote.condition)
+        .bind(&quote.ilp_packet)
+        .bind(quote.expiration_ms)
+        .bind(quote.created_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert quote {}", quote.id)))?;
+        Ok(())
+    }
+
+    async fn update_quote(&mut self, quote: &Quote) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE quotes SET response_hash = ?2, transfer_amount = ?3, condition = ?4, \
+             ilp_packet = ?5, expiration_ms = ?6 WHERE id = ?1",
+        )
+        .bind(&quote.id)
+        .bind(&quote.response_hash)
+        .bind(quote.transfer_amount.map(decimal_text))
+        .bind(&quote.condition)
+        .bind(&quote.ilp_packet)
+        .bind(quote.expiration_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("update quote {}", quote.id)))?;
+        one_row(result, "quote", &quote.id)
+    }
+
+    async fn parties(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: Option<&str>,
+    ) -> Result<Vec<PartyRegistration>, StoreError> {
+        let context = || format!("read parties {id_type}/{identifier}");
+        let rows = match sub_id {
+            Some(sub_id) => sqlx::query(
+                "SELECT id_type, identifier, sub_id, fsp_id, currency FROM parties \
+                 WHERE id_type = ?1 AND identifier = ?2 AND sub_id = ?3 \
+                 ORDER BY sub_id, currency",
+            )
+            .bind(id_type)
+            .bind(identifier)
+            .bind(sub_id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?,
+            None => sqlx::query(
+                "SELECT id_type, identifier, sub_id, fsp_id, currency FROM parties \
+                 WHERE id_type = ?1 AND identifier = ?2 ORDER BY sub_id, currency",
+            )
+            .bind(id_type)
+            .bind(identifier)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?,
+        };
+        all(rows, party_row)
+    }
+
+    async fn upsert_party(&mut self, party: &PartyRegistration) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO parties (id_type, identifier, sub_id, currency, fsp_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id_type, identifier, sub_id, currency) DO UPDATE SET \
+             fsp_id = excluded.fsp_id",
+        )
+        .bind(&party.id_type)
+        .bind(&party.identifier)
+        .bind(&party.sub_id)
+        .bind(&party.currency)
+        .bind(&party.fsp_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("write party {}/{}", party.id_type, party.identifier)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn delete_party(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        fsp_id: &str,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM parties \
+             WHERE id_type = ?1 AND identifier = ?2 AND sub_id = ?3 AND fsp_id = ?4",
+        )
+        .bind(id_type)
+        .bind(identifier)
+        .bind(sub_id)
+        .bind(fsp_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("delete party {id_type}/{identifier}")))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn funds_transfer(&mut self, id: &str) -> Result<Option<FundsTransfer>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            funds_cols!(),
+            " FROM funds_transfers WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read funds transfer {id}")))?;
+        row.as_ref().map(funds_row).transpose()
+    }
+
+    async fn insert_funds_transfer(&mut self, funds: &FundsTransfer) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO funds_transfers (",
+            funds_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))
+        .bind(&funds.id)
+        .bind(&funds.participant)
+        .bind(funds.account_id)
+        .bind(&funds.action)
+        .bind(decimal_text(funds.amount))
+        .bind(&funds.currency)
+        .bind(&funds.state)
+        .bind(&funds.reason)
+        .bind(&funds.external_reference)
+        .bind(funds.created_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert funds transfer {}", funds.id)))?;
+        Ok(())
+    }
+
+    async fn set_funds_transfer_state(&mut self, id: &str, state: &str) -> Result<(), StoreError> {
+        let result = sqlx::query("UPDATE funds_transfers SET state = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(state)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("update funds transfer {id}")))?;
+        one_row(result, "funds transfer", id)
+    }
+
+    async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, actor, action, subject, detail, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(entry.at_ms)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.subject)
+        .bind(&entry.detail)
+        .bind(&entry.outcome)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("append audit {}", entry.action)))?;
+        Ok(())
+    }
+
+    async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, actor, action, subject, detail, outcome FROM audit \
+             ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read audit".to_owned()))?;
+        all(rows, audit_row)
+    }
+
+    async fn append_delivery(&mut self, delivery: &Delivery) -> Result<(), StoreError> {
+        let duration_ms = i64_from(delivery.duration_ms, "delivery duration")?;
+        sqlx::query(
+            "INSERT INTO deliveries \
+             (at_ms, participant, method, url, fspiop_uri, attempt, status, error, duration_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(delivery.at_ms)
+        .bind(&delivery.participant)
+        .bind(&delivery.method)
+        .bind(&delivery.url)
+        .bind(&delivery.fspiop_uri)
+        .bind(i64::from(delivery.attempt))
+        .bind(delivery.status.map(i64::from))
+        .bind(&delivery.error)
+        .bind(duration_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("append delivery to {}", delivery.participant)))?;
+        Ok(())
+    }
+
+    async fn deliveries(&mut self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, participant, method, url, fspiop_uri, attempt, status, error, \
+             duration_ms FROM deliveries ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read deliveries".to_owned()))?;
+        all(rows, delivery_row)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| map_err(e, || "commit".to_owned()))
+    }
+}
