@@ -144,6 +144,9 @@ pub fn check_request_headers<'a>(
     content_length: usize,
 ) -> Result<RequestHeaders, FspiopError> {
     match header("accept") {
+        // HTTP clients add `*/*` when no Accept is given; on callbacks (which need none) that
+        // default says nothing and is not an error.
+        Some("*/*") if !method.requires_accept() => {}
         Some(accept) => check_accept(resource, accept)?,
         None if method.requires_accept() => {
             return Err(FspiopError::new(ErrorCode::MISSING_ELEMENT, "Accept is required"));
@@ -354,6 +357,8 @@ mod tests {
     fn accept_rules() {
         assert_eq!(run(Method::Post, &without("accept")).unwrap_err().code, ErrorCode::MISSING_ELEMENT);
         assert!(run(Method::Put, &without("accept")).is_ok());
+        assert!(run(Method::Put, &with("accept", "*/*")).is_ok());
+        assert_eq!(run(Method::Post, &with("accept", "*/*")).unwrap_err().code, ErrorCode::MALFORMED_SYNTAX);
         let wrong = run(Method::Post, &with("accept", "application/json")).unwrap_err();
         assert_eq!(wrong.code, ErrorCode::MALFORMED_SYNTAX);
         let v2 = run(Method::Post, &with("accept", "application/vnd.interoperability.transfers+json;version=2")).unwrap_err();

@@ -113,6 +113,14 @@ impl Dispatcher {
         for (name, value) in &message.headers {
             request = request.header(name.as_str(), value.as_str());
         }
+        if !message.headers.iter().any(|(name, _)| name == "accept") {
+            // Without this the HTTP client would add `Accept: */*`, which strict FSPIOP header
+            // validators refuse; the resource's own media type is always acceptable.
+            let resource = message.fspiop_uri.split('/').find(|s| !s.is_empty()).and_then(fspiop::headers::Resource::from_segment);
+            if let Some(resource) = resource {
+                request = request.header("accept", resource.accept());
+            }
+        }
         if let Some(body) = &message.body {
             request = request.body(body.clone());
         }

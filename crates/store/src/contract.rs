@@ -125,8 +125,8 @@ fn delivery(n: u32) -> Delivery {
         url: format!("https://payee.example/transfers/{n}"),
         fspiop_uri: format!("/transfers/{n}"),
         attempt: n,
-        status: if n % 2 == 0 { Some(200) } else { None },
-        error: if n % 2 == 0 {
+        status: if n.is_multiple_of(2) { Some(200) } else { None },
+        error: if n.is_multiple_of(2) {
             None
         } else {
             Some(format!("connect error {n}"))
@@ -402,7 +402,10 @@ pub async fn accounts_round_trip(store: &dyn LedgerStore) {
         [expected_pos.clone(), settle_updated.clone(), eur.clone()],
         "accounts of a participant, by id"
     );
-    assert_eq!(tx.accounts("payeefsp").await.unwrap(), [payee.clone()]);
+    assert_eq!(
+        tx.accounts("payeefsp").await.unwrap(),
+        std::slice::from_ref(&payee)
+    );
     assert!(tx.accounts("nobody").await.unwrap().is_empty());
     assert_eq!(
         tx.accounts_in_currency("USD").await.unwrap(),
@@ -1028,7 +1031,7 @@ pub async fn parties_lookup(store: &dyn LedgerStore) {
     );
     assert_eq!(
         tx.parties("MSISDN", "123", Some("A")).await.unwrap(),
-        [sub_a.clone()]
+        std::slice::from_ref(&sub_a)
     );
     assert!(
         tx.parties("MSISDN", "123", Some("C"))
@@ -1038,7 +1041,7 @@ pub async fn parties_lookup(store: &dyn LedgerStore) {
     );
     assert_eq!(
         tx.parties("IBAN", "123", None).await.unwrap(),
-        [other_type.clone()]
+        std::slice::from_ref(&other_type)
     );
     assert!(tx.parties("msisdn", "123", None).await.unwrap().is_empty());
     drop(tx);
@@ -1049,7 +1052,7 @@ pub async fn parties_lookup(store: &dyn LedgerStore) {
     tx.upsert_party(&moved).await.unwrap();
     assert_eq!(
         tx.parties("MSISDN", "123", Some("A")).await.unwrap(),
-        [moved.clone()]
+        std::slice::from_ref(&moved)
     );
     tx.commit().await.unwrap();
 
@@ -1241,7 +1244,10 @@ pub async fn read_your_writes(store: &dyn LedgerStore) {
         .insert_account(&new_account("payerfsp", "USD", AccountType::Position))
         .await
         .unwrap();
-    assert_eq!(tx.accounts("payerfsp").await.unwrap(), [account.clone()]);
+    assert_eq!(
+        tx.accounts("payerfsp").await.unwrap(),
+        std::slice::from_ref(&account)
+    );
     let moved = Account {
         reserved: dec("10"),
         ..account.clone()

@@ -1,0 +1,482 @@
+//! A simulated DFSP backend: answers the hub's callbacks the way a DFSP running the Mojaloop
+//! SDK would, with real ILP packets, conditions and fulfilments, and records every message it
+//! receives so tests and the demo can wait for them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use fspiop::FspiopDateTime;
+use fspiop::headers::{Method, Resource};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::client::FspiopClient;
+
+/// A party (customer) held by the simulated DFSP.
+#[derive(Clone, Debug)]
+pub struct SimParty {
+    /// `partyIdType`, e.g. `MSISDN`.
+    pub id_type: String,
+    /// `partyIdentifier`.
+    pub identifier: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+}
+
+/// How the simulator answers a transfer it receives as payee.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayeeBehaviour {
+    /// Fulfil with `transferState: COMMITTED`.
+    Commit,
+    /// Fulfil with `transferState: RESERVED` (asks the hub for a PATCH notification).
+    Reserve,
+    /// Refuse with `PUT /transfers/{ID}/error` and this code.
+    Abort(String),
+    /// Send a fulfilment that does not match the condition.
+    WrongFulfilment,
+    /// Never answer (the transfer will expire).
+    Silent,
+}
+
+/// One message the simulator received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// HTTP method.
+    pub method: String,
+    /// Path (without query).
+    pub path: String,
+    /// Headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub raw: Bytes,
+    /// Parsed body (`Null` when empty or not JSON).
+    pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Received {
+    /// A header by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `errorInformation.errorCode`, if this is an error callback.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body.pointer("/errorInformation/errorCode").and_then(Value::as_str)
+    }
+}
+
+/// Why a simulated flow failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The hub refused a request synchronously.
+    #[error("hub refused {what}: HTTP {status} {body}")]
+    Refused {
+        /// Which request.
+        what: String,
+        /// Status.
+        status: u16,
+        /// Body.
+        body: String,
+    },
+    /// A callback did not arrive in time.
+    #[error("no callback for {0} within the timeout")]
+    Timeout(String),
+    /// The callback was an error.
+    #[error("{what} failed with {code}: {body}")]
+    Failed {
+        /// Which step.
+        what: String,
+        /// Error code.
+        code: String,
+        /// Body.
+        body: String,
+    },
+    /// Transport failure.
+    #[error("transport: {0}")]
+    Http(#[from] reqwest::Error),
+    /// ILP failure.
+    #[error("ilp: {0}")]
+    Ilp(String),
+}
+
+/// Outcome of a P2P transfer driven by [`Simulator::send_money`].
+#[derive(Clone, Debug)]
+pub struct P2pOutcome {
+    /// The transfer id.
+    pub transfer_id: String,
+    /// Payee FSP found by the lookup.
+    pub payee_fsp: String,
+    /// Final `transferState` the payer was told.
+    pub state: String,
+    /// The fulfilment the payer received.
+    pub fulfilment: Option<String>,
+    /// Time per phase.
+    pub lookup: Duration,
+    /// Time of the quote.
+    pub quote: Duration,
+    /// Time of the transfer.
+    pub transfer: Duration,
+}
+
+struct Inner {
+    name: String,
+    currency: String,
+    secret: Vec<u8>,
+    parties: Vec<SimParty>,
+    client: FspiopClient,
+    behaviour: Mutex<PayeeBehaviour>,
+    events: Mutex<Vec<Received>>,
+    notify: Notify,
+    record: std::sync::atomic::AtomicBool,
+    waiters: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<Received>>>,
+}
+
+/// A running simulated DFSP.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+    addr: SocketAddr,
+}
+
+impl Simulator {
+    /// Starts a simulator named `name` on `bind`, sending to the hub at `hub_url`.
+    pub async fn start(
+        name: &str,
+        currency: &str,
+        parties: Vec<SimParty>,
+        hub_url: &str,
+        bind: SocketAddr,
+    ) -> std::io::Result<Simulator> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Arc::new(Inner {
+            name: name.into(),
+            currency: currency.into(),
+            secret: format!("{name}-ilp-secret").into_bytes(),
+            parties,
+            client: FspiopClient::new(http, hub_url, name),
+            behaviour: Mutex::new(PayeeBehaviour::Commit),
+            events: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            record: std::sync::atomic::AtomicBool::new(true),
+            waiters: Mutex::new(std::collections::HashMap::new()),
+        });
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(receive).with_state(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Simulator { inner, addr })
+    }
+
+    /// The participant name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The callback base URL to register at the hub.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The FSPIOP client this simulator sends with.
+    pub fn client(&self) -> &FspiopClient {
+        &self.inner.client
+    }
+
+    /// Changes how transfers received as payee are answered.
+    pub fn set_behaviour(&self, behaviour: PayeeBehaviour) {
+        *self.inner.behaviour.lock().unwrap_or_else(|p| p.into_inner()) = behaviour;
+    }
+
+    /// Stops (or resumes) keeping received messages (the load generator turns it off).
+    pub fn set_recording(&self, on: bool) {
+        self.inner.record.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Registers interest in the next message to `path` or `path/error` (cheaper than
+    /// [`Simulator::wait_for`] when many are in flight, as in the load generator).
+    pub fn expect(&self, path: &str) -> tokio::sync::oneshot::Receiver<Received> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_string(), sender);
+        receiver
+    }
+
+    /// Every message received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until a received message satisfies `predicate`.
+    pub async fn wait_for(&self, timeout: Duration, predicate: impl Fn(&Received) -> bool) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = self.inner.events.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|r| predicate(r)) {
+                return Some(found.clone());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for a message with this method and path.
+    pub async fn wait_path(&self, method: &str, path: &str, timeout: Duration) -> Option<Received> {
+        self.wait_for(timeout, |r| r.method == method && r.path == path).await
+    }
+
+    /// Lookup, quote and transfer to a party, as a payer DFSP; waits for each callback.
+    pub async fn send_money(&self, id_type: &str, identifier: &str, amount: &str, timeout: Duration) -> Result<P2pOutcome, SimError> {
+        let client = &self.inner.client;
+        let started = Instant::now();
+        let party_path = format!("/parties/{id_type}/{identifier}");
+        let answer = client.send(Method::Get, Resource::Parties, &party_path, None, None).await?;
+        refused("GET /parties", &answer)?;
+        let party = self
+            .wait_for(timeout, |r| r.method == "PUT" && (r.path == party_path || r.path == format!("{party_path}/error")))
+            .await
+            .ok_or_else(|| SimError::Timeout(party_path.clone()))?;
+        failed("party lookup", &party)?;
+        let payee_fsp = party.body.pointer("/party/partyIdInfo/fspId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let lookup = started.elapsed();
+
+        let started = Instant::now();
+        let quote_id = uuid::Uuid::new_v4().to_string();
+        let quote = json!({
+            "quoteId": quote_id,
+            "transactionId": uuid::Uuid::new_v4().to_string(),
+            "payee": party.body["party"].clone(),
+            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "44123456789", "fspId": self.inner.name}},
+            "amountType": "SEND",
+            "amount": {"amount": amount, "currency": self.inner.currency},
+            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+        });
+        let answer = client.send(Method::Post, Resource::Quotes, "/quotes", Some(&payee_fsp), Some(&quote)).await?;
+        refused("POST /quotes", &answer)?;
+        let quote_path = format!("/quotes/{quote_id}");
+        let quoted = self
+            .wait_for(timeout, |r| r.method == "PUT" && (r.path == quote_path || r.path == format!("{quote_path}/error")))
+            .await
+            .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
+        failed("quote", &quoted)?;
+        let quote_time = started.elapsed();
+
+        let started = Instant::now();
+        let transfer_id = uuid::Uuid::new_v4().to_string();
+        let prepare = json!({
+            "transferId": transfer_id,
+            "payerFsp": self.inner.name,
+            "payeeFsp": payee_fsp,
+            "amount": quoted.body["transferAmount"].clone(),
+            "ilpPacket": quoted.body["ilpPacket"].clone(),
+            "condition": quoted.body["condition"].clone(),
+            "expiration": in_seconds(30),
+        });
+        let answer = client.send(Method::Post, Resource::Transfers, "/transfers", Some(&payee_fsp), Some(&prepare)).await?;
+        refused("POST /transfers", &answer)?;
+        let transfer_path = format!("/transfers/{transfer_id}");
+        let done = self
+            .wait_for(timeout, |r| r.method == "PUT" && (r.path == transfer_path || r.path == format!("{transfer_path}/error")))
+            .await
+            .ok_or_else(|| SimError::Timeout(transfer_path.clone()))?;
+        failed("transfer", &done)?;
+        Ok(P2pOutcome {
+            transfer_id,
+            payee_fsp,
+            state: done.body["transferState"].as_str().unwrap_or_default().to_string(),
+            fulfilment: done.body["fulfilment"].as_str().map(str::to_string),
+            lookup,
+            quote: quote_time,
+            transfer: started.elapsed(),
+        })
+    }
+
+    /// The ILP terms this DFSP, as payee, produces for a quote request (v1, as the SDK does).
+    pub fn terms_for(&self, quote_request: &Value, expiration: &str) -> Result<ilp::Terms, SimError> {
+        let transaction = transaction_of(quote_request, expiration);
+        ilp::v1_terms(&transaction, &self.inner.secret).map_err(|e| SimError::Ilp(e.to_string()))
+    }
+}
+
+fn refused(what: &str, answer: &crate::client::Answer) -> Result<(), SimError> {
+    if (200..300).contains(&answer.status) {
+        return Ok(());
+    }
+    Err(SimError::Refused { what: what.into(), status: answer.status, body: answer.body.clone() })
+}
+
+fn failed(what: &str, received: &Received) -> Result<(), SimError> {
+    match received.error_code() {
+        Some(code) => Err(SimError::Failed { what: what.into(), code: code.into(), body: received.body.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// An FSPIOP DateTime `seconds` from now.
+pub fn in_seconds(seconds: i64) -> String {
+    FspiopDateTime::from_offset(OffsetDateTime::now_utc() + time::Duration::seconds(seconds)).to_string()
+}
+
+/// The SDK's Transaction object for a quote request answered with `expiration`.
+fn transaction_of(quote: &Value, expiration: &str) -> Value {
+    let mut transaction = json!({
+        "quoteId": quote["quoteId"],
+        "transactionId": quote["transactionId"],
+        "transactionType": quote["transactionType"],
+        "payee": quote["payee"],
+        "payer": quote["payer"],
+        "expiration": expiration,
+        "amount": quote["amount"],
+    });
+    if let Some(note) = quote.get("note") {
+        transaction["note"] = note.clone();
+    }
+    transaction
+}
+
+async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl IntoResponse {
+    let (parts, body) = request.into_parts();
+    let raw = axum::body::to_bytes(body, 5_242_880).await.unwrap_or_default();
+    let received = Received {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .collect(),
+        body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        raw,
+        at: Instant::now(),
+    };
+    let status = if matches!(received.method.as_str(), "PUT" | "PATCH") { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let key = received.path.strip_suffix("/error").unwrap_or(&received.path).to_string();
+    let waiter = inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(received.clone());
+    }
+    let reply = inner.clone();
+    let event = received.clone();
+    tokio::spawn(async move { act(&reply, &event).await });
+    if inner.record.load(std::sync::atomic::Ordering::Relaxed) || received.path.starts_with("/parties") {
+        inner.events.lock().unwrap_or_else(|p| p.into_inner()).push(received);
+        inner.notify.notify_waiters();
+    }
+    status
+}
+
+/// Answers what a DFSP must answer.
+async fn act(inner: &Inner, received: &Received) {
+    let segments: Vec<&str> = received.path.split('/').filter(|s| !s.is_empty()).collect();
+    let source = received.header("fspiop-source").unwrap_or_default().to_string();
+    let result = match (received.method.as_str(), segments.as_slice()) {
+        ("GET", ["parties", id_type, identifier]) => answer_party(inner, &source, id_type, identifier).await,
+        ("POST", ["quotes"]) => answer_quote(inner, &source, &received.body).await,
+        ("POST", ["transfers"]) => answer_transfer(inner, &source, &received.body).await,
+        _ => Ok(()),
+    };
+    if let Err(error) = result {
+        tracing::warn!(dfsp = %inner.name, %error, "simulator could not answer");
+    }
+}
+
+async fn answer_party(inner: &Inner, source: &str, id_type: &str, identifier: &str) -> Result<(), reqwest::Error> {
+    let path = format!("/parties/{id_type}/{identifier}");
+    let party = inner.parties.iter().find(|p| p.id_type == *id_type && p.identifier == *identifier);
+    match party {
+        Some(party) => {
+            let body = json!({"party": {
+                "partyIdInfo": {"partyIdType": party.id_type, "partyIdentifier": party.identifier, "fspId": inner.name},
+                "personalInfo": {"complexName": {"firstName": party.first_name, "lastName": party.last_name}},
+                "name": format!("{} {}", party.first_name, party.last_name),
+            }});
+            inner.client.send(Method::Put, Resource::Parties, &path, Some(source), Some(&body)).await?;
+        }
+        None => {
+            let body = json!({"errorInformation": {"errorCode": "3204", "errorDescription": "Party not found"}});
+            inner.client.send(Method::Put, Resource::Parties, &format!("{path}/error"), Some(source), Some(&body)).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn answer_quote(inner: &Inner, source: &str, quote: &Value) -> Result<(), reqwest::Error> {
+    let id = quote["quoteId"].as_str().unwrap_or_default();
+    let expiration = in_seconds(60);
+    let transaction = transaction_of(quote, &expiration);
+    let path = format!("/quotes/{id}");
+    match ilp::v1_terms(&transaction, &inner.secret) {
+        Ok(terms) => {
+            let body = json!({
+                "transferAmount": quote["amount"],
+                "payeeReceiveAmount": quote["amount"],
+                "expiration": expiration,
+                "ilpPacket": terms.ilp_packet,
+                "condition": terms.condition,
+            });
+            inner.client.send(Method::Put, Resource::Quotes, &path, Some(source), Some(&body)).await?;
+        }
+        Err(error) => {
+            let body = json!({"errorInformation": {"errorCode": "5101", "errorDescription": format!("Payee rejected quote - {error}").chars().take(128).collect::<String>()}});
+            inner.client.send(Method::Put, Resource::Quotes, &format!("{path}/error"), Some(source), Some(&body)).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn answer_transfer(inner: &Inner, source: &str, prepare: &Value) -> Result<(), reqwest::Error> {
+    let id = prepare["transferId"].as_str().unwrap_or_default();
+    let behaviour = inner.behaviour.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let path = format!("/transfers/{id}");
+    let fulfilment = fulfilment_for(inner, prepare);
+    let now = FspiopDateTime::from_offset(OffsetDateTime::now_utc()).to_string();
+    let (path, body) = match (behaviour, fulfilment) {
+        (PayeeBehaviour::Silent, _) => return Ok(()),
+        (PayeeBehaviour::Abort(code), _) => {
+            (format!("{path}/error"), json!({"errorInformation": {"errorCode": code, "errorDescription": "Payee rejected transaction"}}))
+        }
+        (PayeeBehaviour::WrongFulfilment, _) => {
+            (path, json!({"transferState": "COMMITTED", "fulfilment": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "completedTimestamp": now}))
+        }
+        (_, None) => (
+            format!("{path}/error"),
+            json!({"errorInformation": {"errorCode": "5105", "errorDescription": "Payee FSP rejected transaction - ILP packet was not issued by this DFSP"}}),
+        ),
+        (PayeeBehaviour::Commit, Some(fulfilment)) => {
+            (path, json!({"transferState": "COMMITTED", "fulfilment": fulfilment, "completedTimestamp": now}))
+        }
+        (PayeeBehaviour::Reserve, Some(fulfilment)) => {
+            (path, json!({"transferState": "RESERVED", "fulfilment": fulfilment, "completedTimestamp": now}))
+        }
+    };
+    inner.client.send(Method::Put, Resource::Transfers, &path, Some(source), Some(&body)).await?;
+    Ok(())
+}
+
+/// Re-derives the fulfilment from the packet, as the SDK payee does; `None` if the packet or
+/// condition was not issued by this DFSP.
+fn fulfilment_for(inner: &Inner, prepare: &Value) -> Option<String> {
+    let packet = prepare["ilpPacket"].as_str()?;
+    let condition = prepare["condition"].as_str()?;
+    let transaction = ilp::transaction_from_ilp_packet(packet).ok()?;
+    let terms = ilp::v1_terms(&transaction, &inner.secret).ok()?;
+    (terms.ilp_packet == packet && terms.condition == condition).then_some(terms.fulfilment)
+}

@@ -1,0 +1,175 @@
+//! `ferroloop load`: two simulated DFSPs drive transfers through an embedded hub and the
+//! command reports completed transfers per second and latency percentiles.
+//!
+//! A transfer counts as completed when the payer receives the hub's `PUT /transfers/{ID}` with
+//! `COMMITTED`; its latency runs from sending `POST /transfers` to that callback. The payer keeps
+//! `concurrency` transfers in flight (closed loop).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::simulator::{SimParty, Simulator, in_seconds};
+use fspiop::headers::{Method, Resource};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+/// Load options.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Transfers to complete.
+    #[arg(long, default_value_t = 5000)]
+    transfers: u64,
+    /// Transfers in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Data directory of the embedded hub (default: a fresh temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Transfers sent before measuring (connection set-up, caches).
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+}
+
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let temporary = tempdir()?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| temporary.clone());
+    let mut config = hub::HubConfig::new(&data_dir);
+    config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let store = crate::open_store(&data_dir).await?;
+    let running = hub::start(config, store).await?;
+    let hub_url = format!("http://{}", running.fspiop_addr);
+    let admin = AdminClient::new(reqwest::Client::new(), format!("http://{}", running.admin_addr), &running.admin_token);
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let payer = Simulator::start("loadpayer", "USD", vec![], &hub_url, any).await?;
+    let party = SimParty { id_type: "MSISDN".into(), identifier: "15550000001".into(), first_name: "Load".into(), last_name: "Payee".into() };
+    let payee = Simulator::start("loadpayee", "USD", vec![party], &hub_url, any).await?;
+    for sim in [&payer, &payee] {
+        let onboarding = Onboarding {
+            name: sim.name().into(),
+            currency: "USD".into(),
+            net_debit_cap: "1000000000".into(),
+            funds_in: "1000000000".into(),
+            callback_base: sim.base_url(),
+        };
+        admin.onboard(&onboarding).await.with_context(|| format!("onboarding {}", sim.name()))?;
+    }
+    let path = "/participants/MSISDN/15550000001";
+    payee.client().send(Method::Post, Resource::Participants, path, None, Some(&json!({"fspId": "loadpayee"}))).await?;
+    payee.wait_path("PUT", path, Duration::from_secs(10)).await.context("party registration not answered")?;
+    // One full P2P flow proves the set-up and yields terms the payee will honour.
+    let first = payer.send_money("MSISDN", "15550000001", "1", Duration::from_secs(15)).await?;
+    anyhow::ensure!(first.state == "COMMITTED", "first transfer ended {}", first.state);
+    let quote = json!({
+        "quoteId": uuid::Uuid::new_v4().to_string(),
+        "transactionId": uuid::Uuid::new_v4().to_string(),
+        "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000001", "fspId": "loadpayee"}},
+        "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000002", "fspId": "loadpayer"}},
+        "amountType": "SEND",
+        "amount": {"amount": "1", "currency": "USD"},
+        "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+    });
+    let terms = payee.terms_for(&quote, &in_seconds(3600))?;
+    payer.set_recording(false);
+    payee.set_recording(false);
+
+    let terms = Arc::new(terms);
+    println!("warm-up     {} transfers", args.warmup);
+    drive(&payer, &terms, args.warmup, args.concurrency).await?;
+    println!("measuring   {} transfers, {} in flight", args.transfers, args.concurrency);
+    let started = Instant::now();
+    let (histogram, failures) = drive(&payer, &terms, args.transfers, args.concurrency).await?;
+    let elapsed = started.elapsed();
+    let completed = histogram.len();
+    let rate = completed as f64 / elapsed.as_secs_f64();
+    println!("completed   {completed} transfers in {:.2} s, {failures} failed", elapsed.as_secs_f64());
+    println!("throughput  {rate:.0} transfers/s");
+    println!(
+        "latency     p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        histogram.value_at_quantile(0.50) as f64 / 1000.0,
+        histogram.value_at_quantile(0.90) as f64 / 1000.0,
+        histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        histogram.max() as f64 / 1000.0
+    );
+    let (value, reserved) = admin.position("loadpayer", "USD").await?;
+    println!("positions   loadpayer {value} (reserved {reserved})");
+    running.shutdown().await;
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    anyhow::ensure!(failures == 0, "{failures} transfers failed");
+    Ok(())
+}
+
+async fn drive(payer: &Simulator, terms: &Arc<ilp::Terms>, count: u64, concurrency: usize) -> anyhow::Result<(Histogram<u64>, u64)> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut failures = 0u64;
+    let mut record = |result: Result<Duration, String>, histogram: &mut Histogram<u64>| match result {
+        Ok(latency) => {
+            let _ = histogram.record(latency.as_micros() as u64);
+        }
+        Err(error) => {
+            failures += 1;
+            if failures <= 5 {
+                eprintln!("transfer failed: {error}");
+            }
+        }
+    };
+    for _ in 0..count {
+        let permit = permits.clone().acquire_owned().await?;
+        let payer = payer.clone();
+        let terms = terms.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            one_transfer(&payer, &terms).await
+        });
+        while let Some(done) = tasks.try_join_next() {
+            record(done?, &mut histogram);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        record(done?, &mut histogram);
+    }
+    Ok((histogram, failures))
+}
+
+async fn one_transfer(payer: &Simulator, terms: &ilp::Terms) -> Result<Duration, String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let waiter = payer.expect(&format!("/transfers/{id}"));
+    let body = json!({
+        "transferId": id,
+        "payerFsp": "loadpayer",
+        "payeeFsp": "loadpayee",
+        "amount": {"amount": "1", "currency": "USD"},
+        "ilpPacket": terms.ilp_packet,
+        "condition": terms.condition,
+        "expiration": in_seconds(60),
+    });
+    let started = Instant::now();
+    let answer = payer
+        .client()
+        .send(Method::Post, Resource::Transfers, "/transfers", Some("loadpayee"), Some(&body))
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status != 202 {
+        return Err(format!("HTTP {} {}", answer.status, answer.body));
+    }
+    let callback = tokio::time::timeout(Duration::from_secs(30), waiter).await.map_err(|_| "timeout".to_string())?.map_err(|e| e.to_string())?;
+    if callback.body["transferState"] != "COMMITTED" {
+        return Err(format!("ended with {}", callback.body));
+    }
+    Ok(started.elapsed())
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let path = std::env::temp_dir().join(format!("ferroloop-load-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&path)?;
+    Ok(path)
+}

@@ -1,0 +1,318 @@
+//! SQLite-specific behaviour: durability, connection settings, locking, corruption, migrations.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ledger::{
+    AccountType, JournalEntry, LedgerStore, NewAccount, Participant, StoreError, Transfer,
+    TransferState,
+};
+use rust_decimal::Decimal;
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use store::{MIGRATIONS, SqliteStore};
+
+fn participant(name: &str) -> Participant {
+    Participant {
+        name: name.to_owned(),
+        is_active: true,
+        created_at_ms: 1,
+    }
+}
+
+fn transfer(id: &str) -> Transfer {
+    Transfer {
+        id: id.to_owned(),
+        payer: "payerfsp".to_owned(),
+        payee: "payeefsp".to_owned(),
+        amount: Decimal::new(1025, 2),
+        currency: "USD".to_owned(),
+        condition: "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM".to_owned(),
+        ilp_packet: "A".repeat(600),
+        expiration_ms: 1_700_000_060_000,
+        state: TransferState::Reserved,
+        prepare_hash: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_owned(),
+        fulfil_hash: None,
+        error_hash: None,
+        fulfilment: None,
+        error_code: None,
+        error_description: None,
+        created_at_ms: 1_700_000_000_000,
+        completed_at_ms: None,
+    }
+}
+
+/// A plain connection to the same file, outside the store.
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::ZERO)
+        .connect()
+        .await
+        .expect("raw connection")
+}
+
+#[tokio::test]
+async fn committed_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.commit().await.unwrap();
+    // Not committed: must not come back.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_transfer(&transfer("t2")).await.unwrap();
+    drop(tx);
+    drop(store);
+
+    // Reopening runs the migrations again (a no-op) and sees the commit.
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.transfer("t1").await.unwrap(), Some(transfer("t1")));
+    assert_eq!(tx.transfer("t2").await.unwrap(), None);
+    drop(tx);
+    store.close().await;
+
+    // And again after a clean close (WAL checkpointed into the main file).
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.transfer("t1").await.unwrap(), Some(transfer("t1")));
+}
+
+#[tokio::test]
+async fn writer_is_wal_and_synchronous_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("hub.db")).await.unwrap();
+    let pragmas = store.writer_pragmas().await.unwrap();
+    assert_eq!(pragmas.journal_mode, "wal");
+    assert_eq!(pragmas.synchronous, 2, "FULL");
+    assert!(pragmas.foreign_keys);
+    assert_eq!(
+        pragmas.busy_timeout_ms,
+        i64::try_from(store::BUSY_TIMEOUT.as_millis()).unwrap()
+    );
+    assert_eq!(
+        store.describe(),
+        format!("sqlite:{}", dir.path().join("hub.db").display())
+    );
+}
+
+#[tokio::test]
+async fn begin_takes_the_write_lock_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut other = raw(&path).await;
+
+    // No statement has run in the transaction yet, but the lock is already held.
+    let tx = store.begin().await.unwrap();
+    let err = sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect_err("another writer must be locked out");
+    assert!(err.to_string().contains("locked"), "{err}");
+    drop(tx);
+
+    // Once the transaction is gone, the other writer gets the lock.
+    let mut attempts = 0;
+    loop {
+        match sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await {
+            Ok(_) => break,
+            Err(_) if attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(err) => panic!("lock not released: {err}"),
+        }
+    }
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+}
+
+#[tokio::test]
+async fn second_writer_waits_for_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("hub.db")).await.unwrap();
+    let mut first = store.begin().await.unwrap();
+    first.insert_participant(&participant("a")).await.unwrap();
+
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let seen = tx.participant("a").await.unwrap();
+            tx.insert_participant(&participant("b")).await.unwrap();
+            tx.commit().await.unwrap();
+            seen
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "begin must wait for the open transaction"
+    );
+    first.commit().await.unwrap();
+    let seen = waiting.await.unwrap();
+    assert_eq!(
+        seen,
+        Some(participant("a")),
+        "the second writer starts after the first"
+    );
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.participants().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn bad_stored_values_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_participant(&participant("a")).await.unwrap();
+    let account = tx
+        .insert_account(&NewAccount {
+            participant: "a".to_owned(),
+            currency: "USD".to_owned(),
+            kind: AccountType::Position,
+            at_ms: 1,
+        })
+        .await
+        .unwrap();
+    tx.insert_transfer(&transfer("t1")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut other = raw(&path).await;
+    for bad in ["1_000", "abc", "1e3", "", " 1"] {
+        sqlx::query("UPDATE accounts SET value = ?1 WHERE id = ?2")
+            .bind(bad)
+            .bind(account.id)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let mut tx = store.read().await.unwrap();
+        match tx.account(account.id).await {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains("accounts"), "{message}")
+            }
+            other => panic!("{bad:?}: expected Corrupt, got {other:?}"),
+        }
+    }
+    sqlx::query("UPDATE transfers SET amount = '12.5.1' WHERE id = 't1'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert!(matches!(
+        tx.transfer("t1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn duplicate_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("hub.db")).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_transfer(&transfer("t-42")).await.unwrap();
+    match tx.insert_transfer(&transfer("t-42")).await {
+        Err(StoreError::Duplicate(message)) => {
+            assert!(message.contains("t-42"), "{message}");
+            assert!(message.contains("transfers.id"), "{message}");
+        }
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn open_fails_cleanly_on_a_non_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    match SqliteStore::open(&path).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains("not-a.db"), "{message}"),
+        other => panic!("expected Backend, got {:?}", other.map(|s| s.describe())),
+    }
+}
+
+/// `MIGRATIONS` embeds exactly the files of `migrations/sqlite`, in order.
+#[test]
+fn embedded_migrations_match_the_directory() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut files: Vec<(i64, String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            let stem = name.strip_suffix(".sql").expect("only .sql files");
+            let (version, description) = stem.split_once('_').expect("<version>_<description>");
+            (
+                version.parse().unwrap(),
+                description.replace('_', " "),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    let embedded: Vec<(i64, String, String)> = MIGRATIONS
+        .iter()
+        .map(|&(v, d, sql)| (v, d.to_owned(), sql.to_owned()))
+        .collect();
+    assert_eq!(embedded, files);
+}
+
+/// Not a benchmark: prints how long one group-commit batch of 500 transfers takes
+/// (insert_transfer + update_account + append_journal each, then one commit).
+#[tokio::test]
+async fn batch_of_500_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("hub.db")).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_participant(&participant("payerfsp"))
+        .await
+        .unwrap();
+    let mut account = tx
+        .insert_account(&NewAccount {
+            participant: "payerfsp".to_owned(),
+            currency: "USD".to_owned(),
+            kind: AccountType::Position,
+            at_ms: 0,
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut totals = Vec::new();
+    for batch in 0..5 {
+        let start = Instant::now();
+        let mut tx = store.begin().await.unwrap();
+        for n in 0..500 {
+            let id = format!("b{batch}-t{n}");
+            tx.insert_transfer(&transfer(&id)).await.unwrap();
+            account.reserved += Decimal::new(1025, 2);
+            account.changed_at_ms = n;
+            tx.update_account(&account).await.unwrap();
+            tx.append_journal(&JournalEntry {
+                account_id: account.id,
+                reference: id,
+                reason: "PREPARE".to_owned(),
+                value_delta: Decimal::ZERO,
+                reserved_delta: Decimal::new(1025, 2),
+                at_ms: n,
+            })
+            .await
+            .unwrap();
+        }
+        let statements = start.elapsed();
+        tx.commit().await.unwrap();
+        let total = start.elapsed();
+        println!(
+            "batch {batch}: 500 × (insert_transfer + update_account + append_journal): \
+             statements {statements:?}, commit {:?}, total {total:?} ({:.0} transfers/s)",
+            total - statements,
+            500.0 / total.as_secs_f64()
+        );
+        totals.push(total);
+    }
+    totals.sort();
+    println!("median batch total: {:?}", totals[totals.len() / 2]);
+}
