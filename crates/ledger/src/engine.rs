@@ -24,7 +24,7 @@ pub enum Duplicate {
     /// Same content, still in progress: a callback is coming anyway.
     Ignore,
     /// Same content, already finished: tell the sender the current state again.
-    Resend(Transfer),
+    Resend(Box<Transfer>),
     /// Same id, different content: `3106` to the sender.
     Modified(FspiopError),
 }
@@ -361,6 +361,7 @@ impl Ledger {
         }
         if transfer.expiration_ms <= now {
             let error = FspiopError::new(ErrorCode::TRANSFER_EXPIRED, "fulfil arrived after the transfer's expiration");
+            transfer.fulfil_hash = Some(command.hash.clone());
             self.release(tx, &mut transfer, TransferState::ExpiredReserved, &error, now).await?;
             return Ok(FulfilOutcome::Aborted(transfer, error, command.mode));
         }
@@ -601,6 +602,14 @@ impl Ledger {
                 existing
             }
             None => {
+                // Names are unique ignoring case; refuse a clash here rather than let the store's
+                // uniqueness rule fail the whole batch.
+                if let Some(clash) = tx.participants().await?.into_iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+                    return Ok(Err(FspiopError::new(
+                        ErrorCode::GENERIC_CLIENT_ERROR,
+                        format!("participant name {name} clashes with existing participant {}", clash.name),
+                    )));
+                }
                 let participant = Participant { name: name.to_string(), is_active: true, created_at_ms: now };
                 tx.insert_participant(&participant).await?;
                 participant
@@ -739,10 +748,11 @@ impl Ledger {
         }
         if !initial_position.is_zero() {
             // An initial position moves money without a counterparty; the reference allows it
-            // only at onboarding, and we journal it against the hub's reconciliation account.
+            // only at onboarding, and we journal it against the hub's multilateral settlement
+            // account so that positions plus that account sum to zero.
             let now = self.now_ms();
             self.ensure_hub_accounts(tx, currency, now).await?;
-            let mut hub = hub_account(tx, currency, AccountType::HubReconciliation).await?;
+            let mut hub = hub_account(tx, currency, AccountType::HubMultilateralSettlement).await?;
             position.value += initial_position;
             position.changed_at_ms = now;
             hub.value -= initial_position;
@@ -1023,7 +1033,7 @@ fn duplicate_of(existing: &Transfer, previous_hash: &str, new_hash: &str, is_pre
         return Duplicate::Modified(modified(what, &existing.id));
     }
     if is_prepare || existing.state.is_final() {
-        Duplicate::Resend(existing.clone())
+        Duplicate::Resend(Box::new(existing.clone()))
     } else {
         Duplicate::Ignore
     }

@@ -7,7 +7,9 @@
 //!
 //! Sign conventions follow the Mojaloop reference so provisioning tools read familiar numbers:
 //! a participant's POSITION grows when it pays (net debit), SETTLEMENT goes negative when funds
-//! come in, and HUB_RECONCILIATION mirrors every SETTLEMENT movement so both pairs sum to zero.
+//! come in, and HUB_RECONCILIATION mirrors every SETTLEMENT movement so both pairs sum to zero
+//! (an initial position set at onboarding is booked against HUB_MULTILATERAL_SETTLEMENT, which
+//! then joins the positions' sum).
 #![forbid(unsafe_code)]
 
 pub mod clock;
