@@ -26,14 +26,25 @@ impl Answer {
     /// The `errorInformation.errorCode` of an error answer.
     pub fn error_code(&self) -> Option<String> {
         let value: Value = serde_json::from_str(&self.body).ok()?;
-        value.pointer("/errorInformation/errorCode")?.as_str().map(str::to_string)
+        value
+            .pointer("/errorInformation/errorCode")?
+            .as_str()
+            .map(str::to_string)
     }
 }
 
 impl FspiopClient {
     /// A client for participant `name` talking to the hub at `hub` (e.g. `http://127.0.0.1:3000`).
-    pub fn new(http: reqwest::Client, hub: impl Into<String>, name: impl Into<String>) -> FspiopClient {
-        FspiopClient { http, hub: hub.into(), name: name.into() }
+    pub fn new(
+        http: reqwest::Client,
+        hub: impl Into<String>,
+        name: impl Into<String>,
+    ) -> FspiopClient {
+        FspiopClient {
+            http,
+            hub: hub.into(),
+            name: name.into(),
+        }
     }
 
     /// This participant's name.
@@ -42,13 +53,25 @@ impl FspiopClient {
     }
 
     /// The standard headers of a request.
-    pub fn headers(&self, method: Method, resource: Resource, path: &str, destination: Option<&str>) -> Vec<(String, String)> {
+    pub fn headers(
+        &self,
+        method: Method,
+        resource: Resource,
+        path: &str,
+        destination: Option<&str>,
+    ) -> Vec<(String, String)> {
         let mut headers = vec![
             ("content-type".to_string(), resource.content_type()),
             ("date".to_string(), format_date(SystemTime::now())),
             ("fspiop-source".to_string(), self.name.clone()),
-            ("fspiop-uri".to_string(), path.split('?').next().unwrap_or(path).to_string()),
-            ("fspiop-http-method".to_string(), method.as_str().to_string()),
+            (
+                "fspiop-uri".to_string(),
+                path.split('?').next().unwrap_or(path).to_string(),
+            ),
+            (
+                "fspiop-http-method".to_string(),
+                method.as_str().to_string(),
+            ),
         ];
         if matches!(method, Method::Get | Method::Post | Method::Delete) {
             headers.push(("accept".to_string(), resource.accept()));
@@ -82,7 +105,8 @@ impl FspiopClient {
         body: Option<String>,
     ) -> Result<Answer, reqwest::Error> {
         let url = format!("{}{}", self.hub.trim_end_matches('/'), path);
-        let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+        let method =
+            reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method, url);
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());

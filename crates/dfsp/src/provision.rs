@@ -43,13 +43,32 @@ pub struct Onboarding {
 
 impl AdminClient {
     /// A client for the admin API at `base` with the bootstrap token.
-    pub fn new(http: reqwest::Client, base: impl Into<String>, token: impl Into<String>) -> AdminClient {
-        AdminClient { http, base: base.into(), token: token.into() }
+    pub fn new(
+        http: reqwest::Client,
+        base: impl Into<String>,
+        token: impl Into<String>,
+    ) -> AdminClient {
+        AdminClient {
+            http,
+            base: base.into(),
+            token: token.into(),
+        }
     }
 
     /// Calls the admin API; returns the JSON answer (or `Null` for an empty body).
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, AdminError> {
-        let mut request = self.http.request(method, format!("{}{}", self.base.trim_end_matches('/'), path)).bearer_auth(&self.token);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, AdminError> {
+        let mut request = self
+            .http
+            .request(
+                method,
+                format!("{}{}", self.base.trim_end_matches('/'), path),
+            )
+            .bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -59,13 +78,22 @@ impl AdminClient {
         if !(200..300).contains(&status) {
             return Err(AdminError::Refused { status, body: text });
         }
-        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        })
     }
 
     /// Creates the participant, its limit, all callback endpoints, and deposits funds.
     pub async fn onboard(&self, dfsp: &Onboarding) -> Result<(), AdminError> {
         use reqwest::Method;
-        self.call(Method::POST, "/participants", Some(json!({"name": dfsp.name, "currency": dfsp.currency}))).await?;
+        self.call(
+            Method::POST,
+            "/participants",
+            Some(json!({"name": dfsp.name, "currency": dfsp.currency})),
+        )
+        .await?;
         self.call(
             Method::POST,
             &format!("/participants/{}/initialPositionAndLimits", dfsp.name),
@@ -73,14 +101,24 @@ impl AdminClient {
         )
         .await?;
         for (kind, value) in callback_endpoints(&dfsp.callback_base) {
-            self.call(Method::POST, &format!("/participants/{}/endpoints", dfsp.name), Some(json!({"type": kind, "value": value})))
-                .await?;
+            self.call(
+                Method::POST,
+                &format!("/participants/{}/endpoints", dfsp.name),
+                Some(json!({"type": kind, "value": value})),
+            )
+            .await?;
         }
-        self.funds_in(&dfsp.name, &dfsp.currency, &dfsp.funds_in).await
+        self.funds_in(&dfsp.name, &dfsp.currency, &dfsp.funds_in)
+            .await
     }
 
     /// Deposits funds into the participant's settlement account.
-    pub async fn funds_in(&self, name: &str, currency: &str, amount: &str) -> Result<(), AdminError> {
+    pub async fn funds_in(
+        &self,
+        name: &str,
+        currency: &str,
+        amount: &str,
+    ) -> Result<(), AdminError> {
         let account = self.settlement_account(name, currency).await?;
         let body = json!({
             "transferId": uuid::Uuid::new_v4().to_string(),
@@ -89,27 +127,56 @@ impl AdminClient {
             "reason": "liquidity cover",
             "amount": {"amount": amount, "currency": currency},
         });
-        self.call(reqwest::Method::POST, &format!("/participants/{name}/accounts/{account}"), Some(body)).await?;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/participants/{name}/accounts/{account}"),
+            Some(body),
+        )
+        .await?;
         Ok(())
     }
 
     /// The id of the participant's settlement account in a currency.
     pub async fn settlement_account(&self, name: &str, currency: &str) -> Result<i64, AdminError> {
-        let accounts = self.call(reqwest::Method::GET, &format!("/participants/{name}/accounts"), None).await?;
+        let accounts = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/participants/{name}/accounts"),
+                None,
+            )
+            .await?;
         accounts
             .as_array()
             .and_then(|list| {
-                list.iter().find(|a| a["ledgerAccountType"] == "SETTLEMENT" && a["currency"] == currency).and_then(|a| a["id"].as_i64())
+                list.iter()
+                    .find(|a| a["ledgerAccountType"] == "SETTLEMENT" && a["currency"] == currency)
+                    .and_then(|a| a["id"].as_i64())
             })
-            .ok_or(AdminError::Refused { status: 404, body: format!("{name} has no {currency} settlement account") })
+            .ok_or(AdminError::Refused {
+                status: 404,
+                body: format!("{name} has no {currency} settlement account"),
+            })
     }
 
     /// `{value, reservedValue}` of a participant's position in a currency.
-    pub async fn position(&self, name: &str, currency: &str) -> Result<(String, String), AdminError> {
-        let position = self.call(reqwest::Method::GET, &format!("/participants/{name}/positions?currency={currency}"), None).await?;
+    pub async fn position(
+        &self,
+        name: &str,
+        currency: &str,
+    ) -> Result<(String, String), AdminError> {
+        let position = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/participants/{name}/positions?currency={currency}"),
+                None,
+            )
+            .await?;
         Ok((
             position["value"].as_str().unwrap_or("0").to_string(),
-            position["reservedValue"].as_str().unwrap_or("0").to_string(),
+            position["reservedValue"]
+                .as_str()
+                .unwrap_or("0")
+                .to_string(),
         ))
     }
 }
@@ -118,24 +185,79 @@ impl AdminClient {
 pub fn callback_endpoints(base: &str) -> Vec<(&'static str, String)> {
     let base = base.trim_end_matches('/');
     vec![
-        ("FSPIOP_CALLBACK_URL_PARTIES_GET", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_GET", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTIES_PUT", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/error")),
-        ("FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR", format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}/error")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_PUT", format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT", format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR", format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/error")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR", format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}/error")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT", format!("{base}/participants/{{{{requestId}}}}")),
-        ("FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT_ERROR", format!("{base}/participants/{{{{requestId}}}}/error")),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_GET",
+            format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_GET",
+            format!(
+                "{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}"
+            ),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+            format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT",
+            format!(
+                "{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}"
+            ),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+            format!("{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/error"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR",
+            format!(
+                "{base}/parties/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}/error"
+            ),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+            format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT",
+            format!(
+                "{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}"
+            ),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+            format!("{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/error"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR",
+            format!(
+                "{base}/participants/{{{{partyIdType}}}}/{{{{partyIdentifier}}}}/{{{{partySubIdOrType}}}}/error"
+            ),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT",
+            format!("{base}/participants/{{{{requestId}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT_ERROR",
+            format!("{base}/participants/{{{{requestId}}}}/error"),
+        ),
         ("FSPIOP_CALLBACK_URL_QUOTES", base.to_string()),
         ("FSPIOP_CALLBACK_URL_BULK_QUOTES", base.to_string()),
         ("FSPIOP_CALLBACK_URL_TRX_REQ_SERVICE", base.to_string()),
         ("FSPIOP_CALLBACK_URL_AUTHORIZATIONS", base.to_string()),
-        ("FSPIOP_CALLBACK_URL_TRANSFER_POST", format!("{base}/transfers")),
-        ("FSPIOP_CALLBACK_URL_TRANSFER_PUT", format!("{base}/transfers/{{{{transferId}}}}")),
-        ("FSPIOP_CALLBACK_URL_TRANSFER_ERROR", format!("{base}/transfers/{{{{transferId}}}}/error")),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_POST",
+            format!("{base}/transfers"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+            format!("{base}/transfers/{{{{transferId}}}}"),
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            format!("{base}/transfers/{{{{transferId}}}}/error"),
+        ),
     ]
 }

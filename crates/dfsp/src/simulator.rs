@@ -68,12 +68,17 @@ pub struct Received {
 impl Received {
     /// A header by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `errorInformation.errorCode`, if this is an error callback.
     pub fn error_code(&self) -> Option<&str> {
-        self.body.pointer("/errorInformation/errorCode").and_then(Value::as_str)
+        self.body
+            .pointer("/errorInformation/errorCode")
+            .and_then(Value::as_str)
     }
 }
 
@@ -201,35 +206,60 @@ impl Simulator {
 
     /// Changes how transfers received as payee are answered.
     pub fn set_behaviour(&self, behaviour: PayeeBehaviour) {
-        *self.inner.behaviour.lock().unwrap_or_else(|p| p.into_inner()) = behaviour;
+        *self
+            .inner
+            .behaviour
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = behaviour;
     }
 
     /// Stops (or resumes) keeping received messages (the load generator turns it off).
     pub fn set_recording(&self, on: bool) {
-        self.inner.record.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .record
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Registers interest in the next message to `path` or `path/error` (cheaper than
     /// [`Simulator::wait_for`] when many are in flight, as in the load generator).
     pub fn expect(&self, path: &str) -> tokio::sync::oneshot::Receiver<Received> {
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(path.to_string(), sender);
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), sender);
         receiver
     }
 
     /// Every message received so far.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until a received message satisfies `predicate`.
-    pub async fn wait_for(&self, timeout: Duration, predicate: impl Fn(&Received) -> bool) -> Option<Received> {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        predicate: impl Fn(&Received) -> bool,
+    ) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(found) = self.inner.events.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|r| predicate(r)) {
+            if let Some(found) = self
+                .inner
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|r| predicate(r))
+            {
                 return Some(found.clone());
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -240,22 +270,39 @@ impl Simulator {
 
     /// Waits for a message with this method and path.
     pub async fn wait_path(&self, method: &str, path: &str, timeout: Duration) -> Option<Received> {
-        self.wait_for(timeout, |r| r.method == method && r.path == path).await
+        self.wait_for(timeout, |r| r.method == method && r.path == path)
+            .await
     }
 
     /// Lookup, quote and transfer to a party, as a payer DFSP; waits for each callback.
-    pub async fn send_money(&self, id_type: &str, identifier: &str, amount: &str, timeout: Duration) -> Result<P2pOutcome, SimError> {
+    pub async fn send_money(
+        &self,
+        id_type: &str,
+        identifier: &str,
+        amount: &str,
+        timeout: Duration,
+    ) -> Result<P2pOutcome, SimError> {
         let client = &self.inner.client;
         let started = Instant::now();
         let party_path = format!("/parties/{id_type}/{identifier}");
-        let answer = client.send(Method::Get, Resource::Parties, &party_path, None, None).await?;
+        let answer = client
+            .send(Method::Get, Resource::Parties, &party_path, None, None)
+            .await?;
         refused("GET /parties", &answer)?;
         let party = self
-            .wait_for(timeout, |r| r.method == "PUT" && (r.path == party_path || r.path == format!("{party_path}/error")))
+            .wait_for(timeout, |r| {
+                r.method == "PUT"
+                    && (r.path == party_path || r.path == format!("{party_path}/error"))
+            })
             .await
             .ok_or_else(|| SimError::Timeout(party_path.clone()))?;
         failed("party lookup", &party)?;
-        let payee_fsp = party.body.pointer("/party/partyIdInfo/fspId").and_then(Value::as_str).unwrap_or_default().to_string();
+        let payee_fsp = party
+            .body
+            .pointer("/party/partyIdInfo/fspId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let lookup = started.elapsed();
 
         let started = Instant::now();
@@ -269,11 +316,22 @@ impl Simulator {
             "amount": {"amount": amount, "currency": self.inner.currency},
             "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
         });
-        let answer = client.send(Method::Post, Resource::Quotes, "/quotes", Some(&payee_fsp), Some(&quote)).await?;
+        let answer = client
+            .send(
+                Method::Post,
+                Resource::Quotes,
+                "/quotes",
+                Some(&payee_fsp),
+                Some(&quote),
+            )
+            .await?;
         refused("POST /quotes", &answer)?;
         let quote_path = format!("/quotes/{quote_id}");
         let quoted = self
-            .wait_for(timeout, |r| r.method == "PUT" && (r.path == quote_path || r.path == format!("{quote_path}/error")))
+            .wait_for(timeout, |r| {
+                r.method == "PUT"
+                    && (r.path == quote_path || r.path == format!("{quote_path}/error"))
+            })
             .await
             .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
         failed("quote", &quoted)?;
@@ -290,18 +348,32 @@ impl Simulator {
             "condition": quoted.body["condition"].clone(),
             "expiration": in_seconds(30),
         });
-        let answer = client.send(Method::Post, Resource::Transfers, "/transfers", Some(&payee_fsp), Some(&prepare)).await?;
+        let answer = client
+            .send(
+                Method::Post,
+                Resource::Transfers,
+                "/transfers",
+                Some(&payee_fsp),
+                Some(&prepare),
+            )
+            .await?;
         refused("POST /transfers", &answer)?;
         let transfer_path = format!("/transfers/{transfer_id}");
         let done = self
-            .wait_for(timeout, |r| r.method == "PUT" && (r.path == transfer_path || r.path == format!("{transfer_path}/error")))
+            .wait_for(timeout, |r| {
+                r.method == "PUT"
+                    && (r.path == transfer_path || r.path == format!("{transfer_path}/error"))
+            })
             .await
             .ok_or_else(|| SimError::Timeout(transfer_path.clone()))?;
         failed("transfer", &done)?;
         Ok(P2pOutcome {
             transfer_id,
             payee_fsp,
-            state: done.body["transferState"].as_str().unwrap_or_default().to_string(),
+            state: done.body["transferState"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             fulfilment: done.body["fulfilment"].as_str().map(str::to_string),
             lookup,
             quote: quote_time,
@@ -310,7 +382,11 @@ impl Simulator {
     }
 
     /// The ILP terms this DFSP, as payee, produces for a quote request (v1, as the SDK does).
-    pub fn terms_for(&self, quote_request: &Value, expiration: &str) -> Result<ilp::Terms, SimError> {
+    pub fn terms_for(
+        &self,
+        quote_request: &Value,
+        expiration: &str,
+    ) -> Result<ilp::Terms, SimError> {
         let transaction = transaction_of(quote_request, expiration);
         ilp::v1_terms(&transaction, &self.inner.secret).map_err(|e| SimError::Ilp(e.to_string()))
     }
@@ -320,19 +396,28 @@ fn refused(what: &str, answer: &crate::client::Answer) -> Result<(), SimError> {
     if (200..300).contains(&answer.status) {
         return Ok(());
     }
-    Err(SimError::Refused { what: what.into(), status: answer.status, body: answer.body.clone() })
+    Err(SimError::Refused {
+        what: what.into(),
+        status: answer.status,
+        body: answer.body.clone(),
+    })
 }
 
 fn failed(what: &str, received: &Received) -> Result<(), SimError> {
     match received.error_code() {
-        Some(code) => Err(SimError::Failed { what: what.into(), code: code.into(), body: received.body.to_string() }),
+        Some(code) => Err(SimError::Failed {
+            what: what.into(),
+            code: code.into(),
+            body: received.body.to_string(),
+        }),
         None => Ok(()),
     }
 }
 
 /// An FSPIOP DateTime `seconds` from now.
 pub fn in_seconds(seconds: i64) -> String {
-    FspiopDateTime::from_offset(OffsetDateTime::now_utc() + time::Duration::seconds(seconds)).to_string()
+    FspiopDateTime::from_offset(OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .to_string()
 }
 
 /// The SDK's Transaction object for a quote request answered with `expiration`.
@@ -354,30 +439,54 @@ fn transaction_of(quote: &Value, expiration: &str) -> Value {
 
 async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl IntoResponse {
     let (parts, body) = request.into_parts();
-    let raw = axum::body::to_bytes(body, 5_242_880).await.unwrap_or_default();
+    let raw = axum::body::to_bytes(body, 5_242_880)
+        .await
+        .unwrap_or_default();
     let received = Received {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         headers: parts
             .headers
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
             .collect(),
         body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
         raw,
         at: Instant::now(),
     };
-    let status = if matches!(received.method.as_str(), "PUT" | "PATCH") { StatusCode::OK } else { StatusCode::ACCEPTED };
-    let key = received.path.strip_suffix("/error").unwrap_or(&received.path).to_string();
-    let waiter = inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+    let status = if matches!(received.method.as_str(), "PUT" | "PATCH") {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let key = received
+        .path
+        .strip_suffix("/error")
+        .unwrap_or(&received.path)
+        .to_string();
+    let waiter = inner
+        .waiters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key);
     if let Some(waiter) = waiter {
         let _ = waiter.send(received.clone());
     }
     let reply = inner.clone();
     let event = received.clone();
     tokio::spawn(async move { act(&reply, &event).await });
-    if inner.record.load(std::sync::atomic::Ordering::Relaxed) || received.path.starts_with("/parties") {
-        inner.events.lock().unwrap_or_else(|p| p.into_inner()).push(received);
+    if inner.record.load(std::sync::atomic::Ordering::Relaxed)
+        || received.path.starts_with("/parties")
+    {
+        inner
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(received);
         inner.notify.notify_waiters();
     }
     status
@@ -386,9 +495,14 @@ async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl Into
 /// Answers what a DFSP must answer.
 async fn act(inner: &Inner, received: &Received) {
     let segments: Vec<&str> = received.path.split('/').filter(|s| !s.is_empty()).collect();
-    let source = received.header("fspiop-source").unwrap_or_default().to_string();
+    let source = received
+        .header("fspiop-source")
+        .unwrap_or_default()
+        .to_string();
     let result = match (received.method.as_str(), segments.as_slice()) {
-        ("GET", ["parties", id_type, identifier]) => answer_party(inner, &source, id_type, identifier).await,
+        ("GET", ["parties", id_type, identifier]) => {
+            answer_party(inner, &source, id_type, identifier).await
+        }
         ("POST", ["quotes"]) => answer_quote(inner, &source, &received.body).await,
         ("POST", ["transfers"]) => answer_transfer(inner, &source, &received.body).await,
         _ => Ok(()),
@@ -398,9 +512,17 @@ async fn act(inner: &Inner, received: &Received) {
     }
 }
 
-async fn answer_party(inner: &Inner, source: &str, id_type: &str, identifier: &str) -> Result<(), reqwest::Error> {
+async fn answer_party(
+    inner: &Inner,
+    source: &str,
+    id_type: &str,
+    identifier: &str,
+) -> Result<(), reqwest::Error> {
     let path = format!("/parties/{id_type}/{identifier}");
-    let party = inner.parties.iter().find(|p| p.id_type == *id_type && p.identifier == *identifier);
+    let party = inner
+        .parties
+        .iter()
+        .find(|p| p.id_type == *id_type && p.identifier == *identifier);
     match party {
         Some(party) => {
             let body = json!({"party": {
@@ -408,11 +530,29 @@ async fn answer_party(inner: &Inner, source: &str, id_type: &str, identifier: &s
                 "personalInfo": {"complexName": {"firstName": party.first_name, "lastName": party.last_name}},
                 "name": format!("{} {}", party.first_name, party.last_name),
             }});
-            inner.client.send(Method::Put, Resource::Parties, &path, Some(source), Some(&body)).await?;
+            inner
+                .client
+                .send(
+                    Method::Put,
+                    Resource::Parties,
+                    &path,
+                    Some(source),
+                    Some(&body),
+                )
+                .await?;
         }
         None => {
             let body = json!({"errorInformation": {"errorCode": "3204", "errorDescription": "Party not found"}});
-            inner.client.send(Method::Put, Resource::Parties, &format!("{path}/error"), Some(source), Some(&body)).await?;
+            inner
+                .client
+                .send(
+                    Method::Put,
+                    Resource::Parties,
+                    &format!("{path}/error"),
+                    Some(source),
+                    Some(&body),
+                )
+                .await?;
         }
     }
     Ok(())
@@ -432,42 +572,81 @@ async fn answer_quote(inner: &Inner, source: &str, quote: &Value) -> Result<(), 
                 "ilpPacket": terms.ilp_packet,
                 "condition": terms.condition,
             });
-            inner.client.send(Method::Put, Resource::Quotes, &path, Some(source), Some(&body)).await?;
+            inner
+                .client
+                .send(
+                    Method::Put,
+                    Resource::Quotes,
+                    &path,
+                    Some(source),
+                    Some(&body),
+                )
+                .await?;
         }
         Err(error) => {
             let body = json!({"errorInformation": {"errorCode": "5101", "errorDescription": format!("Payee rejected quote - {error}").chars().take(128).collect::<String>()}});
-            inner.client.send(Method::Put, Resource::Quotes, &format!("{path}/error"), Some(source), Some(&body)).await?;
+            inner
+                .client
+                .send(
+                    Method::Put,
+                    Resource::Quotes,
+                    &format!("{path}/error"),
+                    Some(source),
+                    Some(&body),
+                )
+                .await?;
         }
     }
     Ok(())
 }
 
-async fn answer_transfer(inner: &Inner, source: &str, prepare: &Value) -> Result<(), reqwest::Error> {
+async fn answer_transfer(
+    inner: &Inner,
+    source: &str,
+    prepare: &Value,
+) -> Result<(), reqwest::Error> {
     let id = prepare["transferId"].as_str().unwrap_or_default();
-    let behaviour = inner.behaviour.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let behaviour = inner
+        .behaviour
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let path = format!("/transfers/{id}");
     let fulfilment = fulfilment_for(inner, prepare);
     let now = FspiopDateTime::from_offset(OffsetDateTime::now_utc()).to_string();
     let (path, body) = match (behaviour, fulfilment) {
         (PayeeBehaviour::Silent, _) => return Ok(()),
-        (PayeeBehaviour::Abort(code), _) => {
-            (format!("{path}/error"), json!({"errorInformation": {"errorCode": code, "errorDescription": "Payee rejected transaction"}}))
-        }
-        (PayeeBehaviour::WrongFulfilment, _) => {
-            (path, json!({"transferState": "COMMITTED", "fulfilment": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "completedTimestamp": now}))
-        }
+        (PayeeBehaviour::Abort(code), _) => (
+            format!("{path}/error"),
+            json!({"errorInformation": {"errorCode": code, "errorDescription": "Payee rejected transaction"}}),
+        ),
+        (PayeeBehaviour::WrongFulfilment, _) => (
+            path,
+            json!({"transferState": "COMMITTED", "fulfilment": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "completedTimestamp": now}),
+        ),
         (_, None) => (
             format!("{path}/error"),
             json!({"errorInformation": {"errorCode": "5105", "errorDescription": "Payee FSP rejected transaction - ILP packet was not issued by this DFSP"}}),
         ),
-        (PayeeBehaviour::Commit, Some(fulfilment)) => {
-            (path, json!({"transferState": "COMMITTED", "fulfilment": fulfilment, "completedTimestamp": now}))
-        }
-        (PayeeBehaviour::Reserve, Some(fulfilment)) => {
-            (path, json!({"transferState": "RESERVED", "fulfilment": fulfilment, "completedTimestamp": now}))
-        }
+        (PayeeBehaviour::Commit, Some(fulfilment)) => (
+            path,
+            json!({"transferState": "COMMITTED", "fulfilment": fulfilment, "completedTimestamp": now}),
+        ),
+        (PayeeBehaviour::Reserve, Some(fulfilment)) => (
+            path,
+            json!({"transferState": "RESERVED", "fulfilment": fulfilment, "completedTimestamp": now}),
+        ),
     };
-    inner.client.send(Method::Put, Resource::Transfers, &path, Some(source), Some(&body)).await?;
+    inner
+        .client
+        .send(
+            Method::Put,
+            Resource::Transfers,
+            &path,
+            Some(source),
+            Some(&body),
+        )
+        .await?;
     Ok(())
 }
 

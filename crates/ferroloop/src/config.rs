@@ -42,7 +42,8 @@ pub struct CallbackFile {
 
 /// Reads a config file.
 pub fn read(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -53,7 +54,9 @@ pub fn resolve(
     fspiop_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
 ) -> anyhow::Result<hub::HubConfig> {
-    let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data/hub"));
+    let data_dir = data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data/hub"));
     let mut config = hub::HubConfig::new(data_dir);
     if let Some(addr) = fspiop_listen.or(file.fspiop_listen) {
         config.fspiop_listen = addr;
@@ -66,7 +69,10 @@ pub fn resolve(
         config.hub_name = name;
     }
     if let Some(batch) = file.batch_max {
-        anyhow::ensure!((1..=10_000).contains(&batch), "batch_max must be between 1 and 10000");
+        anyhow::ensure!(
+            (1..=10_000).contains(&batch),
+            "batch_max must be between 1 and 10000"
+        );
         config.batch_max = batch;
     }
     let callbacks = &mut config.callbacks;
@@ -74,7 +80,10 @@ pub fn resolve(
         callbacks.timeout = Duration::from_millis(ms);
     }
     if let Some(attempts) = file.callbacks.attempts {
-        anyhow::ensure!((1..=20).contains(&attempts), "callbacks.attempts must be between 1 and 20");
+        anyhow::ensure!(
+            (1..=20).contains(&attempts),
+            "callbacks.attempts must be between 1 and 20"
+        );
         callbacks.attempts = attempts;
     }
     if let Some(concurrency) = file.callbacks.concurrency {

@@ -45,7 +45,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let hub_url = format!("http://{}", running.fspiop_addr);
     let admin_url = format!("http://{}", running.admin_addr);
     println!("hub         FSPIOP {hub_url}   admin {admin_url}");
-    println!("            data in {}, admin token in {}", args.data_dir.display(), running.admin_token_path.display());
+    println!(
+        "            data in {}, admin token in {}",
+        args.data_dir.display(),
+        running.admin_token_path.display()
+    );
 
     let payer = Simulator::start("payerfsp", CURRENCY, vec![], &hub_url, args.payer_listen).await?;
     let payee_party = SimParty {
@@ -54,7 +58,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
     };
-    let payee = Simulator::start("payeefsp", CURRENCY, vec![payee_party], &hub_url, args.payee_listen).await?;
+    let payee = Simulator::start(
+        "payeefsp",
+        CURRENCY,
+        vec![payee_party],
+        &hub_url,
+        args.payee_listen,
+    )
+    .await?;
     let admin = AdminClient::new(reqwest::Client::new(), &admin_url, &running.admin_token);
     for (sim, funds) in [(&payer, "10000"), (&payee, "10000")] {
         onboard(&admin, sim, funds).await?;
@@ -63,21 +74,46 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
     let answer = payee
         .client()
-        .send(Method::Post, Resource::Participants, &path, None, Some(&json!({"fspId": "payeefsp", "currency": CURRENCY})))
+        .send(
+            Method::Post,
+            Resource::Participants,
+            &path,
+            None,
+            Some(&json!({"fspId": "payeefsp", "currency": CURRENCY})),
+        )
         .await?;
-    anyhow::ensure!(answer.status == 202, "party registration refused: {} {}", answer.status, answer.body);
-    payee.wait_path("PUT", &path, Duration::from_secs(10)).await.context("no answer to the party registration")?;
-    println!("dfsps       payerfsp at {}   payeefsp at {} (owns MSISDN {PAYEE_MSISDN})", payer.base_url(), payee.base_url());
+    anyhow::ensure!(
+        answer.status == 202,
+        "party registration refused: {} {}",
+        answer.status,
+        answer.body
+    );
+    payee
+        .wait_path("PUT", &path, Duration::from_secs(10))
+        .await
+        .context("no answer to the party registration")?;
+    println!(
+        "dfsps       payerfsp at {}   payeefsp at {} (owns MSISDN {PAYEE_MSISDN})",
+        payer.base_url(),
+        payee.base_url()
+    );
 
     let before = balances(&admin).await?;
     println!("\nbefore      {before}");
-    println!("transfer    payerfsp sends 100.5 {CURRENCY} to MSISDN {PAYEE_MSISDN}: lookup → quote → transfer");
-    let outcome = payer.send_money("MSISDN", PAYEE_MSISDN, "100.5", Duration::from_secs(15)).await?;
+    println!(
+        "transfer    payerfsp sends 100.5 {CURRENCY} to MSISDN {PAYEE_MSISDN}: lookup → quote → transfer"
+    );
+    let outcome = payer
+        .send_money("MSISDN", PAYEE_MSISDN, "100.5", Duration::from_secs(15))
+        .await?;
     println!(
         "            transfer {} {} (lookup {:?}, quote {:?}, transfer {:?})",
         outcome.transfer_id, outcome.state, outcome.lookup, outcome.quote, outcome.transfer
     );
-    println!("            fulfilment {}", outcome.fulfilment.as_deref().unwrap_or("-"));
+    println!(
+        "            fulfilment {}",
+        outcome.fulfilment.as_deref().unwrap_or("-")
+    );
     let after = balances(&admin).await?;
     println!("after       {after}");
 
@@ -97,7 +133,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "lastTransfer": {"transferId": outcome.transfer_id, "state": outcome.state},
     });
     let demo_path = args.data_dir.join("demo.json");
-    std::fs::write(&demo_path, serde_json::to_string_pretty(&demo_json)?).with_context(|| format!("writing {}", demo_path.display()))?;
+    std::fs::write(&demo_path, serde_json::to_string_pretty(&demo_json)?)
+        .with_context(|| format!("writing {}", demo_path.display()))?;
     println!("\nwrote       {}", demo_path.display());
     if args.once {
         running.shutdown().await;
@@ -111,11 +148,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// Onboards a simulated DFSP, or (when the data directory is reused) refreshes its endpoints.
 async fn onboard(admin: &AdminClient, sim: &Simulator, funds: &str) -> anyhow::Result<()> {
-    let existing = admin.call(reqwest::Method::GET, &format!("/participants/{}", sim.name()), None).await;
+    let existing = admin
+        .call(
+            reqwest::Method::GET,
+            &format!("/participants/{}", sim.name()),
+            None,
+        )
+        .await;
     if existing.is_ok() {
         for (kind, value) in dfsp::provision::callback_endpoints(&sim.base_url()) {
             admin
-                .call(reqwest::Method::POST, &format!("/participants/{}/endpoints", sim.name()), Some(json!({"type": kind, "value": value})))
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/participants/{}/endpoints", sim.name()),
+                    Some(json!({"type": kind, "value": value})),
+                )
                 .await?;
         }
         return Ok(());

@@ -44,10 +44,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let store = crate::open_store(&data_dir).await?;
     let running = hub::start(config, store).await?;
     let hub_url = format!("http://{}", running.fspiop_addr);
-    let admin = AdminClient::new(reqwest::Client::new(), format!("http://{}", running.admin_addr), &running.admin_token);
+    let admin = AdminClient::new(
+        reqwest::Client::new(),
+        format!("http://{}", running.admin_addr),
+        &running.admin_token,
+    );
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let payer = Simulator::start("loadpayer", "USD", vec![], &hub_url, any).await?;
-    let party = SimParty { id_type: "MSISDN".into(), identifier: "15550000001".into(), first_name: "Load".into(), last_name: "Payee".into() };
+    let party = SimParty {
+        id_type: "MSISDN".into(),
+        identifier: "15550000001".into(),
+        first_name: "Load".into(),
+        last_name: "Payee".into(),
+    };
     let payee = Simulator::start("loadpayee", "USD", vec![party], &hub_url, any).await?;
     for sim in [&payer, &payee] {
         let onboarding = Onboarding {
@@ -57,14 +66,35 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             funds_in: "1000000000".into(),
             callback_base: sim.base_url(),
         };
-        admin.onboard(&onboarding).await.with_context(|| format!("onboarding {}", sim.name()))?;
+        admin
+            .onboard(&onboarding)
+            .await
+            .with_context(|| format!("onboarding {}", sim.name()))?;
     }
     let path = "/participants/MSISDN/15550000001";
-    payee.client().send(Method::Post, Resource::Participants, path, None, Some(&json!({"fspId": "loadpayee"}))).await?;
-    payee.wait_path("PUT", path, Duration::from_secs(10)).await.context("party registration not answered")?;
+    payee
+        .client()
+        .send(
+            Method::Post,
+            Resource::Participants,
+            path,
+            None,
+            Some(&json!({"fspId": "loadpayee"})),
+        )
+        .await?;
+    payee
+        .wait_path("PUT", path, Duration::from_secs(10))
+        .await
+        .context("party registration not answered")?;
     // One full P2P flow proves the set-up and yields terms the payee will honour.
-    let first = payer.send_money("MSISDN", "15550000001", "1", Duration::from_secs(15)).await?;
-    anyhow::ensure!(first.state == "COMMITTED", "first transfer ended {}", first.state);
+    let first = payer
+        .send_money("MSISDN", "15550000001", "1", Duration::from_secs(15))
+        .await?;
+    anyhow::ensure!(
+        first.state == "COMMITTED",
+        "first transfer ended {}",
+        first.state
+    );
     let quote = json!({
         "quoteId": uuid::Uuid::new_v4().to_string(),
         "transactionId": uuid::Uuid::new_v4().to_string(),
@@ -81,13 +111,19 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let terms = Arc::new(terms);
     println!("warm-up     {} transfers", args.warmup);
     drive(&payer, &terms, args.warmup, args.concurrency).await?;
-    println!("measuring   {} transfers, {} in flight", args.transfers, args.concurrency);
+    println!(
+        "measuring   {} transfers, {} in flight",
+        args.transfers, args.concurrency
+    );
     let started = Instant::now();
     let (histogram, failures) = drive(&payer, &terms, args.transfers, args.concurrency).await?;
     let elapsed = started.elapsed();
     let completed = histogram.len();
     let rate = completed as f64 / elapsed.as_secs_f64();
-    println!("completed   {completed} transfers in {:.2} s, {failures} failed", elapsed.as_secs_f64());
+    println!(
+        "completed   {completed} transfers in {:.2} s, {failures} failed",
+        elapsed.as_secs_f64()
+    );
     println!("throughput  {rate:.0} transfers/s");
     println!(
         "latency     p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -106,12 +142,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drive(payer: &Simulator, terms: &Arc<ilp::Terms>, count: u64, concurrency: usize) -> anyhow::Result<(Histogram<u64>, u64)> {
+async fn drive(
+    payer: &Simulator,
+    terms: &Arc<ilp::Terms>,
+    count: u64,
+    concurrency: usize,
+) -> anyhow::Result<(Histogram<u64>, u64)> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut histogram = Histogram::<u64>::new(3)?;
     let mut failures = 0u64;
-    let mut record = |result: Result<Duration, String>, histogram: &mut Histogram<u64>| match result {
+    let mut record = |result: Result<Duration, String>, histogram: &mut Histogram<u64>| match result
+    {
         Ok(latency) => {
             let _ = histogram.record(latency.as_micros() as u64);
         }
@@ -155,13 +197,22 @@ async fn one_transfer(payer: &Simulator, terms: &ilp::Terms) -> Result<Duration,
     let started = Instant::now();
     let answer = payer
         .client()
-        .send(Method::Post, Resource::Transfers, "/transfers", Some("loadpayee"), Some(&body))
+        .send(
+            Method::Post,
+            Resource::Transfers,
+            "/transfers",
+            Some("loadpayee"),
+            Some(&body),
+        )
         .await
         .map_err(|e| e.to_string())?;
     if answer.status != 202 {
         return Err(format!("HTTP {} {}", answer.status, answer.body));
     }
-    let callback = tokio::time::timeout(Duration::from_secs(30), waiter).await.map_err(|_| "timeout".to_string())?.map_err(|e| e.to_string())?;
+    let callback = tokio::time::timeout(Duration::from_secs(30), waiter)
+        .await
+        .map_err(|_| "timeout".to_string())?
+        .map_err(|e| e.to_string())?;
     if callback.body["transferState"] != "COMMITTED" {
         return Err(format!("ended with {}", callback.body));
     }

@@ -13,7 +13,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferroloop", version, about = "A Mojaloop-compatible payments hub, secure by construction")]
+#[command(
+    name = "ferroloop",
+    version,
+    about = "A Mojaloop-compatible payments hub, secure by construction"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,12 +48,23 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Hub { config, data_dir, fspiop_listen, admin_listen } => {
+            Command::Hub {
+                config,
+                data_dir,
+                fspiop_listen,
+                admin_listen,
+            } => {
                 let file = match config {
                     Some(path) => config::read(&path)?,
                     None => config::FileConfig::default(),
@@ -65,9 +80,12 @@ fn main() -> anyhow::Result<()> {
 
 /// Opens the embedded store in the data directory.
 pub async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Arc<store::SqliteStore>> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join("hub.db");
-    let store = store::SqliteStore::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
+    let store = store::SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -81,7 +99,9 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
         running.admin_addr,
         running.admin_token_path.display()
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())

@@ -62,8 +62,12 @@ mod tests {
     #[test]
     fn sorts_keys_recursively_and_compacts() {
         let value: serde_json::Value =
-            serde_json::from_str(r#"{ "b": 1, "a": {"z": [ {"y":2,"x":1} ], "c": "é\n"} }"#).unwrap();
-        assert_eq!(to_canonical_string(&value), r#"{"a":{"c":"é\n","z":[{"x":1,"y":2}]},"b":1}"#);
+            serde_json::from_str(r#"{ "b": 1, "a": {"z": [ {"y":2,"x":1} ], "c": "é\n"} }"#)
+                .unwrap();
+        assert_eq!(
+            to_canonical_string(&value),
+            r#"{"a":{"c":"é\n","z":[{"x":1,"y":2}]},"b":1}"#
+        );
     }
 
     #[test]

@@ -89,11 +89,15 @@ impl EndpointType {
             EndpointType::BulkTransferPost => "FSPIOP_CALLBACK_URL_BULK_TRANSFER_POST",
             EndpointType::BulkTransferPut => "FSPIOP_CALLBACK_URL_BULK_TRANSFER_PUT",
             EndpointType::ParticipantBatchPut => "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT",
-            EndpointType::ParticipantBatchPutError => "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT_ERROR",
+            EndpointType::ParticipantBatchPutError => {
+                "FSPIOP_CALLBACK_URL_PARTICIPANT_BATCH_PUT_ERROR"
+            }
             EndpointType::ParticipantPut => "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
             EndpointType::ParticipantPutError => "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
             EndpointType::ParticipantSubIdPut => "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT",
-            EndpointType::ParticipantSubIdPutError => "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR",
+            EndpointType::ParticipantSubIdPutError => {
+                "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR"
+            }
             EndpointType::PartiesGet => "FSPIOP_CALLBACK_URL_PARTIES_GET",
             EndpointType::PartiesPut => "FSPIOP_CALLBACK_URL_PARTIES_PUT",
             EndpointType::PartiesPutError => "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
@@ -110,7 +114,10 @@ impl EndpointType {
 
     /// Parses a registered name.
     pub fn parse(name: &str) -> Option<EndpointType> {
-        ALL_ENDPOINT_TYPES.iter().copied().find(|t| t.name() == name)
+        ALL_ENDPOINT_TYPES
+            .iter()
+            .copied()
+            .find(|t| t.name() == name)
     }
 
     /// Whether the value is a base URL to which the hub appends the resource path.
@@ -175,7 +182,9 @@ pub fn render(template: &str, values: &TemplateValues<'_>) -> String {
 pub fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'@' | b':') {
+        if byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'@' | b':')
+        {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -186,7 +195,11 @@ pub fn encode_segment(segment: &str) -> String {
 
 /// Joins a base URL and a path without doubling or dropping the slash.
 pub fn join_base(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 #[cfg(test)]
@@ -217,7 +230,10 @@ mod tests {
             ..TemplateValues::default()
         };
         assert_eq!(
-            render("http://x/parties/{{partyIdType}}/{{partyIdentifier}}", &party),
+            render(
+                "http://x/parties/{{partyIdType}}/{{partyIdentifier}}",
+                &party
+            ),
             "http://x/parties/MSISDN/+123%2045%2F6"
         );
         assert_eq!(join_base("http://x/", "/quotes/1"), "http://x/quotes/1");

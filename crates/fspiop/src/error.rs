@@ -185,7 +185,10 @@ impl FspiopError {
                 extension: self
                     .extensions
                     .iter()
-                    .map(|(key, value)| Extension { key: key.clone(), value: value.clone() })
+                    .map(|(key, value)| Extension {
+                        key: key.clone(),
+                        value: value.clone(),
+                    })
                     .collect(),
             })
         };
@@ -259,7 +262,10 @@ mod tests {
 
     #[test]
     fn parse_accepts_only_four_digits_without_leading_zero() {
-        assert_eq!(ErrorCode::parse("3100"), Some(ErrorCode::GENERIC_VALIDATION_ERROR));
+        assert_eq!(
+            ErrorCode::parse("3100"),
+            Some(ErrorCode::GENERIC_VALIDATION_ERROR)
+        );
         assert_eq!(ErrorCode::parse("0100"), None);
         assert_eq!(ErrorCode::parse("310"), None);
         assert_eq!(ErrorCode::parse("31000"), None);
@@ -274,7 +280,10 @@ mod tests {
         assert_eq!(ErrorCode::INTERNAL_SERVER_ERROR.http_status(), 500);
         assert_eq!(ErrorCode::NOT_IMPLEMENTED.http_status(), 501);
         assert_eq!(ErrorCode::SERVICE_UNAVAILABLE.http_status(), 503);
-        assert_eq!(ErrorCode::DESTINATION_COMMUNICATION_ERROR.http_status(), 503);
+        assert_eq!(
+            ErrorCode::DESTINATION_COMMUNICATION_ERROR.http_status(),
+            503
+        );
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl Resource {
 
     /// The `Accept` the hub sends on requests it originates.
     pub fn accept(self) -> String {
-        format!("application/vnd.interoperability.{}+json;version={}", self.name(), HUB_VERSION.0)
+        format!(
+            "application/vnd.interoperability.{}+json;version={}",
+            self.name(),
+            HUB_VERSION.0
+        )
     }
 }
 
@@ -149,7 +153,10 @@ pub fn check_request_headers<'a>(
         Some("*/*") if !method.requires_accept() => {}
         Some(accept) => check_accept(resource, accept)?,
         None if method.requires_accept() => {
-            return Err(FspiopError::new(ErrorCode::MISSING_ELEMENT, "Accept is required"));
+            return Err(FspiopError::new(
+                ErrorCode::MISSING_ELEMENT,
+                "Accept is required",
+            ));
         }
         None => {}
     }
@@ -170,13 +177,19 @@ pub fn check_request_headers<'a>(
     let content_version = match header("content-type") {
         Some(text) => check_content_type(resource, text)?,
         None => {
-            return Err(FspiopError::new(ErrorCode::MISSING_ELEMENT, "Content-type is required"));
+            return Err(FspiopError::new(
+                ErrorCode::MISSING_ELEMENT,
+                "Content-type is required",
+            ));
         }
     };
     let source = match header("fspiop-source") {
         Some(text) if !text.trim().is_empty() => text.to_string(),
         _ => {
-            return Err(FspiopError::new(ErrorCode::MISSING_ELEMENT, "FSPIOP-Source is required"));
+            return Err(FspiopError::new(
+                ErrorCode::MISSING_ELEMENT,
+                "FSPIOP-Source is required",
+            ));
         }
     };
     if FspId::parse(&source).is_err() {
@@ -197,7 +210,12 @@ pub fn check_request_headers<'a>(
         }
         _ => None,
     };
-    Ok(RequestHeaders { source, destination, date, content_version })
+    Ok(RequestHeaders {
+        source,
+        destination,
+        date,
+        content_version,
+    })
 }
 
 /// The error for a body over [`MAX_BODY_BYTES`].
@@ -263,7 +281,10 @@ fn check_content_type(resource: Resource, text: &str) -> Result<(u8, u8), Fspiop
         )
     };
     let prefix = format!("application/vnd.interoperability.{}+json", resource.name());
-    let rest = text.trim().strip_prefix(prefix.as_str()).ok_or_else(invalid)?;
+    let rest = text
+        .trim()
+        .strip_prefix(prefix.as_str())
+        .ok_or_else(invalid)?;
     let (major, minor) = match parse_version_parameter(rest) {
         Some((major, Some(minor))) => (major, minor),
         _ => return Err(invalid()),
@@ -322,9 +343,16 @@ mod tests {
     use std::collections::HashMap;
 
     fn run(method: Method, headers: &[(&str, &str)]) -> Result<RequestHeaders, FspiopError> {
-        let map: HashMap<String, String> =
-            headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
-        check_request_headers(method, Resource::Transfers, |name| map.get(name).map(String::as_str), 10)
+        let map: HashMap<String, String> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        check_request_headers(
+            method,
+            Resource::Transfers,
+            |name| map.get(name).map(String::as_str),
+            10,
+        )
     }
 
     const CT: &str = "application/vnd.interoperability.transfers+json;version=1.1";
@@ -332,7 +360,13 @@ mod tests {
     const DATE: &str = "Wed, 01 Jan 2025 00:00:01 GMT";
 
     fn good() -> Vec<(&'static str, &'static str)> {
-        vec![("accept", ACCEPT), ("content-type", CT), ("date", DATE), ("fspiop-source", "payerfsp"), ("fspiop-destination", "payeefsp")]
+        vec![
+            ("accept", ACCEPT),
+            ("content-type", CT),
+            ("date", DATE),
+            ("fspiop-source", "payerfsp"),
+            ("fspiop-destination", "payeefsp"),
+        ]
     }
 
     fn without(name: &str) -> Vec<(&'static str, &'static str)> {
@@ -355,46 +389,125 @@ mod tests {
 
     #[test]
     fn accept_rules() {
-        assert_eq!(run(Method::Post, &without("accept")).unwrap_err().code, ErrorCode::MISSING_ELEMENT);
+        assert_eq!(
+            run(Method::Post, &without("accept")).unwrap_err().code,
+            ErrorCode::MISSING_ELEMENT
+        );
         assert!(run(Method::Put, &without("accept")).is_ok());
         assert!(run(Method::Put, &with("accept", "*/*")).is_ok());
-        assert_eq!(run(Method::Post, &with("accept", "*/*")).unwrap_err().code, ErrorCode::MALFORMED_SYNTAX);
+        assert_eq!(
+            run(Method::Post, &with("accept", "*/*")).unwrap_err().code,
+            ErrorCode::MALFORMED_SYNTAX
+        );
         let wrong = run(Method::Post, &with("accept", "application/json")).unwrap_err();
         assert_eq!(wrong.code, ErrorCode::MALFORMED_SYNTAX);
-        let v2 = run(Method::Post, &with("accept", "application/vnd.interoperability.transfers+json;version=2")).unwrap_err();
+        let v2 = run(
+            Method::Post,
+            &with(
+                "accept",
+                "application/vnd.interoperability.transfers+json;version=2",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(v2.code, ErrorCode::UNACCEPTABLE_VERSION);
         assert_eq!(v2.code.http_status(), 406);
-        assert_eq!(v2.extensions, vec![("1".into(), "0".into()), ("1".into(), "1".into())]);
+        assert_eq!(
+            v2.extensions,
+            vec![("1".into(), "0".into()), ("1".into(), "1".into())]
+        );
         assert!(run(Method::Post, &with("accept", "application/vnd.interoperability.transfers+json;version=2, application/vnd.interoperability.transfers+json;version=1.0")).is_ok());
-        assert!(run(Method::Post, &with("accept", "application/vnd.interoperability.transfers+json")).is_ok());
+        assert!(
+            run(
+                Method::Post,
+                &with("accept", "application/vnd.interoperability.transfers+json")
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn date_rules() {
-        assert_eq!(run(Method::Post, &without("date")).unwrap_err().code, ErrorCode::MISSING_ELEMENT);
+        assert_eq!(
+            run(Method::Post, &without("date")).unwrap_err().code,
+            ErrorCode::MISSING_ELEMENT
+        );
         let bad = run(Method::Post, &with("date", "2025-01-01T00:00:01Z")).unwrap_err();
         assert_eq!(bad.code, ErrorCode::MALFORMED_SYNTAX);
-        assert!(run(Method::Post, &with("date", "Wednesday, 01-Jan-25 00:00:01 GMT")).is_err());
+        assert!(
+            run(
+                Method::Post,
+                &with("date", "Wednesday, 01-Jan-25 00:00:01 GMT")
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn content_type_rules() {
-        assert_eq!(run(Method::Post, &without("content-type")).unwrap_err().code, ErrorCode::MISSING_ELEMENT);
-        let no_minor = run(Method::Post, &with("content-type", "application/vnd.interoperability.transfers+json;version=1")).unwrap_err();
+        assert_eq!(
+            run(Method::Post, &without("content-type"))
+                .unwrap_err()
+                .code,
+            ErrorCode::MISSING_ELEMENT
+        );
+        let no_minor = run(
+            Method::Post,
+            &with(
+                "content-type",
+                "application/vnd.interoperability.transfers+json;version=1",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(no_minor.code, ErrorCode::MALFORMED_SYNTAX);
-        let other_resource = run(Method::Post, &with("content-type", "application/vnd.interoperability.quotes+json;version=1.1")).unwrap_err();
+        let other_resource = run(
+            Method::Post,
+            &with(
+                "content-type",
+                "application/vnd.interoperability.quotes+json;version=1.1",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(other_resource.code, ErrorCode::MALFORMED_SYNTAX);
-        let v2 = run(Method::Post, &with("content-type", "application/vnd.interoperability.transfers+json;version=2.0")).unwrap_err();
+        let v2 = run(
+            Method::Post,
+            &with(
+                "content-type",
+                "application/vnd.interoperability.transfers+json;version=2.0",
+            ),
+        )
+        .unwrap_err();
         assert_eq!(v2.code, ErrorCode::UNACCEPTABLE_VERSION);
-        let v10 = run(Method::Post, &with("content-type", "application/vnd.interoperability.transfers+json;version=1.0")).unwrap();
+        let v10 = run(
+            Method::Post,
+            &with(
+                "content-type",
+                "application/vnd.interoperability.transfers+json;version=1.0",
+            ),
+        )
+        .unwrap();
         assert_eq!(v10.content_version, (1, 0));
     }
 
     #[test]
     fn source_rules() {
-        assert_eq!(run(Method::Post, &without("fspiop-source")).unwrap_err().code, ErrorCode::MISSING_ELEMENT);
-        assert_eq!(run(Method::Post, &with("fspiop-source", "bad name")).unwrap_err().code, ErrorCode::MALFORMED_SYNTAX);
-        assert!(run(Method::Post, &without("fspiop-destination")).unwrap().destination.is_none());
+        assert_eq!(
+            run(Method::Post, &without("fspiop-source"))
+                .unwrap_err()
+                .code,
+            ErrorCode::MISSING_ELEMENT
+        );
+        assert_eq!(
+            run(Method::Post, &with("fspiop-source", "bad name"))
+                .unwrap_err()
+                .code,
+            ErrorCode::MALFORMED_SYNTAX
+        );
+        assert!(
+            run(Method::Post, &without("fspiop-destination"))
+                .unwrap()
+                .destination
+                .is_none()
+        );
     }
 
     #[test]

@@ -13,13 +13,17 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TypeError {
     /// The amount does not match the FSPIOP `Amount` grammar.
-    #[error("amount {0:?} is not a valid FSPIOP Amount (digits, at most 18 before and 4 after the point, no trailing zeros, no sign)")]
+    #[error(
+        "amount {0:?} is not a valid FSPIOP Amount (digits, at most 18 before and 4 after the point, no trailing zeros, no sign)"
+    )]
     Amount(String),
     /// Not a three-letter upper-case currency code.
     #[error("currency {0:?} is not a three-letter ISO 4217 code")]
     Currency(String),
     /// Participant name empty, too long or with characters we do not route on.
-    #[error("participant name {0:?} must be 1 to 32 characters of letters, digits, '-', '_' or '.'")]
+    #[error(
+        "participant name {0:?} must be 1 to 32 characters of letters, digits, '-', '_' or '.'"
+    )]
     FspId(String),
     /// Not a lower-case RFC 4122 UUID.
     #[error("{0:?} is not a lower-case RFC 4122 UUID")]
@@ -166,8 +170,14 @@ impl FspId {
     pub fn parse(text: &str) -> Result<FspId, TypeError> {
         let ok = !text.is_empty()
             && text.len() <= 32
-            && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if ok { Ok(FspId(text.to_string())) } else { Err(TypeError::FspId(text.to_string())) }
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(FspId(text.to_string()))
+        } else {
+            Err(TypeError::FspId(text.to_string()))
+        }
     }
 
     /// The name.
@@ -227,18 +237,24 @@ impl FspiopDateTime {
         // Fixed layout up to the milliseconds; the schema insists on exactly three digits.
         let layout_ok = bytes.len() >= 24
             && bytes.get(19) == Some(&b'.')
-            && bytes.get(20..23).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            && bytes
+                .get(20..23)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
             && matches!(bytes.get(23), Some(b'Z' | b'+' | b'-'));
         if !layout_ok {
             return Err(error());
         }
-        OffsetDateTime::parse(text, &Rfc3339).map(FspiopDateTime).map_err(|_| error())
+        OffsetDateTime::parse(text, &Rfc3339)
+            .map(FspiopDateTime)
+            .map_err(|_| error())
     }
 
     /// Wraps an instant (kept to millisecond precision).
     pub fn from_offset(value: OffsetDateTime) -> FspiopDateTime {
         let millis = value.millisecond();
-        let truncated = value.replace_nanosecond(u32::from(millis) * 1_000_000).unwrap_or(value);
+        let truncated = value
+            .replace_nanosecond(u32::from(millis) * 1_000_000)
+            .unwrap_or(value);
         FspiopDateTime(truncated.to_offset(time::UtcOffset::UTC))
     }
 
@@ -300,7 +316,20 @@ mod tests {
         for ok in ["0", "100", "123.45", "0.0001", "999999999999999999.9999"] {
             assert!(Amount::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["0.0", "1.50", "1.", "01", "1.12345", "-1", "+1", "", ".5", "1e3", " 1", "1000000000000000000"] {
+        for bad in [
+            "0.0",
+            "1.50",
+            "1.",
+            "01",
+            "1.12345",
+            "-1",
+            "+1",
+            "",
+            ".5",
+            "1e3",
+            " 1",
+            "1000000000000000000",
+        ] {
             assert!(Amount::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Amount::parse("100.5").unwrap().to_string(), "100.5");
@@ -328,7 +357,12 @@ mod tests {
         assert_eq!(parsed.to_string(), "2016-05-24T08:38:08.699Z");
         let offset = FspiopDateTime::parse("2016-05-24T10:38:08.699+02:00").unwrap();
         assert_eq!(offset, parsed);
-        for bad in ["2016-05-24T08:38:08Z", "2016-05-24T08:38:08.69Z", "2016-05-24T08:38:08.6999Z", "2016-02-30T08:38:08.699Z"] {
+        for bad in [
+            "2016-05-24T08:38:08Z",
+            "2016-05-24T08:38:08.69Z",
+            "2016-05-24T08:38:08.6999Z",
+            "2016-02-30T08:38:08.699Z",
+        ] {
             assert!(FspiopDateTime::parse(bad).is_err(), "{bad}");
         }
     }

@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use fspiop::{Amount, Currency, ErrorCode, FspiopError, FspiopDateTime};
+use fspiop::{Amount, Currency, ErrorCode, FspiopDateTime, FspiopError};
 use ledger::engine::FundsAction;
 use ledger::{Account, AccountType, Endpoint, Participant};
 use rust_decimal::Decimal;
@@ -34,24 +34,54 @@ pub struct AdminState {
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     let protected = Router::new()
-        .route("/participants", get(list_participants).post(create_participant))
-        .route("/participants/{name}", get(get_participant).put(update_participant))
-        .route("/participants/{name}/endpoints", get(list_endpoints).post(add_endpoint))
-        .route("/participants/{name}/initialPositionAndLimits", post(initial_position_and_limits))
-        .route("/participants/{name}/limits", get(list_limits).put(set_limit))
-        .route("/participants/{name}/accounts", get(list_accounts).post(create_hub_account))
-        .route("/participants/{name}/accounts/{id}", post(record_funds).put(update_account))
-        .route("/participants/{name}/accounts/{id}/transfers/{transfer_id}", put(settle_funds_out))
+        .route(
+            "/participants",
+            get(list_participants).post(create_participant),
+        )
+        .route(
+            "/participants/{name}",
+            get(get_participant).put(update_participant),
+        )
+        .route(
+            "/participants/{name}/endpoints",
+            get(list_endpoints).post(add_endpoint),
+        )
+        .route(
+            "/participants/{name}/initialPositionAndLimits",
+            post(initial_position_and_limits),
+        )
+        .route(
+            "/participants/{name}/limits",
+            get(list_limits).put(set_limit),
+        )
+        .route(
+            "/participants/{name}/accounts",
+            get(list_accounts).post(create_hub_account),
+        )
+        .route(
+            "/participants/{name}/accounts/{id}",
+            post(record_funds).put(update_account),
+        )
+        .route(
+            "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
+            put(settle_funds_out),
+        )
         .route("/participants/{name}/positions", get(positions))
         .route("/transfers/{id}", get(transfer))
         .route("/audit", get(audit))
         .route("/deliveries", get(deliveries))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state);
-    Router::new().route("/health", get(|| async { Json(json!({"status": "OK"})) })).merge(protected)
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "OK"})) }))
+        .merge(protected)
 }
 
-async fn authenticate(State(state): State<AdminState>, mut request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<AdminState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -60,11 +90,20 @@ async fn authenticate(State(state): State<AdminState>, mut request: Request, nex
         .unwrap_or("");
     if !constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
         let path = request.uri().path().to_string();
-        state.operations.record_denied("unknown", "admin.authenticate", &json!({"path": path}).to_string());
-        let error = FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, "missing or invalid admin token");
+        state.operations.record_denied(
+            "unknown",
+            "admin.authenticate",
+            &json!({"path": path}).to_string(),
+        );
+        let error = FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            "missing or invalid admin token",
+        );
         return (StatusCode::UNAUTHORIZED, Json(error.to_body())).into_response();
     }
-    request.extensions_mut().insert(Actor { name: "bootstrap-admin".into() });
+    request.extensions_mut().insert(Actor {
+        name: "bootstrap-admin".into(),
+    });
     next.run(request).await
 }
 
@@ -101,11 +140,15 @@ fn bad(detail: impl AsRef<str>) -> AdminError {
 }
 
 fn actor(request_actor: Option<axum::Extension<Actor>>) -> Actor {
-    request_actor.map(|a| a.0).unwrap_or(Actor { name: "unknown".into() })
+    request_actor.map(|a| a.0).unwrap_or(Actor {
+        name: "unknown".into(),
+    })
 }
 
 fn date(ms: i64) -> String {
-    FspiopDateTime::from_unix_millis(ms).map(|d| d.to_string()).unwrap_or_default()
+    FspiopDateTime::from_unix_millis(ms)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
 }
 
 fn account_json(account: &Account) -> Value {
@@ -139,7 +182,9 @@ fn participant_json(participant: &Participant, accounts: &[Account]) -> Value {
 }
 
 fn currency(text: &str) -> Result<String, AdminError> {
-    Currency::parse(text).map(|c| c.to_string()).map_err(|e| bad(e.to_string()))
+    Currency::parse(text)
+        .map(|c| c.to_string())
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Amounts may arrive as JSON numbers or strings in the admin API.
@@ -170,19 +215,31 @@ async fn create_participant(
     Json(body): Json<CreateParticipant>,
 ) -> AdminResult {
     let currency = currency(&body.currency)?;
-    state.operations.create_participant(&actor(who), &body.name, &currency).await?;
+    state
+        .operations
+        .create_participant(&actor(who), &body.name, &currency)
+        .await?;
     let (participant, accounts) = state
         .operations
         .participant(&body.name)
         .await?
         .ok_or_else(|| AdminError(FspiopError::internal("participant vanished after creation")))?;
-    Ok((StatusCode::CREATED, Json(participant_json(&participant, &accounts))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(participant_json(&participant, &accounts)),
+    )
+        .into_response())
 }
 
 async fn get_participant(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
     match state.operations.participant(&name).await? {
-        Some((participant, accounts)) => Ok(Json(participant_json(&participant, &accounts)).into_response()),
-        None => Err(AdminError(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("participant {name} does not exist")))),
+        Some((participant, accounts)) => {
+            Ok(Json(participant_json(&participant, &accounts)).into_response())
+        }
+        None => Err(AdminError(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        ))),
     }
 }
 
@@ -208,13 +265,19 @@ async fn update_participant(
     Json(body): Json<UpdateParticipant>,
 ) -> AdminResult {
     let active = flag(&body.is_active)?;
-    state.operations.set_participant_active(&actor(who), &name, active).await?;
+    state
+        .operations
+        .set_participant_active(&actor(who), &name, active)
+        .await?;
     get_participant(State(state), Path(name)).await
 }
 
 async fn list_endpoints(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
     let endpoints = state.operations.endpoints(&name).await?;
-    let body: Vec<Value> = endpoints.iter().map(|e| json!({"type": e.kind, "value": e.value})).collect();
+    let body: Vec<Value> = endpoints
+        .iter()
+        .map(|e| json!({"type": e.kind, "value": e.value}))
+        .collect();
     Ok(Json(body).into_response())
 }
 
@@ -231,7 +294,11 @@ async fn add_endpoint(
     Path(name): Path<String>,
     Json(body): Json<AddEndpoint>,
 ) -> AdminResult {
-    let endpoint = Endpoint { participant: name, kind: body.kind, value: body.value };
+    let endpoint = Endpoint {
+        participant: name,
+        kind: body.kind,
+        value: body.value,
+    };
     state.operations.set_endpoint(&actor(who), endpoint).await?;
     Ok(StatusCode::CREATED.into_response())
 }
@@ -255,7 +322,10 @@ struct LimitBody {
 
 fn check_limit_type(limit: &LimitBody) -> Result<(), AdminError> {
     if limit.kind != "NET_DEBIT_CAP" {
-        return Err(bad(format!("limit type {} is not supported; use NET_DEBIT_CAP", limit.kind)));
+        return Err(bad(format!(
+            "limit type {} is not supported; use NET_DEBIT_CAP",
+            limit.kind
+        )));
     }
     Ok(())
 }
@@ -273,7 +343,10 @@ async fn initial_position_and_limits(
         None | Some(Value::Null) => Decimal::ZERO,
         Some(value) => decimal_value(value, "initialPosition")?.decimal(),
     };
-    state.operations.initial_position_and_limits(&actor(who), &name, &currency, cap, initial).await?;
+    state
+        .operations
+        .initial_position_and_limits(&actor(who), &name, &currency, cap, initial)
+        .await?;
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -284,7 +357,11 @@ struct LimitQuery {
     kind: Option<String>,
 }
 
-async fn list_limits(State(state): State<AdminState>, Path(name): Path<String>, Query(query): Query<LimitQuery>) -> AdminResult {
+async fn list_limits(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<LimitQuery>,
+) -> AdminResult {
     if query.kind.as_deref().is_some_and(|k| k != "NET_DEBIT_CAP") {
         return Ok(Json(Vec::<Value>::new()).into_response());
     }
@@ -318,14 +395,22 @@ async fn set_limit(
         None | Some(Value::Null) => Decimal::from(10),
         Some(value) => decimal_value(value, "limit.alarmPercentage")?.decimal(),
     };
-    let limit = state.operations.set_limit(&actor(who), &name, &currency, cap, alarm).await?;
+    let limit = state
+        .operations
+        .set_limit(&actor(who), &name, &currency, cap, alarm)
+        .await?;
     Ok(Json(json!({"currency": limit.currency, "limit": {"type": "NET_DEBIT_CAP", "value": limit.value.normalize().to_string(), "alarmPercentage": limit.alarm_percentage.normalize().to_string()}})).into_response())
 }
 
 async fn list_accounts(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
     match state.operations.participant(&name).await? {
-        Some((_, accounts)) => Ok(Json(accounts.iter().map(account_json).collect::<Vec<_>>()).into_response()),
-        None => Err(AdminError(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("participant {name} does not exist")))),
+        Some((_, accounts)) => {
+            Ok(Json(accounts.iter().map(account_json).collect::<Vec<_>>()).into_response())
+        }
+        None => Err(AdminError(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        ))),
     }
 }
 
@@ -343,11 +428,18 @@ async fn create_hub_account(
     Json(body): Json<HubAccount>,
 ) -> AdminResult {
     if !name.eq_ignore_ascii_case(ledger::HUB_PARTICIPANT) {
-        return Err(bad(format!("accounts can only be added to the hub participant {}", ledger::HUB_PARTICIPANT)));
+        return Err(bad(format!(
+            "accounts can only be added to the hub participant {}",
+            ledger::HUB_PARTICIPANT
+        )));
     }
-    let kind = AccountType::parse(&body.kind).ok_or_else(|| bad(format!("unknown account type {}", body.kind)))?;
+    let kind = AccountType::parse(&body.kind)
+        .ok_or_else(|| bad(format!("unknown account type {}", body.kind)))?;
     let currency = currency(&body.currency)?;
-    let account = state.operations.create_hub_account(&actor(who), &currency, kind).await?;
+    let account = state
+        .operations
+        .create_hub_account(&actor(who), &currency, kind)
+        .await?;
     Ok((StatusCode::CREATED, Json(account_json(&account))).into_response())
 }
 
@@ -377,9 +469,15 @@ async fn record_funds(
     let action = match body.action.as_deref() {
         Some("recordFundsIn") => FundsAction::In,
         Some("recordFundsOutPrepareReserve") => FundsAction::OutReserve,
-        other => return Err(bad(format!("action {other:?} must be recordFundsIn or recordFundsOutPrepareReserve"))),
+        other => {
+            return Err(bad(format!(
+                "action {other:?} must be recordFundsIn or recordFundsOutPrepareReserve"
+            )));
+        }
     };
-    let transfer_id = body.transfer_id.ok_or_else(|| bad("transferId is required"))?;
+    let transfer_id = body
+        .transfer_id
+        .ok_or_else(|| bad("transferId is required"))?;
     let is_id = uuid_like(&transfer_id);
     if !is_id {
         return Err(bad("transferId must be a UUID or ULID"));
@@ -405,7 +503,14 @@ async fn record_funds(
 }
 
 fn uuid_like(text: &str) -> bool {
-    let uuid = text.len() == 36 && text.chars().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() });
+    let uuid = text.len() == 36
+        && text.chars().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
     let ulid = text.len() == 26 && text.chars().all(|c| c.is_ascii_alphanumeric());
     uuid || ulid
 }
@@ -416,8 +521,15 @@ async fn update_account(
     Path((name, id)): Path<(String, i64)>,
     Json(body): Json<FundsBody>,
 ) -> AdminResult {
-    let active = flag(body.is_active.as_ref().ok_or_else(|| bad("isActive is required"))?)?;
-    let account = state.operations.set_account_active(&actor(who), &name, id, active).await?;
+    let active = flag(
+        body.is_active
+            .as_ref()
+            .ok_or_else(|| bad("isActive is required"))?,
+    )?;
+    let account = state
+        .operations
+        .set_account_active(&actor(who), &name, id, active)
+        .await?;
     Ok(Json(account_json(&account)).into_response())
 }
 
@@ -435,9 +547,16 @@ async fn settle_funds_out(
     let commit = match body.action.as_str() {
         "recordFundsOutCommit" => true,
         "recordFundsOutAbort" => false,
-        other => return Err(bad(format!("action {other} must be recordFundsOutCommit or recordFundsOutAbort"))),
+        other => {
+            return Err(bad(format!(
+                "action {other} must be recordFundsOutCommit or recordFundsOutAbort"
+            )));
+        }
     };
-    state.operations.settle_funds_out(&actor(who), &name, id, &transfer_id, commit).await?;
+    state
+        .operations
+        .settle_funds_out(&actor(who), &name, id, &transfer_id, commit)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -446,9 +565,16 @@ struct PositionQuery {
     currency: Option<String>,
 }
 
-async fn positions(State(state): State<AdminState>, Path(name): Path<String>, Query(query): Query<PositionQuery>) -> AdminResult {
+async fn positions(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    Query(query): Query<PositionQuery>,
+) -> AdminResult {
     let Some((_, accounts)) = state.operations.participant(&name).await? else {
-        return Err(AdminError(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("participant {name} does not exist"))));
+        return Err(AdminError(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        )));
     };
     let list: Vec<Value> = accounts
         .iter()
@@ -459,7 +585,10 @@ async fn positions(State(state): State<AdminState>, Path(name): Path<String>, Qu
     if query.currency.is_some() {
         return match list.into_iter().next() {
             Some(one) => Ok(Json(one).into_response()),
-            None => Err(AdminError(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("{name} has no position in that currency")))),
+            None => Err(AdminError(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("{name} has no position in that currency"),
+            ))),
         };
     }
     Ok(Json(list).into_response())
@@ -482,7 +611,10 @@ async fn transfer(State(state): State<AdminState>, Path(id): Path<String>) -> Ad
             "completedTimestamp": t.completed_at_ms.map(date),
         }))
         .into_response()),
-        None => Err(AdminError(FspiopError::new(ErrorCode::TRANSFER_NOT_FOUND, format!("transfer {id} does not exist")))),
+        None => Err(AdminError(FspiopError::new(
+            ErrorCode::TRANSFER_NOT_FOUND,
+            format!("transfer {id} does not exist"),
+        ))),
     }
 }
 
@@ -492,11 +624,20 @@ struct LimitParam {
 }
 
 async fn audit(State(state): State<AdminState>, Query(query): Query<LimitParam>) -> AdminResult {
-    let entries = state.operations.audit(query.limit.unwrap_or(100).min(10_000)).await?;
+    let entries = state
+        .operations
+        .audit(query.limit.unwrap_or(100).min(10_000))
+        .await?;
     Ok(Json(entries).into_response())
 }
 
-async fn deliveries(State(state): State<AdminState>, Query(query): Query<LimitParam>) -> AdminResult {
-    let entries = state.operations.deliveries(query.limit.unwrap_or(100).min(10_000)).await?;
+async fn deliveries(
+    State(state): State<AdminState>,
+    Query(query): Query<LimitParam>,
+) -> AdminResult {
+    let entries = state
+        .operations
+        .deliveries(query.limit.unwrap_or(100).min(10_000))
+        .await?;
     Ok(Json(entries).into_response())
 }

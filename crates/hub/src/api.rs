@@ -36,9 +36,17 @@ pub enum Route {
     /// `/{resource}/{ID}/error`.
     ItemError(String),
     /// `/parties|participants/{Type}/{ID}[/{SubId}]`.
-    Party { id_type: String, identifier: String, sub_id: Option<String> },
+    Party {
+        id_type: String,
+        identifier: String,
+        sub_id: Option<String>,
+    },
     /// `/parties|participants/{Type}/{ID}[/{SubId}]/error`.
-    PartyError { id_type: String, identifier: String, sub_id: Option<String> },
+    PartyError {
+        id_type: String,
+        identifier: String,
+        sub_id: Option<String>,
+    },
 }
 
 /// A request that passed the gate.
@@ -67,7 +75,9 @@ pub struct Accepted {
 pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Response {
     let caller = request.extensions().get::<Caller>().cloned();
     let Some(caller) = caller else {
-        return error_response(&FspiopError::internal("no caller identity on the connection"));
+        return error_response(&FspiopError::internal(
+            "no caller identity on the connection",
+        ));
     };
     match gate(&state, &caller, request).await {
         Ok(accepted) => {
@@ -93,12 +103,19 @@ pub fn error_response(error: &FspiopError) -> Response {
     let body = serde_json::to_vec(&error.to_body()).unwrap_or_default();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if error.code == ErrorCode::GENERIC_CLIENT_ERROR && status == StatusCode::METHOD_NOT_ALLOWED {
-        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST, PUT, DELETE"));
+        response.headers_mut().insert(
+            header::ALLOW,
+            header::HeaderValue::from_static("GET, POST, PUT, DELETE"),
+        );
     }
     response
 }
 
-async fn gate(state: &HubState, caller: &Caller, request: Request) -> Result<Accepted, FspiopError> {
+async fn gate(
+    state: &HubState,
+    caller: &Caller,
+    request: Request,
+) -> Result<Accepted, FspiopError> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
@@ -116,7 +133,12 @@ async fn gate(state: &HubState, caller: &Caller, request: Request) -> Result<Acc
     }
     let body = read_body(body).await?;
     let header_list = header_pairs(&parts.headers);
-    let lookup = |name: &str| header_list.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let lookup = |name: &str| {
+        header_list
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let checked = headers::check_request_headers(method, resource, lookup, body.len())?;
     caller.authorize_source(&checked.source, &state.hub_name)?;
     match state.directory.active(&checked.source).await {
@@ -124,28 +146,42 @@ async fn gate(state: &HubState, caller: &Caller, request: Request) -> Result<Acc
         Some(false) => {
             return Err(FspiopError::new(
                 ErrorCode::ID_NOT_FOUND,
-                format!("FSPIOP-Source {} is an inactive participant", checked.source),
+                format!(
+                    "FSPIOP-Source {} is an inactive participant",
+                    checked.source
+                ),
             ));
         }
         None => {
             return Err(FspiopError::new(
                 ErrorCode::ID_NOT_FOUND,
-                format!("FSPIOP-Source {} is not a registered participant", checked.source),
+                format!(
+                    "FSPIOP-Source {} is not a registered participant",
+                    checked.source
+                ),
             ));
         }
     }
     let parsed = match kind {
         None => {
             if !body.is_empty() {
-                return Err(FspiopError::new(ErrorCode::MALFORMED_SYNTAX, format!("{} requests carry no body", method.as_str())));
+                return Err(FspiopError::new(
+                    ErrorCode::MALFORMED_SYNTAX,
+                    format!("{} requests carry no body", method.as_str()),
+                ));
             }
             serde_json::Value::Null
         }
         Some(kind) => {
             let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-                FspiopError::new(ErrorCode::MALFORMED_SYNTAX, format!("body is not valid JSON: {e}"))
+                FspiopError::new(
+                    ErrorCode::MALFORMED_SYNTAX,
+                    format!("body is not valid JSON: {e}"),
+                )
             })?;
-            BodySchemas::v1_1().validate(kind, &value).map_err(|v| v.to_fspiop_error())?;
+            BodySchemas::v1_1()
+                .validate(kind, &value)
+                .map_err(|v| v.to_fspiop_error())?;
             value
         }
     };
@@ -161,7 +197,13 @@ async fn gate(state: &HubState, caller: &Caller, request: Request) -> Result<Acc
         destination: checked.destination,
         content_version: checked.content_version,
         body: parsed,
-        inbound: Inbound { method, resource, path: full_path, headers: header_list, body },
+        inbound: Inbound {
+            method,
+            resource,
+            path: full_path,
+            headers: header_list,
+            body,
+        },
         query,
     })
 }
@@ -174,7 +216,12 @@ async fn read_body(body: Body) -> Result<Bytes, FspiopError> {
 
 fn header_pairs(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_string())))
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_ascii_lowercase(), v.to_string()))
+        })
         .collect()
 }
 
@@ -200,23 +247,50 @@ fn method_not_allowed(method: &str) -> FspiopError {
 /// Splits a path into resource and shape. Paths may carry a prefix before the resource
 /// segment; routing uses the first segment that names a resource.
 pub fn parse_path(path: &str) -> Result<(Resource, Route), FspiopError> {
-    let unknown = || FspiopError::new(ErrorCode::UNKNOWN_URI, format!("{path} is not an FSPIOP resource path"));
+    let unknown = || {
+        FspiopError::new(
+            ErrorCode::UNKNOWN_URI,
+            format!("{path} is not an FSPIOP resource path"),
+        )
+    };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let position = segments.iter().position(|s| Resource::from_segment(s).is_some()).ok_or_else(unknown)?;
+    let position = segments
+        .iter()
+        .position(|s| Resource::from_segment(s).is_some())
+        .ok_or_else(unknown)?;
     let resource = Resource::from_segment(segments[position]).ok_or_else(unknown)?;
-    let rest: Vec<String> = segments[position + 1..].iter().map(|s| percent_decode(s)).collect();
+    let rest: Vec<String> = segments[position + 1..]
+        .iter()
+        .map(|s| percent_decode(s))
+        .collect();
     let party_like = matches!(resource, Resource::Parties | Resource::Participants);
     let route = match rest.as_slice() {
         [] => Route::Collection,
         [id] => Route::Item(id.clone()),
         [id, error] if error == "error" && !party_like => Route::ItemError(id.clone()),
-        [id, error] if error == "error" && resource == Resource::Participants => Route::ItemError(id.clone()),
-        [t, i] if party_like => Route::Party { id_type: t.clone(), identifier: i.clone(), sub_id: None },
-        [t, i, e] if party_like && e == "error" => Route::PartyError { id_type: t.clone(), identifier: i.clone(), sub_id: None },
-        [t, i, s] if party_like => Route::Party { id_type: t.clone(), identifier: i.clone(), sub_id: Some(s.clone()) },
-        [t, i, s, e] if party_like && e == "error" => {
-            Route::PartyError { id_type: t.clone(), identifier: i.clone(), sub_id: Some(s.clone()) }
+        [id, error] if error == "error" && resource == Resource::Participants => {
+            Route::ItemError(id.clone())
         }
+        [t, i] if party_like => Route::Party {
+            id_type: t.clone(),
+            identifier: i.clone(),
+            sub_id: None,
+        },
+        [t, i, e] if party_like && e == "error" => Route::PartyError {
+            id_type: t.clone(),
+            identifier: i.clone(),
+            sub_id: None,
+        },
+        [t, i, s] if party_like => Route::Party {
+            id_type: t.clone(),
+            identifier: i.clone(),
+            sub_id: Some(s.clone()),
+        },
+        [t, i, s, e] if party_like && e == "error" => Route::PartyError {
+            id_type: t.clone(),
+            identifier: i.clone(),
+            sub_id: Some(s.clone()),
+        },
         _ => return Err(unknown()),
     };
     Ok((resource, route))
@@ -245,7 +319,11 @@ fn percent_decode(segment: &str) -> String {
 
 /// Which body schema applies; `None` for body-less requests; error for unsupported
 /// method/path combinations.
-fn body_kind(method: Method, resource: Resource, route: &Route) -> Result<Option<BodyKind>, FspiopError> {
+fn body_kind(
+    method: Method,
+    resource: Resource,
+    route: &Route,
+) -> Result<Option<BodyKind>, FspiopError> {
     use Resource as R;
     use Route as P;
     let not_allowed = || Err(method_not_allowed(method.as_str()));
@@ -260,14 +338,23 @@ fn body_kind(method: Method, resource: Resource, route: &Route) -> Result<Option
         (R::Quotes, Method::Put, P::Item(_)) => Some(BodyKind::QuotesPut),
         (R::Transfers, Method::Post, P::Collection) => Some(BodyKind::TransfersPost),
         (R::Transfers, Method::Put, P::Item(_)) => Some(BodyKind::TransfersPut),
-        (R::TransactionRequests, Method::Post, P::Collection) => Some(BodyKind::TransactionRequestsPost),
+        (R::TransactionRequests, Method::Post, P::Collection) => {
+            Some(BodyKind::TransactionRequestsPost)
+        }
         (R::TransactionRequests, Method::Put, P::Item(_)) => Some(BodyKind::TransactionRequestsPut),
         (R::Authorizations, Method::Put, P::Item(_)) => Some(BodyKind::AuthorizationsPut),
         (R::BulkQuotes, Method::Post, P::Collection) => Some(BodyKind::BulkQuotesPost),
         (R::BulkQuotes, Method::Put, P::Item(_)) => Some(BodyKind::BulkQuotesPut),
-        (R::Quotes | R::Transfers | R::TransactionRequests | R::Authorizations | R::BulkQuotes, Method::Get, P::Item(_)) => None,
+        (
+            R::Quotes | R::Transfers | R::TransactionRequests | R::Authorizations | R::BulkQuotes,
+            Method::Get,
+            P::Item(_),
+        ) => None,
         (R::BulkTransfers | R::Transactions, _, _) => {
-            return Err(FspiopError::new(ErrorCode::NOT_IMPLEMENTED, format!("/{} is not served by this hub yet", resource.name())));
+            return Err(FspiopError::new(
+                ErrorCode::NOT_IMPLEMENTED,
+                format!("/{} is not served by this hub yet", resource.name()),
+            ));
         }
         _ => return not_allowed(),
     };
@@ -280,27 +367,55 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(parse_path("/transfers").unwrap(), (Resource::Transfers, Route::Collection));
-        assert_eq!(parse_path("/switch/transfers/abc").unwrap(), (Resource::Transfers, Route::Item("abc".into())));
-        assert_eq!(parse_path("/transfers/abc/error").unwrap(), (Resource::Transfers, Route::ItemError("abc".into())));
+        assert_eq!(
+            parse_path("/transfers").unwrap(),
+            (Resource::Transfers, Route::Collection)
+        );
+        assert_eq!(
+            parse_path("/switch/transfers/abc").unwrap(),
+            (Resource::Transfers, Route::Item("abc".into()))
+        );
+        assert_eq!(
+            parse_path("/transfers/abc/error").unwrap(),
+            (Resource::Transfers, Route::ItemError("abc".into()))
+        );
         assert_eq!(
             parse_path("/parties/MSISDN/123/error").unwrap().1,
-            Route::PartyError { id_type: "MSISDN".into(), identifier: "123".into(), sub_id: None }
+            Route::PartyError {
+                id_type: "MSISDN".into(),
+                identifier: "123".into(),
+                sub_id: None
+            }
         );
         assert_eq!(
             parse_path("/parties/MSISDN/%2B123/sub").unwrap().1,
-            Route::Party { id_type: "MSISDN".into(), identifier: "+123".into(), sub_id: Some("sub".into()) }
+            Route::Party {
+                id_type: "MSISDN".into(),
+                identifier: "+123".into(),
+                sub_id: Some("sub".into())
+            }
         );
-        assert_eq!(parse_path("/nothing/here").unwrap_err().code, ErrorCode::UNKNOWN_URI);
-        assert_eq!(parse_path("/transfers/a/b/c").unwrap_err().code, ErrorCode::UNKNOWN_URI);
+        assert_eq!(
+            parse_path("/nothing/here").unwrap_err().code,
+            ErrorCode::UNKNOWN_URI
+        );
+        assert_eq!(
+            parse_path("/transfers/a/b/c").unwrap_err().code,
+            ErrorCode::UNKNOWN_URI
+        );
     }
 
     #[test]
     fn methods() {
         assert!(body_kind(Method::Patch, Resource::Transfers, &Route::Item("x".into())).is_err());
-        assert_eq!(body_kind(Method::Get, Resource::Transfers, &Route::Item("x".into())).unwrap(), None);
         assert_eq!(
-            body_kind(Method::Post, Resource::BulkTransfers, &Route::Collection).unwrap_err().code,
+            body_kind(Method::Get, Resource::Transfers, &Route::Item("x".into())).unwrap(),
+            None
+        );
+        assert_eq!(
+            body_kind(Method::Post, Resource::BulkTransfers, &Route::Collection)
+                .unwrap_err()
+                .code,
             ErrorCode::NOT_IMPLEMENTED
         );
     }

@@ -50,9 +50,20 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher using `client` (which carries the hub's TLS identity when configured).
-    pub fn new(client: reqwest::Client, endpoints: Directory, writer: LedgerWriter, config: CallbackConfig) -> Dispatcher {
+    pub fn new(
+        client: reqwest::Client,
+        endpoints: Directory,
+        writer: LedgerWriter,
+        config: CallbackConfig,
+    ) -> Dispatcher {
         let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        Dispatcher { client, endpoints, writer, permits, config }
+        Dispatcher {
+            client,
+            endpoints,
+            writer,
+            permits,
+            config,
+        }
     }
 
     /// Queues a message; returns at once.
@@ -71,9 +82,20 @@ impl Dispatcher {
 
     /// Delivers with retries; true if the receiver answered 2xx.
     async fn deliver(&self, message: &Outbound) -> bool {
-        let Some(url) = self.endpoints.url(&message.to, message.endpoint, &message.target).await else {
+        let Some(url) = self
+            .endpoints
+            .url(&message.to, message.endpoint, &message.target)
+            .await
+        else {
             tracing::warn!(to = %message.to, endpoint = message.endpoint.name(), "no callback endpoint registered");
-            self.record(message, "", 1, None, Some(format!("no {} registered", message.endpoint.name())), 0);
+            self.record(
+                message,
+                "",
+                1,
+                None,
+                Some(format!("no {} registered", message.endpoint.name())),
+                0,
+            );
             return false;
         };
         let mut delay = self.config.backoff;
@@ -108,15 +130,23 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, message: &Outbound, url: &str) -> Result<u16, String> {
-        let method = reqwest::Method::from_bytes(message.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-        let mut request = self.client.request(method, url).timeout(self.config.timeout);
+        let method = reqwest::Method::from_bytes(message.method.as_str().as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut request = self
+            .client
+            .request(method, url)
+            .timeout(self.config.timeout);
         for (name, value) in &message.headers {
             request = request.header(name.as_str(), value.as_str());
         }
         if !message.headers.iter().any(|(name, _)| name == "accept") {
             // Without this the HTTP client would add `Accept: */*`, which strict FSPIOP header
             // validators refuse; the resource's own media type is always acceptable.
-            let resource = message.fspiop_uri.split('/').find(|s| !s.is_empty()).and_then(fspiop::headers::Resource::from_segment);
+            let resource = message
+                .fspiop_uri
+                .split('/')
+                .find(|s| !s.is_empty())
+                .and_then(fspiop::headers::Resource::from_segment);
             if let Some(resource) = resource {
                 request = request.header("accept", resource.accept());
             }
@@ -130,7 +160,15 @@ impl Dispatcher {
         }
     }
 
-    fn record(&self, message: &Outbound, url: &str, attempt: u32, status: Option<u16>, error: Option<String>, duration_ms: u64) {
+    fn record(
+        &self,
+        message: &Outbound,
+        url: &str,
+        attempt: u32,
+        status: Option<u16>,
+        error: Option<String>,
+        duration_ms: u64,
+    ) {
         let delivery = Delivery {
             at_ms: self.writer.ledger().now_ms(),
             participant: message.to.clone(),
@@ -142,7 +180,9 @@ impl Dispatcher {
             error,
             duration_ms,
         };
-        self.writer.submit_detached(move |_, tx| Box::pin(async move { tx.append_delivery(&delivery).await }));
+        self.writer.submit_detached(move |_, tx| {
+            Box::pin(async move { tx.append_delivery(&delivery).await })
+        });
     }
 }
 

@@ -34,7 +34,9 @@ impl Caller {
         if source.eq_ignore_ascii_case(hub_name) {
             return Err(FspiopError::new(
                 ErrorCode::GENERIC_CLIENT_ERROR,
-                format!("FSPIOP-Source {source} is the hub's own name; participants cannot send as the hub"),
+                format!(
+                    "FSPIOP-Source {source} is the hub's own name; participants cannot send as the hub"
+                ),
             ));
         }
         match &self.identity {
@@ -54,14 +56,20 @@ mod tests {
 
     #[test]
     fn nobody_speaks_as_the_hub() {
-        let caller = Caller { identity: CallerIdentity::Unauthenticated, remote: None };
+        let caller = Caller {
+            identity: CallerIdentity::Unauthenticated,
+            remote: None,
+        };
         assert!(caller.authorize_source("hub", "Hub").is_err());
         assert!(caller.authorize_source("payerfsp", "Hub").is_ok());
     }
 
     #[test]
     fn certificate_identity_must_match_source() {
-        let caller = Caller { identity: CallerIdentity::Participant("payerfsp".into()), remote: None };
+        let caller = Caller {
+            identity: CallerIdentity::Participant("payerfsp".into()),
+            remote: None,
+        };
         assert!(caller.authorize_source("PayerFSP", "Hub").is_ok());
         assert!(caller.authorize_source("payeefsp", "Hub").is_err());
     }

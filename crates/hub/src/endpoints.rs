@@ -34,7 +34,11 @@ pub struct Directory {
 impl Directory {
     /// An empty cache reading through `writer`.
     pub fn new(writer: LedgerWriter, ttl: Duration) -> Directory {
-        Directory { writer, entries: Arc::default(), ttl }
+        Directory {
+            writer,
+            entries: Arc::default(),
+            ttl,
+        }
     }
 
     /// Forgets a participant's endpoints (after an operator change).
@@ -44,7 +48,12 @@ impl Directory {
     }
 
     /// The URL for a message to `participant`, or `None` if it registered no such endpoint.
-    pub async fn url(&self, participant: &str, endpoint: EndpointType, target: &Target) -> Option<String> {
+    pub async fn url(
+        &self,
+        participant: &str,
+        endpoint: EndpointType,
+        target: &Target,
+    ) -> Option<String> {
         let template = self.template(participant, endpoint).await?;
         let values = TemplateValues {
             transfer_id: target.transfer_id.as_deref(),
@@ -72,7 +81,9 @@ impl Directory {
     }
 
     async fn template(&self, participant: &str, endpoint: EndpointType) -> Option<String> {
-        self.entry(participant).await.and_then(|e| e.urls.get(endpoint.name()).cloned())
+        self.entry(participant)
+            .await
+            .and_then(|e| e.urls.get(endpoint.name()).cloned())
     }
 
     async fn entry(&self, participant: &str) -> Option<Entry> {
@@ -105,8 +116,13 @@ impl Directory {
                 return None;
             }
         };
-        let urls: HashMap<String, String> = endpoints.into_iter().map(|e| (e.kind, e.value)).collect();
-        let entry = Entry { loaded: Instant::now(), active, urls };
+        let urls: HashMap<String, String> =
+            endpoints.into_iter().map(|e| (e.kind, e.value)).collect();
+        let entry = Entry {
+            loaded: Instant::now(),
+            active,
+            urls,
+        };
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         entries.insert(key, entry.clone());
         Some(entry)

@@ -38,7 +38,11 @@ const DUE_BATCH_MAX: usize = 512;
 /// Longest single sleep, so a clock change is noticed.
 const SLEEP_MAX: Duration = Duration::from_millis(500);
 
-async fn run(clock: Arc<dyn Clock>, on_due: OnDue, mut receiver: mpsc::UnboundedReceiver<(i64, String)>) {
+async fn run(
+    clock: Arc<dyn Clock>,
+    on_due: OnDue,
+    mut receiver: mpsc::UnboundedReceiver<(i64, String)>,
+) {
     let mut deadlines: BTreeSet<(i64, String)> = BTreeSet::new();
     loop {
         let now = clock.now_millis();

@@ -7,8 +7,8 @@ use fspiop::endpoint::EndpointType;
 use fspiop::headers::{Method, Resource};
 use fspiop::{Amount, ErrorCode, FspiopDateTime, FspiopError};
 use ledger::engine::{
-    AbortCommand, AbortOutcome, Duplicate, FulfilCommand, FulfilMode, FulfilOutcome, PrepareCommand,
-    PrepareOutcome, QuoteOutcome, QuoteRequestCommand, QuoteResponseCommand,
+    AbortCommand, AbortOutcome, Duplicate, FulfilCommand, FulfilMode, FulfilOutcome,
+    PrepareCommand, PrepareOutcome, QuoteOutcome, QuoteRequestCommand, QuoteResponseCommand,
 };
 use ledger::{PartyRegistration, Transfer};
 use serde_json::{Value, json};
@@ -28,9 +28,10 @@ pub async fn dispatch(state: &HubState, request: Accepted) -> Result<(), FspiopE
         Resource::TransactionRequests | Resource::Authorizations | Resource::BulkQuotes => {
             pass_through(state, request).await
         }
-        Resource::BulkTransfers | Resource::Transactions => {
-            Err(FspiopError::new(ErrorCode::NOT_IMPLEMENTED, "resource not served"))
-        }
+        Resource::BulkTransfers | Resource::Transactions => Err(FspiopError::new(
+            ErrorCode::NOT_IMPLEMENTED,
+            "resource not served",
+        )),
     }
 }
 
@@ -46,12 +47,18 @@ fn text<'a>(body: &'a Value, path: &[&str]) -> Result<&'a str, FspiopError> {
     let mut value = body;
     for key in path {
         value = value.get(key).ok_or_else(|| {
-            FspiopError::new(ErrorCode::MISSING_ELEMENT, format!("{} is required", path.join(".")))
+            FspiopError::new(
+                ErrorCode::MISSING_ELEMENT,
+                format!("{} is required", path.join(".")),
+            )
         })?;
     }
-    value
-        .as_str()
-        .ok_or_else(|| FspiopError::new(ErrorCode::MALFORMED_SYNTAX, format!("{} must be a string", path.join("."))))
+    value.as_str().ok_or_else(|| {
+        FspiopError::new(
+            ErrorCode::MALFORMED_SYNTAX,
+            format!("{} must be a string", path.join(".")),
+        )
+    })
 }
 
 fn optional_text<'a>(body: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -75,14 +82,16 @@ fn datetime_ms(body: &Value, path: &[&str]) -> Result<i64, FspiopError> {
 }
 
 fn require_destination(request: &Accepted) -> Result<String, FspiopError> {
-    request
-        .destination
-        .clone()
-        .ok_or_else(|| FspiopError::new(ErrorCode::MISSING_ELEMENT, "FSPIOP-Destination is required"))
+    request.destination.clone().ok_or_else(|| {
+        FspiopError::new(ErrorCode::MISSING_ELEMENT, "FSPIOP-Destination is required")
+    })
 }
 
 fn transfer_target(id: &str) -> Target {
-    Target { transfer_id: Some(id.to_string()), ..Target::default() }
+    Target {
+        transfer_id: Some(id.to_string()),
+        ..Target::default()
+    }
 }
 
 fn item_id(route: &Route) -> &str {
@@ -101,7 +110,10 @@ async fn transfers(state: &HubState, request: Accepted) -> Result<(), FspiopErro
         (Method::Put, Route::Item(_)) => fulfil(state, request).await,
         (Method::Put, Route::ItemError(_)) => payee_abort(state, request).await,
         (Method::Get, Route::Item(_)) => transfer_query(state, request).await,
-        _ => Err(FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, "method not allowed")),
+        _ => Err(FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            "method not allowed",
+        )),
     }
 }
 
@@ -121,7 +133,10 @@ fn transfer_error(state: &HubState, to: &str, id: &str, error: &FspiopError) -> 
 /// The body telling a party the current state of a transfer.
 pub fn transfer_state_body(transfer: &Transfer) -> Value {
     let mut body = json!({ "transferState": transfer.state.external() });
-    if let Some(at) = transfer.completed_at_ms.and_then(FspiopDateTime::from_unix_millis) {
+    if let Some(at) = transfer
+        .completed_at_ms
+        .and_then(FspiopDateTime::from_unix_millis)
+    {
         body["completedTimestamp"] = json!(at.to_string());
     }
     if transfer.state == ledger::TransferState::Committed
@@ -149,7 +164,9 @@ fn transfer_state_message(state: &HubState, to: &str, transfer: &Transfer) -> Ou
 fn handle_duplicate(state: &HubState, to: &str, id: &str, duplicate: Duplicate) {
     match duplicate {
         Duplicate::Ignore => {}
-        Duplicate::Resend(transfer) => state.dispatcher.send(transfer_state_message(state, to, &transfer)),
+        Duplicate::Resend(transfer) => state
+            .dispatcher
+            .send(transfer_state_message(state, to, &transfer)),
         Duplicate::Modified(error) => state.dispatcher.send(transfer_error(state, to, id, &error)),
     }
 }
@@ -174,7 +191,9 @@ async fn prepare(state: &HubState, request: Accepted) -> Result<(), FspiopError>
     }
     let condition = text(body, &["condition"])?.to_string();
     if ilp::Condition::from_base64url(&condition).is_err() {
-        return Err(FspiopError::validation("condition must be 32 bytes in base64url (43 characters)"));
+        return Err(FspiopError::validation(
+            "condition must be 32 bytes in base64url (43 characters)",
+        ));
     }
     let command = PrepareCommand {
         id: id.clone(),
@@ -194,13 +213,26 @@ async fn prepare(state: &HubState, request: Accepted) -> Result<(), FspiopError>
         .map_err(store_failed)?;
     match outcome {
         PrepareOutcome::Reserved(transfer) => {
-            state.expiry.schedule(transfer.expiration_ms, transfer.id.clone());
-            let mut forward = message::forward(&request.inbound, &payee, EndpointType::TransferPost, transfer_target(&id));
+            state
+                .expiry
+                .schedule(transfer.expiration_ms, transfer.id.clone());
+            let mut forward = message::forward(
+                &request.inbound,
+                &payee,
+                EndpointType::TransferPost,
+                transfer_target(&id),
+            );
             forward.fspiop_uri = "/transfers".into();
             state.dispatcher.send(forward);
         }
-        PrepareOutcome::Rejected(_, error) => state.dispatcher.send(transfer_error(state, &request.source, &id, &error)),
-        PrepareOutcome::Duplicate(duplicate) => handle_duplicate(state, &request.source, &id, duplicate),
+        PrepareOutcome::Rejected(_, error) => {
+            state
+                .dispatcher
+                .send(transfer_error(state, &request.source, &id, &error))
+        }
+        PrepareOutcome::Duplicate(duplicate) => {
+            handle_duplicate(state, &request.source, &id, duplicate)
+        }
     }
     Ok(())
 }
@@ -237,36 +269,62 @@ async fn fulfil(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
         .map_err(store_failed)?;
     match outcome {
         FulfilOutcome::Committed(transfer, FulfilMode::Commit) => {
-            let forward = message::forward(&request.inbound, &transfer.payer, EndpointType::TransferPut, transfer_target(&id));
+            let forward = message::forward(
+                &request.inbound,
+                &transfer.payer,
+                EndpointType::TransferPut,
+                transfer_target(&id),
+            );
             state.dispatcher.send(forward);
         }
         FulfilOutcome::Committed(transfer, FulfilMode::Reserve) => {
-            state.dispatcher.send(transfer_state_message(state, &transfer.payer, &transfer));
-            state.dispatcher.send(commit_notification(state, &transfer, None));
+            state
+                .dispatcher
+                .send(transfer_state_message(state, &transfer.payer, &transfer));
+            state
+                .dispatcher
+                .send(commit_notification(state, &transfer, None));
         }
-        FulfilOutcome::Refused(error) => state.dispatcher.send(transfer_error(state, &request.source, &id, &error)),
+        FulfilOutcome::Refused(error) => {
+            state
+                .dispatcher
+                .send(transfer_error(state, &request.source, &id, &error))
+        }
         FulfilOutcome::Aborted(transfer, error, mode) => {
-            state.dispatcher.send(transfer_error(state, &transfer.payer, &id, &error));
+            state
+                .dispatcher
+                .send(transfer_error(state, &transfer.payer, &id, &error));
             if mode == FulfilMode::Reserve {
-                state.dispatcher.send(commit_notification(state, &transfer, Some(&error)));
+                state
+                    .dispatcher
+                    .send(commit_notification(state, &transfer, Some(&error)));
             } else {
-                state.dispatcher.send(transfer_error(state, &transfer.payee, &id, &error));
+                state
+                    .dispatcher
+                    .send(transfer_error(state, &transfer.payee, &id, &error));
             }
         }
-        FulfilOutcome::Duplicate(duplicate) => handle_duplicate(state, &request.source, &id, duplicate),
+        FulfilOutcome::Duplicate(duplicate) => {
+            handle_duplicate(state, &request.source, &id, duplicate)
+        }
     }
     Ok(())
 }
 
 /// `PATCH /transfers/{ID}` to the payee: COMMITTED, or ABORTED with the cause in an extension
 /// (v1.1 has no PATCH error).
-fn commit_notification(state: &HubState, transfer: &Transfer, error: Option<&FspiopError>) -> Outbound {
+fn commit_notification(
+    state: &HubState,
+    transfer: &Transfer,
+    error: Option<&FspiopError>,
+) -> Outbound {
     let completed = transfer
         .completed_at_ms
         .and_then(FspiopDateTime::from_unix_millis)
         .map(|t| t.to_string())
         .unwrap_or_default();
-    let mut body = json!({ "completedTimestamp": completed, "transferState": transfer.state.external() });
+    let mut body =
+        json!({ "completedTimestamp": completed, "transferState": transfer.state.external() });
     if let Some(error) = error {
         body["extensionList"] = json!({"extension": [{"key": "cause", "value": format!("{}: {}", error.code, error.description).chars().take(128).collect::<String>()}]});
     }
@@ -288,7 +346,9 @@ async fn payee_abort(state: &HubState, request: Accepted) -> Result<(), FspiopEr
     let code = text(body, &["errorInformation", "errorCode"])?.to_string();
     let known = ErrorCode::parse(&code).is_some_and(ErrorCode::is_in_defined_family);
     if !known {
-        return Err(FspiopError::validation(format!("errorCode {code} is not in a family the API defines")));
+        return Err(FspiopError::validation(format!(
+            "errorCode {code} is not in a family the API defines"
+        )));
     }
     let command = AbortCommand {
         id: id.clone(),
@@ -304,12 +364,22 @@ async fn payee_abort(state: &HubState, request: Accepted) -> Result<(), FspiopEr
         .map_err(store_failed)?;
     match outcome {
         AbortOutcome::Aborted(transfer) => {
-            let forward =
-                message::forward(&request.inbound, &transfer.payer, EndpointType::TransferError, transfer_target(&id));
+            let forward = message::forward(
+                &request.inbound,
+                &transfer.payer,
+                EndpointType::TransferError,
+                transfer_target(&id),
+            );
             state.dispatcher.send(forward);
         }
-        AbortOutcome::Refused(error) => state.dispatcher.send(transfer_error(state, &request.source, &id, &error)),
-        AbortOutcome::Duplicate(duplicate) => handle_duplicate(state, &request.source, &id, duplicate),
+        AbortOutcome::Refused(error) => {
+            state
+                .dispatcher
+                .send(transfer_error(state, &request.source, &id, &error))
+        }
+        AbortOutcome::Duplicate(duplicate) => {
+            handle_duplicate(state, &request.source, &id, duplicate)
+        }
     }
     Ok(())
 }
@@ -320,12 +390,20 @@ async fn transfer_query(state: &HubState, request: Accepted) -> Result<(), Fspio
     let lookup_id = id.clone();
     let found = state
         .writer
-        .read(move |ledger, tx| Box::pin(async move { ledger.transfer_for(tx, &lookup_id, &source).await }))
+        .read(move |ledger, tx| {
+            Box::pin(async move { ledger.transfer_for(tx, &lookup_id, &source).await })
+        })
         .await
         .map_err(store_failed)?;
     match found {
-        Ok(transfer) => state.dispatcher.send(transfer_state_message(state, &request.source, &transfer)),
-        Err(error) => state.dispatcher.send(transfer_error(state, &request.source, &id, &error)),
+        Ok(transfer) => {
+            state
+                .dispatcher
+                .send(transfer_state_message(state, &request.source, &transfer))
+        }
+        Err(error) => state
+            .dispatcher
+            .send(transfer_error(state, &request.source, &id, &error)),
     }
     Ok(())
 }
@@ -351,11 +429,17 @@ pub async fn expire(state: &HubState, ids: Vec<String>) {
             for transfer in expired {
                 let error = FspiopError::new(ErrorCode::TRANSFER_EXPIRED, "");
                 tracing::info!(transfer = %transfer.id, "transfer expired");
-                state.dispatcher.send(transfer_error(state, &transfer.payer, &transfer.id, &error));
-                state.dispatcher.send(transfer_error(state, &transfer.payee, &transfer.id, &error));
+                state
+                    .dispatcher
+                    .send(transfer_error(state, &transfer.payer, &transfer.id, &error));
+                state
+                    .dispatcher
+                    .send(transfer_error(state, &transfer.payee, &transfer.id, &error));
             }
         }
-        Err(error) => tracing::error!(%error, "expiry batch failed; will retry on next start or deadline"),
+        Err(error) => {
+            tracing::error!(%error, "expiry batch failed; will retry on next start or deadline")
+        }
     }
 }
 
@@ -363,7 +447,10 @@ pub async fn expire(state: &HubState, ids: Vec<String>) {
 // Quotes
 
 fn quote_target(path: String) -> Target {
-    Target { path: Some(path), ..Target::default() }
+    Target {
+        path: Some(path),
+        ..Target::default()
+    }
 }
 
 fn quote_error(state: &HubState, to: &str, id: &str, error: &FspiopError) -> Outbound {
@@ -395,17 +482,36 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
             };
             let outcome = state
                 .writer
-                .run(move |ledger, tx| Box::pin(async move { ledger.quote_request(tx, command).await }))
+                .run(move |ledger, tx| {
+                    Box::pin(async move { ledger.quote_request(tx, command).await })
+                })
                 .await
                 .map_err(store_failed)?;
             match outcome {
                 QuoteOutcome::Forward => {
-                    let mut forward = message::forward(&request.inbound, &destination, EndpointType::Quotes, quote_target("/quotes".into()));
-                    let unreachable = FspiopError::new(ErrorCode::DESTINATION_COMMUNICATION_ERROR, format!("{destination} could not be reached"));
-                    forward.fallback = Some(Box::new(quote_error(state, &request.source, &id, &unreachable)));
+                    let mut forward = message::forward(
+                        &request.inbound,
+                        &destination,
+                        EndpointType::Quotes,
+                        quote_target("/quotes".into()),
+                    );
+                    let unreachable = FspiopError::new(
+                        ErrorCode::DESTINATION_COMMUNICATION_ERROR,
+                        format!("{destination} could not be reached"),
+                    );
+                    forward.fallback = Some(Box::new(quote_error(
+                        state,
+                        &request.source,
+                        &id,
+                        &unreachable,
+                    )));
                     state.dispatcher.send(forward);
                 }
-                QuoteOutcome::Refused(error) => state.dispatcher.send(quote_error(state, &request.source, &id, &error)),
+                QuoteOutcome::Refused(error) => {
+                    state
+                        .dispatcher
+                        .send(quote_error(state, &request.source, &id, &error))
+                }
             }
             Ok(())
         }
@@ -423,7 +529,9 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
             };
             let outcome = state
                 .writer
-                .run(move |ledger, tx| Box::pin(async move { ledger.quote_response(tx, command).await }))
+                .run(move |ledger, tx| {
+                    Box::pin(async move { ledger.quote_response(tx, command).await })
+                })
                 .await
                 .map_err(store_failed)?;
             match outcome {
@@ -433,17 +541,38 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
                     EndpointType::Quotes,
                     quote_target(format!("/quotes/{id}")),
                 )),
-                QuoteOutcome::Refused(error) => state.dispatcher.send(quote_error(state, &request.source, id, &error)),
+                QuoteOutcome::Refused(error) => {
+                    state
+                        .dispatcher
+                        .send(quote_error(state, &request.source, id, &error))
+                }
             }
             Ok(())
         }
         (Method::Put, Route::ItemError(id)) => {
-            forward_to_active(state, &request, &destination, EndpointType::Quotes, quote_target(format!("/quotes/{id}/error"))).await
+            forward_to_active(
+                state,
+                &request,
+                &destination,
+                EndpointType::Quotes,
+                quote_target(format!("/quotes/{id}/error")),
+            )
+            .await
         }
         (Method::Get, Route::Item(id)) => {
-            forward_to_active(state, &request, &destination, EndpointType::Quotes, quote_target(format!("/quotes/{id}"))).await
+            forward_to_active(
+                state,
+                &request,
+                &destination,
+                EndpointType::Quotes,
+                quote_target(format!("/quotes/{id}")),
+            )
+            .await
         }
-        _ => Err(FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, "method not allowed")),
+        _ => Err(FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            "method not allowed",
+        )),
     }
 }
 
@@ -461,7 +590,12 @@ async fn forward_to_active(
             format!("FSPIOP-Destination {destination} is not an active participant"),
         ));
     }
-    state.dispatcher.send(message::forward(&request.inbound, destination, endpoint, target));
+    state.dispatcher.send(message::forward(
+        &request.inbound,
+        destination,
+        endpoint,
+        target,
+    ));
     Ok(())
 }
 
@@ -476,8 +610,13 @@ async fn pass_through(state: &HubState, request: Accepted) -> Result<(), FspiopE
         _ => EndpointType::BulkQuotes,
     };
     let path = request.inbound.path.clone();
-    let from = path.find(&format!("/{}", request.resource.name())).unwrap_or(0);
-    let target = Target { path: Some(path[from..].to_string()), ..Target::default() };
+    let from = path
+        .find(&format!("/{}", request.resource.name()))
+        .unwrap_or(0);
+    let target = Target {
+        path: Some(path[from..].to_string()),
+        ..Target::default()
+    };
     forward_to_active(state, &request, &destination, endpoint, target).await
 }
 
@@ -496,15 +635,31 @@ fn party_target(id_type: &str, identifier: &str, sub_id: &Option<String>) -> Tar
 fn party_path(id_type: &str, identifier: &str, sub_id: &Option<String>) -> String {
     let encode = fspiop::endpoint::encode_segment;
     match sub_id {
-        Some(sub) => format!("/parties/{}/{}/{}", encode(id_type), encode(identifier), encode(sub)),
+        Some(sub) => format!(
+            "/parties/{}/{}/{}",
+            encode(id_type),
+            encode(identifier),
+            encode(sub)
+        ),
         None => format!("/parties/{}/{}", encode(id_type), encode(identifier)),
     }
 }
 
 async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError> {
     match (&request.method, request.route.clone()) {
-        (Method::Get, Route::Party { id_type, identifier, sub_id }) => {
-            let endpoint = if sub_id.is_some() { EndpointType::PartiesSubIdGet } else { EndpointType::PartiesGet };
+        (
+            Method::Get,
+            Route::Party {
+                id_type,
+                identifier,
+                sub_id,
+            },
+        ) => {
+            let endpoint = if sub_id.is_some() {
+                EndpointType::PartiesSubIdGet
+            } else {
+                EndpointType::PartiesGet
+            };
             let target = party_target(&id_type, &identifier, &sub_id);
             if let Some(destination) = request.destination.clone() {
                 return forward_to_active(state, &request, &destination, endpoint, target).await;
@@ -512,11 +667,23 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             let owner = lookup_owner(state, &id_type, &identifier, sub_id.as_deref()).await?;
             match owner {
                 Some(owner) if state.directory.active(&owner).await == Some(true) => {
-                    state.dispatcher.send(message::forward(&request.inbound, &owner, endpoint, target));
+                    state.dispatcher.send(message::forward(
+                        &request.inbound,
+                        &owner,
+                        endpoint,
+                        target,
+                    ));
                 }
                 _ => {
-                    let error = FspiopError::new(ErrorCode::PARTY_NOT_FOUND, format!("no participant owns {id_type}/{identifier}"));
-                    let error_endpoint = if sub_id.is_some() { EndpointType::PartiesSubIdPutError } else { EndpointType::PartiesPutError };
+                    let error = FspiopError::new(
+                        ErrorCode::PARTY_NOT_FOUND,
+                        format!("no participant owns {id_type}/{identifier}"),
+                    );
+                    let error_endpoint = if sub_id.is_some() {
+                        EndpointType::PartiesSubIdPutError
+                    } else {
+                        EndpointType::PartiesPutError
+                    };
                     let uri = format!("{}/error", party_path(&id_type, &identifier, &sub_id));
                     state.dispatcher.send(message::error_callback(
                         &state.hub_name,
@@ -531,17 +698,56 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             }
             Ok(())
         }
-        (Method::Put, Route::Party { id_type, identifier, sub_id }) => {
+        (
+            Method::Put,
+            Route::Party {
+                id_type,
+                identifier,
+                sub_id,
+            },
+        ) => {
             let destination = require_destination(&request)?;
-            let endpoint = if sub_id.is_some() { EndpointType::PartiesSubIdPut } else { EndpointType::PartiesPut };
-            forward_to_active(state, &request, &destination, endpoint, party_target(&id_type, &identifier, &sub_id)).await
+            let endpoint = if sub_id.is_some() {
+                EndpointType::PartiesSubIdPut
+            } else {
+                EndpointType::PartiesPut
+            };
+            forward_to_active(
+                state,
+                &request,
+                &destination,
+                endpoint,
+                party_target(&id_type, &identifier, &sub_id),
+            )
+            .await
         }
-        (Method::Put, Route::PartyError { id_type, identifier, sub_id }) => {
+        (
+            Method::Put,
+            Route::PartyError {
+                id_type,
+                identifier,
+                sub_id,
+            },
+        ) => {
             let destination = require_destination(&request)?;
-            let endpoint = if sub_id.is_some() { EndpointType::PartiesSubIdPutError } else { EndpointType::PartiesPutError };
-            forward_to_active(state, &request, &destination, endpoint, party_target(&id_type, &identifier, &sub_id)).await
+            let endpoint = if sub_id.is_some() {
+                EndpointType::PartiesSubIdPutError
+            } else {
+                EndpointType::PartiesPutError
+            };
+            forward_to_active(
+                state,
+                &request,
+                &destination,
+                endpoint,
+                party_target(&id_type, &identifier, &sub_id),
+            )
+            .await
         }
-        _ => Err(FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, "method not allowed")),
+        _ => Err(FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            "method not allowed",
+        )),
     }
 }
 
@@ -551,10 +757,19 @@ async fn lookup_owner(
     identifier: &str,
     sub_id: Option<&str>,
 ) -> Result<Option<String>, FspiopError> {
-    let (id_type, identifier, sub_id) = (id_type.to_string(), identifier.to_string(), sub_id.map(str::to_string));
+    let (id_type, identifier, sub_id) = (
+        id_type.to_string(),
+        identifier.to_string(),
+        sub_id.map(str::to_string),
+    );
     let found = state
         .writer
-        .read(move |_, tx| Box::pin(async move { tx.parties(&id_type, &identifier, Some(sub_id.as_deref().unwrap_or(""))).await }))
+        .read(move |_, tx| {
+            Box::pin(async move {
+                tx.parties(&id_type, &identifier, Some(sub_id.as_deref().unwrap_or("")))
+                    .await
+            })
+        })
         .await
         .map_err(store_failed)?;
     Ok(found.into_iter().next().map(|p| p.fsp_id))
@@ -570,13 +785,26 @@ fn participant_uri(id_type: &str, identifier: &str, sub_id: &Option<String>) -> 
 async fn participants(state: &HubState, request: Accepted) -> Result<(), FspiopError> {
     match (&request.method, request.route.clone()) {
         (Method::Post, Route::Collection) => participants_batch(state, &request).await,
-        (method, Route::Party { id_type, identifier, sub_id }) => {
+        (
+            method,
+            Route::Party {
+                id_type,
+                identifier,
+                sub_id,
+            },
+        ) => {
             let target = party_target(&id_type, &identifier, &sub_id);
             let uri = participant_uri(&id_type, &identifier, &sub_id);
             let (put, put_error) = if sub_id.is_some() {
-                (EndpointType::ParticipantSubIdPut, EndpointType::ParticipantSubIdPutError)
+                (
+                    EndpointType::ParticipantSubIdPut,
+                    EndpointType::ParticipantSubIdPutError,
+                )
             } else {
-                (EndpointType::ParticipantPut, EndpointType::ParticipantPutError)
+                (
+                    EndpointType::ParticipantPut,
+                    EndpointType::ParticipantPutError,
+                )
             };
             let source = request.source.clone();
             let sub = sub_id.clone().unwrap_or_default();
@@ -587,12 +815,16 @@ async fn participants(state: &HubState, request: Accepted) -> Result<(), FspiopE
                         identifier: identifier.clone(),
                         sub_id: sub,
                         fsp_id: text(&request.body, &["fspId"])?.to_string(),
-                        currency: optional_text(&request.body, &["currency"]).unwrap_or_default().to_string(),
+                        currency: optional_text(&request.body, &["currency"])
+                            .unwrap_or_default()
+                            .to_string(),
                     };
                     let fsp = party.fsp_id.clone();
                     let done = state
                         .writer
-                        .run(move |ledger, tx| Box::pin(async move { ledger.register_party(tx, &source, party).await }))
+                        .run(move |ledger, tx| {
+                            Box::pin(async move { ledger.register_party(tx, &source, party).await })
+                        })
                         .await
                         .map_err(store_failed)?;
                     done.map(|()| json!({ "fspId": fsp }))
@@ -601,18 +833,34 @@ async fn participants(state: &HubState, request: Accepted) -> Result<(), FspiopE
                     let (t, i) = (id_type.clone(), identifier.clone());
                     let done = state
                         .writer
-                        .run(move |ledger, tx| Box::pin(async move { ledger.delete_party(tx, &source, &t, &i, &sub).await }))
+                        .run(move |ledger, tx| {
+                            Box::pin(
+                                async move { ledger.delete_party(tx, &source, &t, &i, &sub).await },
+                            )
+                        })
                         .await
                         .map_err(store_failed)?;
                     done.map(|()| json!({}))
                 }
                 _ => match lookup_owner(state, &id_type, &identifier, sub_id.as_deref()).await? {
                     Some(owner) => Ok(json!({ "fspId": owner })),
-                    None => Err(FspiopError::new(ErrorCode::PARTY_NOT_FOUND, format!("no participant owns {id_type}/{identifier}"))),
+                    None => Err(FspiopError::new(
+                        ErrorCode::PARTY_NOT_FOUND,
+                        format!("no participant owns {id_type}/{identifier}"),
+                    )),
                 },
             };
             let reply = match result {
-                Ok(body) => message::originate(&state.hub_name, Resource::Participants, Method::Put, uri, &request.source, put, target, Some(&body)),
+                Ok(body) => message::originate(
+                    &state.hub_name,
+                    Resource::Participants,
+                    Method::Put,
+                    uri,
+                    &request.source,
+                    put,
+                    target,
+                    Some(&body),
+                ),
                 Err(error) => message::error_callback(
                     &state.hub_name,
                     Resource::Participants,
@@ -626,15 +874,24 @@ async fn participants(state: &HubState, request: Accepted) -> Result<(), FspiopE
             state.dispatcher.send(reply);
             Ok(())
         }
-        _ => Err(FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, "method not allowed")),
+        _ => Err(FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            "method not allowed",
+        )),
     }
 }
 
 async fn participants_batch(state: &HubState, request: &Accepted) -> Result<(), FspiopError> {
     let body = &request.body;
     let request_id = text(body, &["requestId"])?.to_string();
-    let currency = optional_text(body, &["currency"]).unwrap_or_default().to_string();
-    let list = body.get("partyList").and_then(Value::as_array).cloned().unwrap_or_default();
+    let currency = optional_text(body, &["currency"])
+        .unwrap_or_default()
+        .to_string();
+    let list = body
+        .get("partyList")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let source = request.source.clone();
     let batch_currency = currency.clone();
     let results = state
@@ -644,16 +901,34 @@ async fn participants_batch(state: &HubState, request: &Accepted) -> Result<(), 
                 let mut results = Vec::with_capacity(list.len());
                 for party in list {
                     let registration = PartyRegistration {
-                        id_type: party.get("partyIdType").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        identifier: party.get("partyIdentifier").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        sub_id: party.get("partySubIdOrType").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        fsp_id: party.get("fspId").and_then(Value::as_str).unwrap_or(&source).to_string(),
+                        id_type: party
+                            .get("partyIdType")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        identifier: party
+                            .get("partyIdentifier")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        sub_id: party
+                            .get("partySubIdOrType")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        fsp_id: party
+                            .get("fspId")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&source)
+                            .to_string(),
                         currency: batch_currency.clone(),
                     };
                     let outcome = ledger.register_party(tx, &source, registration).await?;
                     let mut result = json!({ "partyId": party });
                     if let Err(error) = outcome {
-                        result["errorInformation"] = serde_json::to_value(error.to_body().error_information).unwrap_or_default();
+                        result["errorInformation"] =
+                            serde_json::to_value(error.to_body().error_information)
+                                .unwrap_or_default();
                     }
                     results.push(result);
                 }
@@ -666,7 +941,10 @@ async fn participants_batch(state: &HubState, request: &Accepted) -> Result<(), 
     if !currency.is_empty() {
         reply["currency"] = json!(currency);
     }
-    let target = Target { request_id: Some(request_id.clone()), ..Target::default() };
+    let target = Target {
+        request_id: Some(request_id.clone()),
+        ..Target::default()
+    };
     state.dispatcher.send(message::originate(
         &state.hub_name,
         Resource::Participants,

@@ -13,8 +13,8 @@
 
 pub mod admin;
 pub mod api;
-pub mod caller;
 pub mod callbacks;
+pub mod caller;
 pub mod endpoints;
 pub mod expiry;
 pub mod handlers;

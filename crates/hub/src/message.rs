@@ -76,7 +76,10 @@ pub struct Inbound {
 impl Inbound {
     /// A header by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -85,7 +88,9 @@ impl Inbound {
 pub fn forward(inbound: &Inbound, to: &str, endpoint: EndpointType, target: Target) -> Outbound {
     let mut headers = Vec::with_capacity(inbound.headers.len());
     for (name, value) in &inbound.headers {
-        let keep = FORWARDED_HEADERS.contains(&name.as_str()) || name == "tracestate" || name == "x-forwarded-for";
+        let keep = FORWARDED_HEADERS.contains(&name.as_str())
+            || name == "tracestate"
+            || name == "x-forwarded-for";
         if !keep || (name == "accept" && inbound.method == Method::Put) {
             continue;
         }
@@ -97,9 +102,18 @@ pub fn forward(inbound: &Inbound, to: &str, endpoint: EndpointType, target: Targ
         endpoint,
         target,
         method: inbound.method,
-        fspiop_uri: inbound.path.split('?').next().unwrap_or_default().to_string(),
+        fspiop_uri: inbound
+            .path
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         headers,
-        body: if inbound.body.is_empty() { None } else { Some(inbound.body.clone()) },
+        body: if inbound.body.is_empty() {
+            None
+        } else {
+            Some(inbound.body.clone())
+        },
         fallback: None,
     }
 }
@@ -122,7 +136,10 @@ pub fn originate(
         ("fspiop-source".to_string(), hub_name.to_string()),
         ("fspiop-destination".to_string(), to.to_string()),
         ("fspiop-uri".to_string(), fspiop_uri.clone()),
-        ("fspiop-http-method".to_string(), method.as_str().to_string()),
+        (
+            "fspiop-http-method".to_string(),
+            method.as_str().to_string(),
+        ),
     ];
     if matches!(method, Method::Get | Method::Post | Method::Delete) {
         headers.push(("accept".to_string(), resource.accept()));
@@ -150,5 +167,14 @@ pub fn error_callback(
     error: &fspiop::FspiopError,
 ) -> Outbound {
     let body = serde_json::to_value(error.to_body()).unwrap_or_default();
-    originate(hub_name, resource, Method::Put, fspiop_uri, to, endpoint, target, Some(&body))
+    originate(
+        hub_name,
+        resource,
+        Method::Put,
+        fspiop_uri,
+        to,
+        endpoint,
+        target,
+        Some(&body),
+    )
 }

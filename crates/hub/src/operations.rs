@@ -8,7 +8,9 @@
 
 use fspiop::{Amount, FspiopError};
 use ledger::engine::FundsAction;
-use ledger::{Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, Limit, Participant};
+use ledger::{
+    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, Limit, Participant,
+};
 use rust_decimal::Decimal;
 
 use crate::endpoints::Directory;
@@ -29,7 +31,10 @@ pub struct Operations {
 }
 
 fn failed(error: WriterError) -> FspiopError {
-    FspiopError::new(fspiop::ErrorCode::SERVICE_UNAVAILABLE, format!("the ledger could not record the action: {error}"))
+    FspiopError::new(
+        fspiop::ErrorCode::SERVICE_UNAVAILABLE,
+        format!("the ledger could not record the action: {error}"),
+    )
 }
 
 macro_rules! write_op {
@@ -50,17 +55,29 @@ impl Operations {
     }
 
     /// Creates a participant or adds a currency to it.
-    pub async fn create_participant(&self, actor: &Actor, name: &str, currency: &str) -> Result<Participant, FspiopError> {
+    pub async fn create_participant(
+        &self,
+        actor: &Actor,
+        name: &str,
+        currency: &str,
+    ) -> Result<Participant, FspiopError> {
         let (n, c) = (name.to_string(), currency.to_string());
-        let result = write_op!(self, actor, |ledger, tx, who| ledger.create_participant(tx, &who, &n, &c));
+        let result = write_op!(self, actor, |ledger, tx, who| ledger
+            .create_participant(tx, &who, &n, &c));
         self.directory.invalidate(name);
         result
     }
 
     /// Activates or deactivates a participant.
-    pub async fn set_participant_active(&self, actor: &Actor, name: &str, active: bool) -> Result<Participant, FspiopError> {
+    pub async fn set_participant_active(
+        &self,
+        actor: &Actor,
+        name: &str,
+        active: bool,
+    ) -> Result<Participant, FspiopError> {
         let n = name.to_string();
-        let result = write_op!(self, actor, |ledger, tx, who| ledger.set_participant_active(tx, &who, &n, active));
+        let result = write_op!(self, actor, |ledger, tx, who| ledger
+            .set_participant_active(tx, &who, &n, active));
         self.directory.invalidate(name);
         result
     }
@@ -68,7 +85,8 @@ impl Operations {
     /// Adds or replaces an endpoint.
     pub async fn set_endpoint(&self, actor: &Actor, endpoint: Endpoint) -> Result<(), FspiopError> {
         let participant = endpoint.participant.clone();
-        let result = write_op!(self, actor, |ledger, tx, who| ledger.set_endpoint(tx, &who, endpoint));
+        let result = write_op!(self, actor, |ledger, tx, who| ledger
+            .set_endpoint(tx, &who, endpoint));
         self.directory.invalidate(&participant);
         result
     }
@@ -83,25 +101,54 @@ impl Operations {
         initial_position: Decimal,
     ) -> Result<(), FspiopError> {
         let (n, c) = (name.to_string(), currency.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger.initial_position_and_limits(tx, &who, &n, &c, cap, initial_position))
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .initial_position_and_limits(
+                tx,
+                &who,
+                &n,
+                &c,
+                cap,
+                initial_position
+            ))
     }
 
     /// Changes a net debit cap.
-    pub async fn set_limit(&self, actor: &Actor, name: &str, currency: &str, cap: Amount, alarm: Decimal) -> Result<Limit, FspiopError> {
+    pub async fn set_limit(
+        &self,
+        actor: &Actor,
+        name: &str,
+        currency: &str,
+        cap: Amount,
+        alarm: Decimal,
+    ) -> Result<Limit, FspiopError> {
         let (n, c) = (name.to_string(), currency.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger.set_limit(tx, &who, &n, &c, cap, alarm))
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .set_limit(tx, &who, &n, &c, cap, alarm))
     }
 
     /// Creates a hub account.
-    pub async fn create_hub_account(&self, actor: &Actor, currency: &str, kind: AccountType) -> Result<Account, FspiopError> {
+    pub async fn create_hub_account(
+        &self,
+        actor: &Actor,
+        currency: &str,
+        kind: AccountType,
+    ) -> Result<Account, FspiopError> {
         let c = currency.to_string();
-        write_op!(self, actor, |ledger, tx, who| ledger.create_hub_account(tx, &who, &c, kind))
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .create_hub_account(tx, &who, &c, kind))
     }
 
     /// Activates or deactivates an account.
-    pub async fn set_account_active(&self, actor: &Actor, name: &str, account: i64, active: bool) -> Result<Account, FspiopError> {
+    pub async fn set_account_active(
+        &self,
+        actor: &Actor,
+        name: &str,
+        account: i64,
+        active: bool,
+    ) -> Result<Account, FspiopError> {
         let n = name.to_string();
-        write_op!(self, actor, |ledger, tx, who| ledger.set_account_active(tx, &who, &n, account, active))
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .set_account_active(tx, &who, &n, account, active))
     }
 
     /// Funds in, or funds-out reservation.
@@ -118,14 +165,29 @@ impl Operations {
         reason: &str,
         external_reference: &str,
     ) -> Result<FundsTransfer, FspiopError> {
-        let (n, i, c, r, e) = (name.to_string(), id.to_string(), currency.to_string(), reason.to_string(), external_reference.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger.funds(tx, &who, &n, account, &i, action, amount, &c, &r, &e))
+        let (n, i, c, r, e) = (
+            name.to_string(),
+            id.to_string(),
+            currency.to_string(),
+            reason.to_string(),
+            external_reference.to_string(),
+        );
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .funds(tx, &who, &n, account, &i, action, amount, &c, &r, &e))
     }
 
     /// Commits or aborts a reserved funds-out.
-    pub async fn settle_funds_out(&self, actor: &Actor, name: &str, account: i64, id: &str, commit: bool) -> Result<FundsTransfer, FspiopError> {
+    pub async fn settle_funds_out(
+        &self,
+        actor: &Actor,
+        name: &str,
+        account: i64,
+        id: &str,
+        commit: bool,
+    ) -> Result<FundsTransfer, FspiopError> {
         let (n, i) = (name.to_string(), id.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger.settle_funds_out(tx, &who, &n, account, &i, commit))
+        write_op!(self, actor, |ledger, tx, who| ledger
+            .settle_funds_out(tx, &who, &n, account, &i, commit))
     }
 
     /// Records a refused operator attempt (bad credentials and the like).
@@ -138,7 +200,8 @@ impl Operations {
             detail: detail.into(),
             outcome: "denied".into(),
         };
-        self.writer.submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));
+        self.writer
+            .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));
     }
 
     // Queries (read connections; never block the writer).
@@ -161,7 +224,10 @@ impl Operations {
     }
 
     /// One participant with its accounts.
-    pub async fn participant(&self, name: &str) -> Result<Option<(Participant, Vec<Account>)>, FspiopError> {
+    pub async fn participant(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Participant, Vec<Account>)>, FspiopError> {
         let name = name.to_string();
         self.writer
             .read(move |_, tx| {
@@ -180,28 +246,43 @@ impl Operations {
     /// Endpoints of a participant.
     pub async fn endpoints(&self, name: &str) -> Result<Vec<Endpoint>, FspiopError> {
         let name = name.to_string();
-        self.writer.read(move |_, tx| Box::pin(async move { tx.endpoints(&name).await })).await.map_err(failed)
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.endpoints(&name).await }))
+            .await
+            .map_err(failed)
     }
 
     /// Limits of a participant.
     pub async fn limits(&self, name: &str) -> Result<Vec<Limit>, FspiopError> {
         let name = name.to_string();
-        self.writer.read(move |_, tx| Box::pin(async move { tx.limits(&name).await })).await.map_err(failed)
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.limits(&name).await }))
+            .await
+            .map_err(failed)
     }
 
     /// Newest audit entries.
     pub async fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>, FspiopError> {
-        self.writer.read(move |_, tx| Box::pin(async move { tx.audit_entries(limit).await })).await.map_err(failed)
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.audit_entries(limit).await }))
+            .await
+            .map_err(failed)
     }
 
     /// Newest callback deliveries.
     pub async fn deliveries(&self, limit: u32) -> Result<Vec<Delivery>, FspiopError> {
-        self.writer.read(move |_, tx| Box::pin(async move { tx.deliveries(limit).await })).await.map_err(failed)
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.deliveries(limit).await }))
+            .await
+            .map_err(failed)
     }
 
     /// A transfer, for operators.
     pub async fn transfer(&self, id: &str) -> Result<Option<ledger::Transfer>, FspiopError> {
         let id = id.to_string();
-        self.writer.read(move |_, tx| Box::pin(async move { tx.transfer(&id).await })).await.map_err(failed)
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.transfer(&id).await }))
+            .await
+            .map_err(failed)
     }
 }

@@ -109,7 +109,8 @@ impl RunningHub {
 
 /// Starts a hub over `store`.
 pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<RunningHub, HubError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
     let token_path = config.data_dir.join("admin-token");
     let admin_token = load_or_create_secret(&token_path)?;
 
@@ -120,7 +121,12 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| HubError::Client(e.to_string()))?;
-    let dispatcher = Dispatcher::new(client, directory.clone(), writer.clone(), config.callbacks.clone());
+    let dispatcher = Dispatcher::new(
+        client,
+        directory.clone(),
+        writer.clone(),
+        config.callbacks.clone(),
+    );
 
     let weak: Arc<OnceLock<Weak<HubState>>> = Arc::new(OnceLock::new());
     let on_due: OnDue = {
@@ -155,25 +161,40 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     }
 
     let shutdown = CancellationToken::new();
-    let fspiop_listener = TcpListener::bind(config.fspiop_listen).await.map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
-    let admin_listener = TcpListener::bind(config.admin_listen).await.map_err(|e| HubError::Bind(config.admin_listen, e))?;
-    let fspiop_addr = fspiop_listener.local_addr().map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| HubError::Bind(config.admin_listen, e))?;
+    let fspiop_listener = TcpListener::bind(config.fspiop_listen)
+        .await
+        .map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|e| HubError::Bind(config.admin_listen, e))?;
+    let fspiop_addr = fspiop_listener
+        .local_addr()
+        .map_err(|e| HubError::Bind(config.fspiop_listen, e))?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|e| HubError::Bind(config.admin_listen, e))?;
 
     let fspiop_app = Router::new()
         .fallback(crate::api::handle)
         .with_state(state.clone())
         .layer(middleware::from_fn(plain_http_caller))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ));
     let operations = Operations::new(writer.clone(), directory);
-    let admin_app = admin::router(AdminState { operations, token: Arc::new(admin_token.clone()) })
-        .layer(tower_http::catch_panic::CatchPanicLayer::new());
+    let admin_app = admin::router(AdminState {
+        operations,
+        token: Arc::new(admin_token.clone()),
+    })
+    .layer(tower_http::catch_panic::CatchPanicLayer::new());
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
         let service = fspiop_app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(fspiop_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+        let served = axum::serve(fspiop_listener, service)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
         if let Err(error) = served {
             tracing::error!(%error, "FSPIOP listener failed");
         }
@@ -181,26 +202,43 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
         let service = admin_app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(admin_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+        let served = axum::serve(admin_listener, service)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
         if let Err(error) = served {
             tracing::error!(%error, "admin listener failed");
         }
     }));
     tracing::warn!(%fspiop_addr, "FSPIOP listener is plain HTTP: caller identity is not proven (development transport)");
     tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, "hub started");
-    Ok(RunningHub { fspiop_addr, admin_addr, admin_token, admin_token_path: token_path, shutdown, tasks })
+    Ok(RunningHub {
+        fspiop_addr,
+        admin_addr,
+        admin_token,
+        admin_token_path: token_path,
+        shutdown,
+        tasks,
+    })
 }
 
 /// Plain HTTP proves nothing about the peer: the transport says so in the [`Caller`].
 async fn plain_http_caller(mut request: Request, next: Next) -> Response {
-    let remote = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    request.extensions_mut().insert(Caller { identity: CallerIdentity::Unauthenticated, remote });
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    request.extensions_mut().insert(Caller {
+        identity: CallerIdentity::Unauthenticated,
+        remote,
+    });
     next.run(request).await
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    crate::api::error_response(&fspiop::FspiopError::internal("unexpected failure; nothing was changed"))
+    crate::api::error_response(&fspiop::FspiopError::internal(
+        "unexpected failure; nothing was changed",
+    ))
 }
 
 /// Reads a secret file, or creates it (0600) with 256 random bits on first start.
@@ -211,7 +249,8 @@ fn load_or_create_secret(path: &Path) -> Result<String, HubError> {
         return Ok(text.trim().to_string());
     }
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| error(std::io::Error::other("no system randomness")))?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| error(std::io::Error::other("no system randomness")))?;
     let token = hex::encode(bytes);
     write_private(path, &token).map_err(error)?;
     Ok(token)

@@ -16,7 +16,13 @@ use ledger::{LedgerStore, LedgerTx, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 type Output = Box<dyn Any + Send>;
-type Job = Box<dyn for<'a> FnOnce(&'a Ledger, &'a mut dyn LedgerTx) -> BoxFuture<'a, Result<Output, StoreError>> + Send>;
+type Job = Box<
+    dyn for<'a> FnOnce(
+            &'a Ledger,
+            &'a mut dyn LedgerTx,
+        ) -> BoxFuture<'a, Result<Output, StoreError>>
+        + Send,
+>;
 
 struct Command {
     job: Job,
@@ -44,24 +50,46 @@ pub struct LedgerWriter {
 
 impl LedgerWriter {
     /// Starts the writer task.
-    pub fn start(store: Arc<dyn LedgerStore>, ledger: Ledger, queue: usize, batch_max: usize) -> LedgerWriter {
+    pub fn start(
+        store: Arc<dyn LedgerStore>,
+        ledger: Ledger,
+        queue: usize,
+        batch_max: usize,
+    ) -> LedgerWriter {
         let (sender, receiver) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(store.clone(), ledger.clone(), receiver, batch_max.max(1)));
-        LedgerWriter { sender, store, ledger }
+        tokio::spawn(run(
+            store.clone(),
+            ledger.clone(),
+            receiver,
+            batch_max.max(1),
+        ));
+        LedgerWriter {
+            sender,
+            store,
+            ledger,
+        }
     }
 
     /// Runs `job` in the next batch and waits until its batch is committed.
     pub async fn run<T, F>(&self, job: F) -> Result<T, WriterError>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a Ledger, &'a mut dyn LedgerTx) -> BoxFuture<'a, Result<T, StoreError>> + Send + 'static,
+        F: for<'a> FnOnce(&'a Ledger, &'a mut dyn LedgerTx) -> BoxFuture<'a, Result<T, StoreError>>
+            + Send
+            + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |ledger, tx| {
             let future = job(ledger, tx);
             Box::pin(async move { future.await.map(|value| Box::new(value) as Output) })
         });
-        self.sender.send(Command { job, reply: Some(reply) }).await.map_err(|_| WriterError::Stopped)?;
+        self.sender
+            .send(Command {
+                job,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| WriterError::Stopped)?;
         let output = answer.await.map_err(|_| WriterError::Stopped)??;
         output
             .downcast::<T>()
@@ -73,7 +101,12 @@ impl LedgerWriter {
     /// must not slow the caller). Dropped if the queue is full.
     pub fn submit_detached<F>(&self, job: F)
     where
-        F: for<'a> FnOnce(&'a Ledger, &'a mut dyn LedgerTx) -> BoxFuture<'a, Result<(), StoreError>> + Send + 'static,
+        F: for<'a> FnOnce(
+                &'a Ledger,
+                &'a mut dyn LedgerTx,
+            ) -> BoxFuture<'a, Result<(), StoreError>>
+            + Send
+            + 'static,
     {
         let job: Job = Box::new(move |ledger, tx| {
             let future = job(ledger, tx);
@@ -89,8 +122,14 @@ impl LedgerWriter {
     where
         F: for<'a> FnOnce(&'a Ledger, &'a mut dyn LedgerTx) -> BoxFuture<'a, Result<T, StoreError>>,
     {
-        let mut tx = self.store.read().await.map_err(|e| WriterError::Store(e.to_string()))?;
-        query(&self.ledger, tx.as_mut()).await.map_err(|e| WriterError::Store(e.to_string()))
+        let mut tx = self
+            .store
+            .read()
+            .await
+            .map_err(|e| WriterError::Store(e.to_string()))?;
+        query(&self.ledger, tx.as_mut())
+            .await
+            .map_err(|e| WriterError::Store(e.to_string()))
     }
 
     /// The ledger rules (for the clock).
@@ -99,7 +138,12 @@ impl LedgerWriter {
     }
 }
 
-async fn run(store: Arc<dyn LedgerStore>, ledger: Ledger, mut receiver: mpsc::Receiver<Command>, batch_max: usize) {
+async fn run(
+    store: Arc<dyn LedgerStore>,
+    ledger: Ledger,
+    mut receiver: mpsc::Receiver<Command>,
+    batch_max: usize,
+) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
     loop {
         if receiver.recv_many(&mut batch, batch_max).await == 0 {
@@ -117,9 +161,13 @@ async fn run_batch(
     store: &dyn LedgerStore,
     ledger: &Ledger,
     batch: &mut Vec<Command>,
-) -> Vec<(oneshot::Sender<Result<Output, WriterError>>, Result<Output, WriterError>)> {
+) -> Vec<(
+    oneshot::Sender<Result<Output, WriterError>>,
+    Result<Output, WriterError>,
+)> {
     let size = batch.len();
-    let mut results: Vec<(Option<oneshot::Sender<_>>, Result<Output, StoreError>)> = Vec::with_capacity(size);
+    let mut results: Vec<(Option<oneshot::Sender<_>>, Result<Output, StoreError>)> =
+        Vec::with_capacity(size);
     let outcome: Result<(), StoreError> = async {
         let mut tx = store.begin().await?;
         for command in batch.drain(..) {
@@ -128,7 +176,9 @@ async fn run_batch(
             results.push((command.reply, output));
             if failed {
                 // The transaction is in an unknown state: abandon the whole batch.
-                return Err(StoreError::Backend("a command failed; batch rolled back".into()));
+                return Err(StoreError::Backend(
+                    "a command failed; batch rolled back".into(),
+                ));
             }
         }
         tx.commit().await
@@ -146,7 +196,9 @@ async fn run_batch(
         }
         Err(error) => {
             tracing::error!(%error, batch = size, "ledger batch failed; nothing in it was applied");
-            let first = results.iter().find_map(|(_, r)| r.as_ref().err().map(|e| e.to_string()));
+            let first = results
+                .iter()
+                .find_map(|(_, r)| r.as_ref().err().map(|e| e.to_string()));
             let message = first.unwrap_or_else(|| error.to_string());
             for (reply, _) in results {
                 if let Some(reply) = reply {

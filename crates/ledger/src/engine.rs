@@ -5,6 +5,10 @@
 //! once, so every method must leave the transaction consistent whatever it returns: a refused
 //! command writes nothing except, where the rules say so, the refused transfer itself.
 
+// Outcomes carry a whole transfer and are moved exactly once per command; boxing them would add
+// an allocation for nothing.
+#![allow(clippy::large_enum_variant)]
+
 use std::sync::Arc;
 
 use fspiop::{Amount, ErrorCode, FspiopError};
@@ -210,10 +214,19 @@ impl Ledger {
     // Transfers
 
     /// Prepare: duplicate check, validation, liquidity then net-debit-cap check, reservation.
-    pub async fn prepare(&self, tx: &mut dyn LedgerTx, command: PrepareCommand) -> LedgerResult<PrepareOutcome> {
+    pub async fn prepare(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: PrepareCommand,
+    ) -> LedgerResult<PrepareOutcome> {
         let now = self.now_ms();
         if let Some(existing) = tx.transfer(&command.id).await? {
-            return Ok(PrepareOutcome::Duplicate(duplicate_of(&existing, &existing.prepare_hash, &command.hash, true)));
+            return Ok(PrepareOutcome::Duplicate(duplicate_of(
+                &existing,
+                &existing.prepare_hash,
+                &command.hash,
+                true,
+            )));
         }
         let amount = command.amount.decimal();
         let mut transfer = Transfer {
@@ -249,12 +262,22 @@ impl Ledger {
             return Ok(PrepareOutcome::Rejected(transfer, error));
         }
         let Some(position) = position.as_mut() else {
-            return Err(StoreError::Corrupt("prepare check returned no position".into()));
+            return Err(StoreError::Corrupt(
+                "prepare check returned no position".into(),
+            ));
         };
         position.reserved += amount;
         position.changed_at_ms = now;
         tx.update_account(position).await?;
-        tx.append_journal(&journal(position.id, &transfer.id, "PREPARE", Decimal::ZERO, amount, now)).await?;
+        tx.append_journal(&journal(
+            position.id,
+            &transfer.id,
+            "PREPARE",
+            Decimal::ZERO,
+            amount,
+            now,
+        ))
+        .await?;
         tx.insert_transfer(&transfer).await?;
         Ok(PrepareOutcome::Reserved(transfer))
     }
@@ -273,64 +296,103 @@ impl Ledger {
         }
         for (role, name) in [("payer", &command.payer), ("payee", &command.payee)] {
             match tx.participant(name).await? {
-                None => return invalid(format!("{role} FSP {name} is not a registered participant")),
-                Some(p) if !p.is_active => return invalid(format!("{role} FSP {name} is inactive")),
+                None => {
+                    return invalid(format!("{role} FSP {name} is not a registered participant"));
+                }
+                Some(p) if !p.is_active => {
+                    return invalid(format!("{role} FSP {name} is inactive"));
+                }
                 Some(_) => {}
             }
         }
-        let payer_position = tx.account_for(&command.payer, &command.currency, AccountType::Position).await?;
+        let payer_position = tx
+            .account_for(&command.payer, &command.currency, AccountType::Position)
+            .await?;
         let payer_position = match payer_position {
             None => {
                 let error = FspiopError::new(
                     ErrorCode::PAYER_UNSUPPORTED_CURRENCY,
-                    format!("payer FSP {} has no {} position account", command.payer, command.currency),
+                    format!(
+                        "payer FSP {} has no {} position account",
+                        command.payer, command.currency
+                    ),
                 );
                 return Ok(Err(error));
             }
             Some(account) if !account.is_active => {
-                return invalid(format!("{} position account of {} is inactive", command.currency, command.payer));
+                return invalid(format!(
+                    "{} position account of {} is inactive",
+                    command.currency, command.payer
+                ));
             }
             Some(account) => account,
         };
-        match tx.account_for(&command.payee, &command.currency, AccountType::Position).await? {
+        match tx
+            .account_for(&command.payee, &command.currency, AccountType::Position)
+            .await?
+        {
             None => {
                 let error = FspiopError::new(
                     ErrorCode::PAYEE_UNSUPPORTED_CURRENCY,
-                    format!("payee FSP {} has no {} position account", command.payee, command.currency),
+                    format!(
+                        "payee FSP {} has no {} position account",
+                        command.payee, command.currency
+                    ),
                 );
                 return Ok(Err(error));
             }
             Some(account) if !account.is_active => {
-                return invalid(format!("{} position account of {} is inactive", command.currency, command.payee));
+                return invalid(format!(
+                    "{} position account of {} is inactive",
+                    command.currency, command.payee
+                ));
             }
             Some(_) => {}
         }
         if command.expiration_ms <= now {
             return invalid("expiration is in the past".to_string());
         }
-        let settlement = tx.account_for(&command.payer, &command.currency, AccountType::Settlement).await?;
-        let liquidity_cover = settlement.map(|s| liquidity_cover(&s)).unwrap_or(Decimal::ZERO);
+        let settlement = tx
+            .account_for(&command.payer, &command.currency, AccountType::Settlement)
+            .await?;
+        let liquidity_cover = settlement
+            .map(|s| liquidity_cover(&s))
+            .unwrap_or(Decimal::ZERO);
         let effective = payer_position.value + payer_position.reserved;
         let amount = command.amount.decimal();
         if liquidity_cover - effective < amount {
             let error = FspiopError::new(
                 ErrorCode::PAYER_INSUFFICIENT_LIQUIDITY,
-                format!("{} {} exceeds the payer's available liquidity", amount.normalize(), command.currency),
+                format!(
+                    "{} {} exceeds the payer's available liquidity",
+                    amount.normalize(),
+                    command.currency
+                ),
             );
             return Ok(Err(error));
         }
-        let cap = tx.limit(&command.payer, &command.currency).await?.map(|l| l.value);
+        let cap = tx
+            .limit(&command.payer, &command.currency)
+            .await?
+            .map(|l| l.value);
         let Some(cap) = cap else {
             let error = FspiopError::new(
                 ErrorCode::PAYER_LIMIT_ERROR,
-                format!("payer {} has no net debit cap for {}", command.payer, command.currency),
+                format!(
+                    "payer {} has no net debit cap for {}",
+                    command.payer, command.currency
+                ),
             );
             return Ok(Err(error));
         };
         if cap - effective < amount {
             let error = FspiopError::new(
                 ErrorCode::PAYER_LIMIT_ERROR,
-                format!("{} {} exceeds the payer's net debit cap", amount.normalize(), command.currency),
+                format!(
+                    "{} {} exceeds the payer's net debit cap",
+                    amount.normalize(),
+                    command.currency
+                ),
             );
             return Ok(Err(error));
         }
@@ -338,18 +400,29 @@ impl Ledger {
     }
 
     /// Fulfil from the payee: commit, or abort when the fulfilment is wrong or late.
-    pub async fn fulfil(&self, tx: &mut dyn LedgerTx, command: FulfilCommand) -> LedgerResult<FulfilOutcome> {
+    pub async fn fulfil(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: FulfilCommand,
+    ) -> LedgerResult<FulfilOutcome> {
         let now = self.now_ms();
         let Some(mut transfer) = tx.transfer(&command.id).await? else {
             return Ok(FulfilOutcome::Refused(not_found(&command.id)));
         };
-        if let Some(error) = check_payee_message(&transfer, &command.source, command.destination.as_deref()) {
+        if let Some(error) =
+            check_payee_message(&transfer, &command.source, command.destination.as_deref())
+        {
             // A message from anyone but the payee never changes the transfer: aborting here, as
             // the reference switch does, would let any participant cancel others' transfers.
             return Ok(FulfilOutcome::Refused(error));
         }
         if let Some(previous) = transfer.fulfil_hash.clone() {
-            return Ok(FulfilOutcome::Duplicate(duplicate_of(&transfer, &previous, &command.hash, false)));
+            return Ok(FulfilOutcome::Duplicate(duplicate_of(
+                &transfer,
+                &previous,
+                &command.hash,
+                false,
+            )));
         }
         if transfer.state != TransferState::Reserved {
             let error = FspiopError::validation(format!(
@@ -360,9 +433,19 @@ impl Ledger {
             return Ok(FulfilOutcome::Refused(error));
         }
         if transfer.expiration_ms <= now {
-            let error = FspiopError::new(ErrorCode::TRANSFER_EXPIRED, "fulfil arrived after the transfer's expiration");
+            let error = FspiopError::new(
+                ErrorCode::TRANSFER_EXPIRED,
+                "fulfil arrived after the transfer's expiration",
+            );
             transfer.fulfil_hash = Some(command.hash.clone());
-            self.release(tx, &mut transfer, TransferState::ExpiredReserved, &error, now).await?;
+            self.release(
+                tx,
+                &mut transfer,
+                TransferState::ExpiredReserved,
+                &error,
+                now,
+            )
+            .await?;
             return Ok(FulfilOutcome::Aborted(transfer, error, command.mode));
         }
         let valid = command
@@ -370,9 +453,18 @@ impl Ledger {
             .as_deref()
             .is_some_and(|fulfilment| fulfilment_matches(fulfilment, &transfer.condition));
         if !valid {
-            let error = FspiopError::validation("invalid fulfilment: SHA-256 of the fulfilment does not equal the condition");
+            let error = FspiopError::validation(
+                "invalid fulfilment: SHA-256 of the fulfilment does not equal the condition",
+            );
             transfer.fulfil_hash = Some(command.hash.clone());
-            self.release(tx, &mut transfer, TransferState::AbortedRejected, &error, now).await?;
+            self.release(
+                tx,
+                &mut transfer,
+                TransferState::AbortedRejected,
+                &error,
+                now,
+            )
+            .await?;
             return Ok(FulfilOutcome::Aborted(transfer, error, command.mode));
         }
         self.commit(tx, &mut transfer, now).await?;
@@ -383,7 +475,11 @@ impl Ledger {
     }
 
     /// Abort from the payee (`PUT /transfers/{ID}/error`).
-    pub async fn abort(&self, tx: &mut dyn LedgerTx, command: AbortCommand) -> LedgerResult<AbortOutcome> {
+    pub async fn abort(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: AbortCommand,
+    ) -> LedgerResult<AbortOutcome> {
         let now = self.now_ms();
         let Some(mut transfer) = tx.transfer(&command.id).await? else {
             return Ok(AbortOutcome::Refused(not_found(&command.id)));
@@ -392,7 +488,12 @@ impl Ledger {
             return Ok(AbortOutcome::Refused(error));
         }
         if let Some(previous) = transfer.error_hash.clone() {
-            return Ok(AbortOutcome::Duplicate(duplicate_of(&transfer, &previous, &command.hash, false)));
+            return Ok(AbortOutcome::Duplicate(duplicate_of(
+                &transfer,
+                &previous,
+                &command.hash,
+                false,
+            )));
         }
         if transfer.state != TransferState::Reserved {
             let error = FspiopError::validation(format!(
@@ -409,7 +510,8 @@ impl Ledger {
             extensions: Vec::new(),
         };
         transfer.error_hash = Some(command.hash.clone());
-        self.release(tx, &mut transfer, TransferState::AbortedError, &error, now).await?;
+        self.release(tx, &mut transfer, TransferState::AbortedError, &error, now)
+            .await?;
         Ok(AbortOutcome::Aborted(transfer))
     }
 
@@ -423,7 +525,14 @@ impl Ledger {
             return Ok(None);
         }
         let error = FspiopError::new(ErrorCode::TRANSFER_EXPIRED, "Transfer expired");
-        self.release(tx, &mut transfer, TransferState::ExpiredReserved, &error, now).await?;
+        self.release(
+            tx,
+            &mut transfer,
+            TransferState::ExpiredReserved,
+            &error,
+            now,
+        )
+        .await?;
         Ok(Some(transfer))
     }
 
@@ -437,12 +546,22 @@ impl Ledger {
         let found = tx.transfer(id).await?;
         Ok(match found {
             // Someone who is neither payer nor payee learns nothing, not even that it exists.
-            Some(t) if t.payer.eq_ignore_ascii_case(requester) || t.payee.eq_ignore_ascii_case(requester) => Ok(t),
+            Some(t)
+                if t.payer.eq_ignore_ascii_case(requester)
+                    || t.payee.eq_ignore_ascii_case(requester) =>
+            {
+                Ok(t)
+            }
             _ => Err(not_found(id)),
         })
     }
 
-    async fn commit(&self, tx: &mut dyn LedgerTx, transfer: &mut Transfer, now: i64) -> LedgerResult<()> {
+    async fn commit(
+        &self,
+        tx: &mut dyn LedgerTx,
+        transfer: &mut Transfer,
+        now: i64,
+    ) -> LedgerResult<()> {
         let mut payer = position_account(tx, &transfer.payer, &transfer.currency).await?;
         let mut payee = position_account(tx, &transfer.payee, &transfer.currency).await?;
         let amount = transfer.amount;
@@ -454,8 +573,24 @@ impl Ledger {
         debug_assert!(payer.reserved >= Decimal::ZERO);
         tx.update_account(&payer).await?;
         tx.update_account(&payee).await?;
-        tx.append_journal(&journal(payer.id, &transfer.id, "COMMIT", amount, -amount, now)).await?;
-        tx.append_journal(&journal(payee.id, &transfer.id, "COMMIT", -amount, Decimal::ZERO, now)).await?;
+        tx.append_journal(&journal(
+            payer.id,
+            &transfer.id,
+            "COMMIT",
+            amount,
+            -amount,
+            now,
+        ))
+        .await?;
+        tx.append_journal(&journal(
+            payee.id,
+            &transfer.id,
+            "COMMIT",
+            -amount,
+            Decimal::ZERO,
+            now,
+        ))
+        .await?;
         transfer.state = TransferState::Committed;
         transfer.completed_at_ms = Some(now);
         Ok(())
@@ -473,10 +608,21 @@ impl Ledger {
         payer.reserved -= transfer.amount;
         payer.changed_at_ms = now;
         if payer.reserved < Decimal::ZERO {
-            return Err(StoreError::Corrupt(format!("reservation of {} would go negative", payer.participant)));
+            return Err(StoreError::Corrupt(format!(
+                "reservation of {} would go negative",
+                payer.participant
+            )));
         }
         tx.update_account(&payer).await?;
-        tx.append_journal(&journal(payer.id, &transfer.id, "ABORT", Decimal::ZERO, -transfer.amount, now)).await?;
+        tx.append_journal(&journal(
+            payer.id,
+            &transfer.id,
+            "ABORT",
+            Decimal::ZERO,
+            -transfer.amount,
+            now,
+        ))
+        .await?;
         transfer.state = state;
         transfer.error_code = Some(error.code.to_string());
         transfer.error_description = Some(error.description.clone());
@@ -488,14 +634,23 @@ impl Ledger {
     // Quotes
 
     /// Records a quote request before it is forwarded to the payee.
-    pub async fn quote_request(&self, tx: &mut dyn LedgerTx, command: QuoteRequestCommand) -> LedgerResult<QuoteOutcome> {
+    pub async fn quote_request(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: QuoteRequestCommand,
+    ) -> LedgerResult<QuoteOutcome> {
         if let Some(existing) = tx.quote(&command.id).await? {
-            if existing.request_hash == command.hash && existing.payer.eq_ignore_ascii_case(&command.payer) {
+            if existing.request_hash == command.hash
+                && existing.payer.eq_ignore_ascii_case(&command.payer)
+            {
                 return Ok(QuoteOutcome::Forward);
             }
             return Ok(QuoteOutcome::Refused(modified("quote", &command.id)));
         }
-        if let Err(error) = self.check_destination(tx, &command.payee, &command.currency).await? {
+        if let Err(error) = self
+            .check_destination(tx, &command.payee, &command.currency)
+            .await?
+        {
             return Ok(QuoteOutcome::Refused(error));
         }
         let quote = Quote {
@@ -518,7 +673,11 @@ impl Ledger {
     }
 
     /// Records the payee's quote answer before it is forwarded to the payer.
-    pub async fn quote_response(&self, tx: &mut dyn LedgerTx, command: QuoteResponseCommand) -> LedgerResult<QuoteOutcome> {
+    pub async fn quote_response(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: QuoteResponseCommand,
+    ) -> LedgerResult<QuoteOutcome> {
         let Some(mut quote) = tx.quote(&command.id).await? else {
             let error = FspiopError::new(
                 ErrorCode::QUOTE_NOT_FOUND,
@@ -526,7 +685,9 @@ impl Ledger {
             );
             return Ok(QuoteOutcome::Refused(error));
         };
-        if !quote.payee.eq_ignore_ascii_case(&command.source) || !quote.payer.eq_ignore_ascii_case(&command.destination) {
+        if !quote.payee.eq_ignore_ascii_case(&command.source)
+            || !quote.payer.eq_ignore_ascii_case(&command.destination)
+        {
             let error = FspiopError::validation(format!(
                 "quote {} is between payer {} and payee {}; only the payee may answer it, to the payer",
                 quote.id, quote.payer, quote.payee
@@ -537,9 +698,15 @@ impl Ledger {
             if *previous == command.hash {
                 return Ok(QuoteOutcome::Forward);
             }
-            return Ok(QuoteOutcome::Refused(modified("quote response", &command.id)));
+            return Ok(QuoteOutcome::Refused(modified(
+                "quote response",
+                &command.id,
+            )));
         }
-        if let Err(error) = self.check_destination(tx, &command.source, &command.currency).await? {
+        if let Err(error) = self
+            .check_destination(tx, &command.source, &command.currency)
+            .await?
+        {
             return Ok(QuoteOutcome::Refused(error));
         }
         quote.response_hash = Some(command.hash);
@@ -559,13 +726,21 @@ impl Ledger {
         name: &str,
         currency: &str,
     ) -> LedgerResult<Result<(), FspiopError>> {
-        let error = |detail: String| Ok(Err(FspiopError::new(ErrorCode::DESTINATION_FSP_ERROR, detail)));
+        let error = |detail: String| {
+            Ok(Err(FspiopError::new(
+                ErrorCode::DESTINATION_FSP_ERROR,
+                detail,
+            )))
+        };
         match tx.participant(name).await? {
             None => return error(format!("{name} is not a registered participant")),
             Some(p) if !p.is_active => return error(format!("{name} is inactive")),
             Some(_) => {}
         }
-        match tx.account_for(name, currency, AccountType::Position).await? {
+        match tx
+            .account_for(name, currency, AccountType::Position)
+            .await?
+        {
             Some(account) if account.is_active => Ok(Ok(())),
             _ => error(format!("{name} has no active {currency} position account")),
         }
@@ -589,11 +764,17 @@ impl Ledger {
             return Ok(Err(FspiopError::validation(error.to_string())));
         }
         if name.eq_ignore_ascii_case(HUB_PARTICIPANT) {
-            return Ok(Err(FspiopError::validation(format!("{name} is reserved for the hub"))));
+            return Ok(Err(FspiopError::validation(format!(
+                "{name} is reserved for the hub"
+            ))));
         }
         let participant = match tx.participant(name).await? {
             Some(existing) => {
-                if tx.account_for(&existing.name, currency, AccountType::Position).await?.is_some() {
+                if tx
+                    .account_for(&existing.name, currency, AccountType::Position)
+                    .await?
+                    .is_some()
+                {
                     return Ok(Err(FspiopError::new(
                         ErrorCode::GENERIC_CLIENT_ERROR,
                         format!("participant {name} already has {currency} accounts"),
@@ -604,23 +785,47 @@ impl Ledger {
             None => {
                 // Names are unique ignoring case; refuse a clash here rather than let the store's
                 // uniqueness rule fail the whole batch.
-                if let Some(clash) = tx.participants().await?.into_iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+                if let Some(clash) = tx
+                    .participants()
+                    .await?
+                    .into_iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name))
+                {
                     return Ok(Err(FspiopError::new(
                         ErrorCode::GENERIC_CLIENT_ERROR,
-                        format!("participant name {name} clashes with existing participant {}", clash.name),
+                        format!(
+                            "participant name {name} clashes with existing participant {}",
+                            clash.name
+                        ),
                     )));
                 }
-                let participant = Participant { name: name.to_string(), is_active: true, created_at_ms: now };
+                let participant = Participant {
+                    name: name.to_string(),
+                    is_active: true,
+                    created_at_ms: now,
+                };
                 tx.insert_participant(&participant).await?;
                 participant
             }
         };
         for kind in [AccountType::Position, AccountType::Settlement] {
-            tx.insert_account(&NewAccount { participant: participant.name.clone(), currency: currency.into(), kind, at_ms: now })
-                .await?;
+            tx.insert_account(&NewAccount {
+                participant: participant.name.clone(),
+                currency: currency.into(),
+                kind,
+                at_ms: now,
+            })
+            .await?;
         }
         self.ensure_hub_accounts(tx, currency, now).await?;
-        self.audit(tx, actor, "participant.create", name, format!("{{\"currency\":\"{currency}\"}}")).await?;
+        self.audit(
+            tx,
+            actor,
+            "participant.create",
+            name,
+            format!("{{\"currency\":\"{currency}\"}}"),
+        )
+        .await?;
         Ok(Ok(participant))
     }
 
@@ -632,36 +837,74 @@ impl Ledger {
         currency: &str,
         kind: AccountType,
     ) -> LedgerResult<Result<Account, FspiopError>> {
-        if !matches!(kind, AccountType::HubReconciliation | AccountType::HubMultilateralSettlement) {
-            return Ok(Err(FspiopError::validation("hub accounts are HUB_RECONCILIATION or HUB_MULTILATERAL_SETTLEMENT")));
+        if !matches!(
+            kind,
+            AccountType::HubReconciliation | AccountType::HubMultilateralSettlement
+        ) {
+            return Ok(Err(FspiopError::validation(
+                "hub accounts are HUB_RECONCILIATION or HUB_MULTILATERAL_SETTLEMENT",
+            )));
         }
         let now = self.now_ms();
         self.ensure_hub_participant(tx, now).await?;
         let account = match tx.account_for(HUB_PARTICIPANT, currency, kind).await? {
             Some(account) => account,
             None => {
-                tx.insert_account(&NewAccount { participant: HUB_PARTICIPANT.into(), currency: currency.into(), kind, at_ms: now })
-                    .await?
+                tx.insert_account(&NewAccount {
+                    participant: HUB_PARTICIPANT.into(),
+                    currency: currency.into(),
+                    kind,
+                    at_ms: now,
+                })
+                .await?
             }
         };
-        self.audit(tx, actor, "hub.account.create", kind.as_str(), format!("{{\"currency\":\"{currency}\"}}")).await?;
+        self.audit(
+            tx,
+            actor,
+            "hub.account.create",
+            kind.as_str(),
+            format!("{{\"currency\":\"{currency}\"}}"),
+        )
+        .await?;
         Ok(Ok(account))
     }
 
     async fn ensure_hub_participant(&self, tx: &mut dyn LedgerTx, now: i64) -> LedgerResult<()> {
         if tx.participant(HUB_PARTICIPANT).await?.is_none() {
-            tx.insert_participant(&Participant { name: HUB_PARTICIPANT.into(), is_active: true, created_at_ms: now })
-                .await?;
+            tx.insert_participant(&Participant {
+                name: HUB_PARTICIPANT.into(),
+                is_active: true,
+                created_at_ms: now,
+            })
+            .await?;
         }
         Ok(())
     }
 
-    async fn ensure_hub_accounts(&self, tx: &mut dyn LedgerTx, currency: &str, now: i64) -> LedgerResult<()> {
+    async fn ensure_hub_accounts(
+        &self,
+        tx: &mut dyn LedgerTx,
+        currency: &str,
+        now: i64,
+    ) -> LedgerResult<()> {
         self.ensure_hub_participant(tx, now).await?;
-        for kind in [AccountType::HubReconciliation, AccountType::HubMultilateralSettlement] {
-            if tx.account_for(HUB_PARTICIPANT, currency, kind).await?.is_none() {
-                tx.insert_account(&NewAccount { participant: HUB_PARTICIPANT.into(), currency: currency.into(), kind, at_ms: now })
-                    .await?;
+        for kind in [
+            AccountType::HubReconciliation,
+            AccountType::HubMultilateralSettlement,
+        ] {
+            if tx
+                .account_for(HUB_PARTICIPANT, currency, kind)
+                .await?
+                .is_none()
+            {
+                tx.insert_account(&NewAccount {
+                    participant: HUB_PARTICIPANT.into(),
+                    currency: currency.into(),
+                    kind,
+                    at_ms: now,
+                })
+                .await?;
             }
         }
         Ok(())
@@ -680,7 +923,14 @@ impl Ledger {
         };
         tx.set_participant_active(&participant.name, active).await?;
         participant.is_active = active;
-        self.audit(tx, actor, "participant.set_active", name, format!("{{\"isActive\":{active}}}")).await?;
+        self.audit(
+            tx,
+            actor,
+            "participant.set_active",
+            name,
+            format!("{{\"isActive\":{active}}}"),
+        )
+        .await?;
         Ok(Ok(participant))
     }
 
@@ -695,13 +945,24 @@ impl Ledger {
     ) -> LedgerResult<Result<Account, FspiopError>> {
         let mut account = match tx.account(account_id).await? {
             Some(account) if account.participant.eq_ignore_ascii_case(name) => account,
-            _ => return Ok(Err(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("{name} has no account {account_id}")))),
+            _ => {
+                return Ok(Err(FspiopError::new(
+                    ErrorCode::ID_NOT_FOUND,
+                    format!("{name} has no account {account_id}"),
+                )));
+            }
         };
         account.is_active = active;
         account.changed_at_ms = self.now_ms();
         tx.update_account(&account).await?;
-        self.audit(tx, actor, "account.set_active", name, format!("{{\"accountId\":{account_id},\"isActive\":{active}}}"))
-            .await?;
+        self.audit(
+            tx,
+            actor,
+            "account.set_active",
+            name,
+            format!("{{\"accountId\":{account_id},\"isActive\":{active}}}"),
+        )
+        .await?;
         Ok(Ok(account))
     }
 
@@ -716,14 +977,21 @@ impl Ledger {
             return Ok(Err(unknown_participant(&endpoint.participant)));
         }
         if fspiop::endpoint::EndpointType::parse(&endpoint.kind).is_none() {
-            return Ok(Err(FspiopError::validation(format!("unknown endpoint type {}", endpoint.kind))));
+            return Ok(Err(FspiopError::validation(format!(
+                "unknown endpoint type {}",
+                endpoint.kind
+            ))));
         }
         if !(endpoint.value.starts_with("http://") || endpoint.value.starts_with("https://")) {
-            return Ok(Err(FspiopError::validation("endpoint value must be an http:// or https:// URL")));
+            return Ok(Err(FspiopError::validation(
+                "endpoint value must be an http:// or https:// URL",
+            )));
         }
         tx.upsert_endpoint(&endpoint).await?;
-        let detail = serde_json::json!({"type": endpoint.kind, "value": endpoint.value}).to_string();
-        self.audit(tx, actor, "endpoint.set", &endpoint.participant, detail).await?;
+        let detail =
+            serde_json::json!({"type": endpoint.kind, "value": endpoint.value}).to_string();
+        self.audit(tx, actor, "endpoint.set", &endpoint.participant, detail)
+            .await?;
         Ok(Ok(()))
     }
 
@@ -737,13 +1005,21 @@ impl Ledger {
         cap: Amount,
         initial_position: Decimal,
     ) -> LedgerResult<Result<(), FspiopError>> {
-        let Some(mut position) = tx.account_for(name, currency, AccountType::Position).await? else {
-            return Ok(Err(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("{name} has no {currency} position account"))));
+        let Some(mut position) = tx
+            .account_for(name, currency, AccountType::Position)
+            .await?
+        else {
+            return Ok(Err(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("{name} has no {currency} position account"),
+            )));
         };
         if tx.limit(name, currency).await?.is_some() {
             return Ok(Err(FspiopError::new(
                 ErrorCode::GENERIC_CLIENT_ERROR,
-                format!("{name} already has initial position and limits for {currency}; use PUT /participants/{name}/limits"),
+                format!(
+                    "{name} already has initial position and limits for {currency}; use PUT /participants/{name}/limits"
+                ),
             )));
         }
         if !initial_position.is_zero() {
@@ -759,8 +1035,24 @@ impl Ledger {
             hub.changed_at_ms = now;
             tx.update_account(&position).await?;
             tx.update_account(&hub).await?;
-            tx.append_journal(&journal(position.id, name, "INITIAL_POSITION", initial_position, Decimal::ZERO, now)).await?;
-            tx.append_journal(&journal(hub.id, name, "INITIAL_POSITION", -initial_position, Decimal::ZERO, now)).await?;
+            tx.append_journal(&journal(
+                position.id,
+                name,
+                "INITIAL_POSITION",
+                initial_position,
+                Decimal::ZERO,
+                now,
+            ))
+            .await?;
+            tx.append_journal(&journal(
+                hub.id,
+                name,
+                "INITIAL_POSITION",
+                -initial_position,
+                Decimal::ZERO,
+                now,
+            ))
+            .await?;
         }
         let limit = Limit {
             participant: position.participant.clone(),
@@ -770,7 +1062,8 @@ impl Ledger {
         };
         tx.upsert_limit(&limit).await?;
         let detail = serde_json::json!({"currency": currency, "netDebitCap": cap.to_string(), "initialPosition": initial_position.to_string()}).to_string();
-        self.audit(tx, actor, "limits.initial", name, detail).await?;
+        self.audit(tx, actor, "limits.initial", name, detail)
+            .await?;
         Ok(Ok(()))
     }
 
@@ -784,8 +1077,14 @@ impl Ledger {
         cap: Amount,
         alarm_percentage: Decimal,
     ) -> LedgerResult<Result<Limit, FspiopError>> {
-        let Some(position) = tx.account_for(name, currency, AccountType::Position).await? else {
-            return Ok(Err(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("{name} has no {currency} position account"))));
+        let Some(position) = tx
+            .account_for(name, currency, AccountType::Position)
+            .await?
+        else {
+            return Ok(Err(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("{name} has no {currency} position account"),
+            )));
         };
         let limit = Limit {
             participant: position.participant,
@@ -794,7 +1093,8 @@ impl Ledger {
             alarm_percentage,
         };
         tx.upsert_limit(&limit).await?;
-        let detail = serde_json::json!({"currency": currency, "netDebitCap": cap.to_string()}).to_string();
+        let detail =
+            serde_json::json!({"currency": currency, "netDebitCap": cap.to_string()}).to_string();
         self.audit(tx, actor, "limits.set", name, detail).await?;
         Ok(Ok(limit))
     }
@@ -816,7 +1116,12 @@ impl Ledger {
     ) -> LedgerResult<Result<FundsTransfer, FspiopError>> {
         let now = self.now_ms();
         let mut settlement = match tx.account(account_id).await? {
-            Some(a) if a.participant.eq_ignore_ascii_case(name) && a.kind == AccountType::Settlement => a,
+            Some(a)
+                if a.participant.eq_ignore_ascii_case(name)
+                    && a.kind == AccountType::Settlement =>
+            {
+                a
+            }
             _ => {
                 return Ok(Err(FspiopError::new(
                     ErrorCode::ID_NOT_FOUND,
@@ -831,7 +1136,9 @@ impl Ledger {
             ))));
         }
         if amount.is_zero() {
-            return Ok(Err(FspiopError::validation("amount must be greater than zero")));
+            return Ok(Err(FspiopError::validation(
+                "amount must be greater than zero",
+            )));
         }
         if let Some(existing) = tx.funds_transfer(id).await? {
             return Ok(Err(FspiopError::new(
@@ -848,8 +1155,17 @@ impl Ledger {
                 hub.value += value;
                 hub.changed_at_ms = now;
                 tx.update_account(&hub).await?;
-                tx.append_journal(&journal(hub.id, id, "FUNDS_IN", value, Decimal::ZERO, now)).await?;
-                tx.append_journal(&journal(settlement.id, id, "FUNDS_IN", -value, Decimal::ZERO, now)).await?;
+                tx.append_journal(&journal(hub.id, id, "FUNDS_IN", value, Decimal::ZERO, now))
+                    .await?;
+                tx.append_journal(&journal(
+                    settlement.id,
+                    id,
+                    "FUNDS_IN",
+                    -value,
+                    Decimal::ZERO,
+                    now,
+                ))
+                .await?;
                 ("COMMITTED", "recordFundsIn")
             }
             FundsAction::OutReserve => {
@@ -867,7 +1183,15 @@ impl Ledger {
                     )));
                 }
                 settlement.reserved += value;
-                tx.append_journal(&journal(settlement.id, id, "FUNDS_OUT_RESERVE", Decimal::ZERO, value, now)).await?;
+                tx.append_journal(&journal(
+                    settlement.id,
+                    id,
+                    "FUNDS_OUT_RESERVE",
+                    Decimal::ZERO,
+                    value,
+                    now,
+                ))
+                .await?;
                 ("RESERVED", "recordFundsOutPrepareReserve")
             }
         };
@@ -904,13 +1228,23 @@ impl Ledger {
         let now = self.now_ms();
         let mut funds = match tx.funds_transfer(id).await? {
             Some(f) if f.account_id == account_id && f.participant.eq_ignore_ascii_case(name) => f,
-            _ => return Ok(Err(FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("no funds-out {id} on account {account_id}")))),
+            _ => {
+                return Ok(Err(FspiopError::new(
+                    ErrorCode::ID_NOT_FOUND,
+                    format!("no funds-out {id} on account {account_id}"),
+                )));
+            }
         };
         if funds.state != "RESERVED" {
-            return Ok(Err(FspiopError::validation(format!("funds transfer {id} is {}, not RESERVED", funds.state))));
+            return Ok(Err(FspiopError::validation(format!(
+                "funds transfer {id} is {}, not RESERVED",
+                funds.state
+            ))));
         }
         let Some(mut settlement) = tx.account(account_id).await? else {
-            return Err(StoreError::Corrupt(format!("settlement account {account_id} vanished")));
+            return Err(StoreError::Corrupt(format!(
+                "settlement account {account_id} vanished"
+            )));
         };
         settlement.reserved -= funds.amount;
         settlement.changed_at_ms = now;
@@ -920,18 +1254,53 @@ impl Ledger {
             hub.value -= funds.amount;
             hub.changed_at_ms = now;
             tx.update_account(&hub).await?;
-            tx.append_journal(&journal(hub.id, id, "FUNDS_OUT_COMMIT", -funds.amount, Decimal::ZERO, now)).await?;
-            tx.append_journal(&journal(settlement.id, id, "FUNDS_OUT_COMMIT", funds.amount, -funds.amount, now)).await?;
+            tx.append_journal(&journal(
+                hub.id,
+                id,
+                "FUNDS_OUT_COMMIT",
+                -funds.amount,
+                Decimal::ZERO,
+                now,
+            ))
+            .await?;
+            tx.append_journal(&journal(
+                settlement.id,
+                id,
+                "FUNDS_OUT_COMMIT",
+                funds.amount,
+                -funds.amount,
+                now,
+            ))
+            .await?;
             "COMMITTED"
         } else {
-            tx.append_journal(&journal(settlement.id, id, "FUNDS_OUT_ABORT", Decimal::ZERO, -funds.amount, now)).await?;
+            tx.append_journal(&journal(
+                settlement.id,
+                id,
+                "FUNDS_OUT_ABORT",
+                Decimal::ZERO,
+                -funds.amount,
+                now,
+            ))
+            .await?;
             "ABORTED"
         };
         tx.update_account(&settlement).await?;
         tx.set_funds_transfer_state(id, state).await?;
         funds.state = state.into();
-        let action = if commit { "funds.out.commit" } else { "funds.out.abort" };
-        self.audit(tx, actor, action, name, serde_json::json!({"transferId": id}).to_string()).await?;
+        let action = if commit {
+            "funds.out.commit"
+        } else {
+            "funds.out.abort"
+        };
+        self.audit(
+            tx,
+            actor,
+            action,
+            name,
+            serde_json::json!({"transferId": id}).to_string(),
+        )
+        .await?;
         Ok(Ok(funds))
     }
 
@@ -968,14 +1337,25 @@ impl Ledger {
         if !party.fsp_id.eq_ignore_ascii_case(source) {
             return Ok(Err(FspiopError::new(
                 ErrorCode::ADD_PARTY_INFORMATION_ERROR,
-                format!("{source} may only register parties for itself, not for {}", party.fsp_id),
+                format!(
+                    "{source} may only register parties for itself, not for {}",
+                    party.fsp_id
+                ),
             )));
         }
-        let existing = tx.parties(&party.id_type, &party.identifier, Some(&party.sub_id)).await?;
-        if let Some(owner) = existing.iter().find(|p| !p.fsp_id.eq_ignore_ascii_case(source) && p.currency == party.currency) {
+        let existing = tx
+            .parties(&party.id_type, &party.identifier, Some(&party.sub_id))
+            .await?;
+        if let Some(owner) = existing
+            .iter()
+            .find(|p| !p.fsp_id.eq_ignore_ascii_case(source) && p.currency == party.currency)
+        {
             return Ok(Err(FspiopError::new(
                 ErrorCode::ADD_PARTY_INFORMATION_ERROR,
-                format!("party {}/{} is already registered to {}", party.id_type, party.identifier, owner.fsp_id),
+                format!(
+                    "party {}/{} is already registered to {}",
+                    party.id_type, party.identifier, owner.fsp_id
+                ),
             )));
         }
         tx.upsert_party(&party).await?;
@@ -1004,7 +1384,10 @@ impl Ledger {
 
 /// Whether sha256(fulfilment) equals the condition (both base64url, 32 bytes).
 pub fn fulfilment_matches(fulfilment: &str, condition: &str) -> bool {
-    let (Ok(fulfilment), Ok(condition)) = (ilp::Fulfilment::from_base64url(fulfilment), ilp::Condition::from_base64url(condition)) else {
+    let (Ok(fulfilment), Ok(condition)) = (
+        ilp::Fulfilment::from_base64url(fulfilment),
+        ilp::Condition::from_base64url(condition),
+    ) else {
         return false;
     };
     condition.is_fulfilled_by(&fulfilment)
@@ -1016,7 +1399,14 @@ pub fn liquidity_cover(settlement: &Account) -> Decimal {
     -settlement.value - settlement.reserved
 }
 
-fn journal(account_id: i64, reference: &str, reason: &str, value_delta: Decimal, reserved_delta: Decimal, at_ms: i64) -> JournalEntry {
+fn journal(
+    account_id: i64,
+    reference: &str,
+    reason: &str,
+    value_delta: Decimal,
+    reserved_delta: Decimal,
+    at_ms: i64,
+) -> JournalEntry {
     JournalEntry {
         account_id,
         reference: reference.into(),
@@ -1027,9 +1417,18 @@ fn journal(account_id: i64, reference: &str, reason: &str, value_delta: Decimal,
     }
 }
 
-fn duplicate_of(existing: &Transfer, previous_hash: &str, new_hash: &str, is_prepare: bool) -> Duplicate {
+fn duplicate_of(
+    existing: &Transfer,
+    previous_hash: &str,
+    new_hash: &str,
+    is_prepare: bool,
+) -> Duplicate {
     if previous_hash != new_hash {
-        let what = if is_prepare { "transfer prepare" } else { "transfer callback" };
+        let what = if is_prepare {
+            "transfer prepare"
+        } else {
+            "transfer callback"
+        };
         return Duplicate::Modified(modified(what, &existing.id));
     }
     if is_prepare || existing.state.is_final() {
@@ -1047,14 +1446,24 @@ fn modified(what: &str, id: &str) -> FspiopError {
 }
 
 fn not_found(id: &str) -> FspiopError {
-    FspiopError::new(ErrorCode::TRANSFER_NOT_FOUND, format!("Provided Transfer ID {id} was not found on the server."))
+    FspiopError::new(
+        ErrorCode::TRANSFER_NOT_FOUND,
+        format!("Provided Transfer ID {id} was not found on the server."),
+    )
 }
 
 fn unknown_participant(name: &str) -> FspiopError {
-    FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("participant {name} does not exist"))
+    FspiopError::new(
+        ErrorCode::ID_NOT_FOUND,
+        format!("participant {name} does not exist"),
+    )
 }
 
-fn check_payee_message(transfer: &Transfer, source: &str, destination: Option<&str>) -> Option<FspiopError> {
+fn check_payee_message(
+    transfer: &Transfer,
+    source: &str,
+    destination: Option<&str>,
+) -> Option<FspiopError> {
     if !transfer.payee.eq_ignore_ascii_case(source) {
         return Some(FspiopError::validation(format!(
             "FSPIOP-Source {source} does not match payee fsp {} of transfer {}",
@@ -1072,14 +1481,26 @@ fn check_payee_message(transfer: &Transfer, source: &str, destination: Option<&s
     None
 }
 
-async fn position_account(tx: &mut dyn LedgerTx, participant: &str, currency: &str) -> LedgerResult<Account> {
+async fn position_account(
+    tx: &mut dyn LedgerTx,
+    participant: &str,
+    currency: &str,
+) -> LedgerResult<Account> {
     tx.account_for(participant, currency, AccountType::Position)
         .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("{participant} has no {currency} position account")))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("{participant} has no {currency} position account"))
+        })
 }
 
-async fn hub_account(tx: &mut dyn LedgerTx, currency: &str, kind: AccountType) -> LedgerResult<Account> {
+async fn hub_account(
+    tx: &mut dyn LedgerTx,
+    currency: &str,
+    kind: AccountType,
+) -> LedgerResult<Account> {
     tx.account_for(HUB_PARTICIPANT, currency, kind)
         .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("hub has no {currency} {} account", kind.as_str())))
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!("hub has no {currency} {} account", kind.as_str()))
+        })
 }

@@ -74,7 +74,11 @@ pub trait LedgerTx: Send {
 
     // Limits and endpoints.
     /// The net debit cap of a participant in a currency.
-    async fn limit(&mut self, participant: &str, currency: &str) -> Result<Option<Limit>, StoreError>;
+    async fn limit(
+        &mut self,
+        participant: &str,
+        currency: &str,
+    ) -> Result<Option<Limit>, StoreError>;
     /// All limits of a participant.
     async fn limits(&mut self, participant: &str) -> Result<Vec<Limit>, StoreError>;
     /// Inserts or replaces a limit.

@@ -1,0 +1,252 @@
+//! Crash safety: kill the hub process with SIGKILL while transfers are in flight, restart it on
+//! the same data directory, and prove that every transfer acknowledged with `202` survived,
+//! reached a final state (expiry timers are rebuilt on restart), and that positions reconcile
+//! with the transfers. Resending acknowledged prepares after the restart must not double them.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::simulator::{SimParty, Simulator, in_seconds};
+use fspiop::headers::{Method, Resource};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// Starts `ferroloop hub` and waits for its "listening" line; returns the child and token.
+fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
+        .args(["hub", "--data-dir"])
+        .arg(data_dir)
+        .args([
+            "--fspiop-listen",
+            &fspiop.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ferroloop hub");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read listening line");
+    assert!(
+        line.starts_with("ferroloop hub listening"),
+        "unexpected first line: {line:?}"
+    );
+    let token_file = line
+        .split("admin_token_file=")
+        .nth(1)
+        .expect("token file")
+        .trim();
+    let token = std::fs::read_to_string(token_file)
+        .expect("token")
+        .trim()
+        .to_string();
+    (child, token)
+}
+
+fn dec(text: &str) -> Decimal {
+    text.parse().expect("decimal")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_transfer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (fspiop, admin_addr) = (free_port(), free_port());
+    let (mut hub, token) = spawn_hub(dir.path(), fspiop, admin_addr);
+    let hub_url = format!("http://{fspiop}");
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let payer = Simulator::start("crashpayer", "USD", vec![], &hub_url, any)
+        .await
+        .expect("payer");
+    let party = SimParty {
+        id_type: "MSISDN".into(),
+        identifier: "15551230000".into(),
+        first_name: "C".into(),
+        last_name: "P".into(),
+    };
+    let payee = Simulator::start("crashpayee", "USD", vec![party], &hub_url, any)
+        .await
+        .expect("payee");
+    let admin = AdminClient::new(
+        reqwest::Client::new(),
+        format!("http://{admin_addr}"),
+        &token,
+    );
+    for sim in [&payer, &payee] {
+        let onboarding = Onboarding {
+            name: sim.name().into(),
+            currency: "USD".into(),
+            net_debit_cap: "1000000".into(),
+            funds_in: "1000000".into(),
+            callback_base: sim.base_url(),
+        };
+        admin.onboard(&onboarding).await.expect("onboard");
+    }
+    let quote = json!({
+        "quoteId": uuid::Uuid::new_v4().to_string(),
+        "transactionId": uuid::Uuid::new_v4().to_string(),
+        "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551230000", "fspId": "crashpayee"}},
+        "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551239999", "fspId": "crashpayer"}},
+        "amountType": "SEND",
+        "amount": {"amount": "1", "currency": "USD"},
+        "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+    });
+    let terms = payee.terms_for(&quote, &in_seconds(3600)).expect("terms");
+
+    // Fire prepares until well after the kill; remember which were acknowledged.
+    let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let acked_count = Arc::new(AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (payer, terms, acknowledged, acked_count) = (
+            payer.clone(),
+            terms.clone(),
+            acknowledged.clone(),
+            acked_count.clone(),
+        );
+        senders.spawn(async move {
+            for round in 0..40 {
+                let amount = format!("{}", 1 + (worker * 40 + round) % 7);
+                let body = json!({
+                    "transferId": uuid::Uuid::new_v4().to_string(),
+                    "payerFsp": "crashpayer",
+                    "payeeFsp": "crashpayee",
+                    "amount": {"amount": amount, "currency": "USD"},
+                    "ilpPacket": terms.ilp_packet,
+                    "condition": terms.condition,
+                    "expiration": in_seconds(4),
+                });
+                let sent = payer
+                    .client()
+                    .send(
+                        Method::Post,
+                        Resource::Transfers,
+                        "/transfers",
+                        Some("crashpayee"),
+                        Some(&body),
+                    )
+                    .await;
+                if let Ok(answer) = sent
+                    && answer.status == 202
+                {
+                    let id = body["transferId"].as_str().unwrap_or_default().to_string();
+                    acknowledged.lock().await.push((id, body));
+                    acked_count.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let started = Instant::now();
+    while acked_count.load(Ordering::SeqCst) < 150 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    hub.kill().expect("SIGKILL the hub");
+    let _ = hub.wait();
+    while senders.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(
+        acknowledged.len() >= 150,
+        "only {} transfers were acknowledged before the kill",
+        acknowledged.len()
+    );
+
+    let (mut hub, token) = spawn_hub(dir.path(), fspiop, admin_addr);
+    let admin = AdminClient::new(
+        reqwest::Client::new(),
+        format!("http://{admin_addr}"),
+        &token,
+    );
+
+    // Every acknowledged transfer exists and becomes final (commit, or expiry within ~1 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut committed = Decimal::ZERO;
+    for (id, body) in &acknowledged {
+        let state = loop {
+            let transfer = admin
+                .call(reqwest::Method::GET, &format!("/transfers/{id}"), None)
+                .await;
+            let transfer =
+                transfer.unwrap_or_else(|e| panic!("acknowledged transfer {id} lost: {e}"));
+            let state = transfer["state"].as_str().unwrap_or_default().to_string();
+            if state != "RESERVED" || Instant::now() > deadline {
+                break state;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            matches!(state.as_str(), "COMMITTED" | "EXPIRED_RESERVED"),
+            "transfer {id} ended {state}"
+        );
+        if state == "COMMITTED" {
+            committed += dec(body["amount"]["amount"].as_str().unwrap_or("0"));
+        }
+    }
+
+    let reconcile = |label: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let (payer_value, payer_reserved) = admin
+                .position("crashpayer", "USD")
+                .await
+                .expect("payer position");
+            let (payee_value, payee_reserved) = admin
+                .position("crashpayee", "USD")
+                .await
+                .expect("payee position");
+            assert_eq!(
+                dec(&payer_reserved),
+                Decimal::ZERO,
+                "{label}: payer reservation left"
+            );
+            assert_eq!(dec(&payee_reserved), Decimal::ZERO, "{label}");
+            assert_eq!(
+                dec(&payer_value),
+                committed,
+                "{label}: payer position vs committed transfers"
+            );
+            assert_eq!(
+                dec(&payee_value),
+                -committed,
+                "{label}: payee position vs committed transfers"
+            );
+        }
+    };
+    reconcile("after restart").await;
+
+    // Resending acknowledged prepares is recognised as duplicates: nothing moves twice.
+    for (_, body) in acknowledged.iter().take(20) {
+        let answer = payer
+            .client()
+            .send(
+                Method::Post,
+                Resource::Transfers,
+                "/transfers",
+                Some("crashpayee"),
+                Some(body),
+            )
+            .await
+            .expect("resend");
+        assert_eq!(answer.status, 202, "{}", answer.body);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    reconcile("after resends").await;
+
+    hub.kill().expect("stop hub");
+    let _ = hub.wait();
+}

@@ -1,0 +1,340 @@
+//! Shared set-up for the hub's integration tests: a hub on a fresh SQLite file, a payer and a
+//! payee simulator onboarded through the admin API, and helpers to craft FSPIOP requests (good
+//! and bad), wait for callbacks and read positions. Everything talks real HTTP on loopback.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dfsp::client::Answer;
+use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::simulator::{Received, SimParty, Simulator};
+use fspiop::FspiopDateTime;
+use fspiop::headers::{Method, Resource};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Currency of every participant.
+pub const CURRENCY: &str = "USD";
+/// The payer DFSP.
+pub const PAYER: &str = "payerfsp";
+/// The payee DFSP.
+pub const PAYEE: &str = "payeefsp";
+/// The hub's own name.
+pub const HUB: &str = "Hub";
+/// The party the payee owns.
+pub const PAYEE_MSISDN: &str = "27713803912";
+/// Net debit cap of both DFSPs.
+pub const CAP: &str = "1000";
+/// Liquidity cover of the payer (below the cap, so liquidity and cap can fail separately).
+pub const PAYER_FUNDS: &str = "500";
+/// Liquidity cover of the payee.
+pub const PAYEE_FUNDS: &str = "500";
+/// How long to wait for a callback that must arrive.
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long to watch for a message that must not arrive (after the expected ones came).
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// `(value, reservedValue)` of a position.
+pub type Position = (String, String);
+
+/// A hub with two onboarded DFSP simulators.
+pub struct TestHub {
+    /// The running hub.
+    pub hub: hub::RunningHub,
+    /// Admin API client with the bootstrap token.
+    pub admin: AdminClient,
+    /// `http://` base of the admin listener.
+    pub admin_url: String,
+    /// `http://` base of the FSPIOP listener.
+    pub fspiop_url: String,
+    /// The payer DFSP.
+    pub payer: Simulator,
+    /// The payee DFSP (owns [`PAYEE_MSISDN`]).
+    pub payee: Simulator,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestHub {
+    /// Starts the hub and both simulators, onboards them and registers the payee's party.
+    pub async fn start() -> TestHub {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = store::SqliteStore::open(&dir.path().join("hub.db")).await.expect("open the SQLite store");
+        let mut config = hub::HubConfig::new(dir.path());
+        config.fspiop_listen = loopback();
+        config.admin_listen = loopback();
+        config.callbacks.backoff = Duration::from_millis(20);
+        let running = hub::start(config, Arc::new(store)).await.expect("hub starts");
+        let fspiop_url = format!("http://{}", running.fspiop_addr);
+        let admin_url = format!("http://{}", running.admin_addr);
+        let payer = Simulator::start(PAYER, CURRENCY, vec![], &fspiop_url, loopback()).await.expect("payer simulator");
+        let party = SimParty {
+            id_type: "MSISDN".into(),
+            identifier: PAYEE_MSISDN.into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+        };
+        let payee =
+            Simulator::start(PAYEE, CURRENCY, vec![party], &fspiop_url, loopback()).await.expect("payee simulator");
+        let http = reqwest::Client::new();
+        let admin = AdminClient::new(http.clone(), &admin_url, &running.admin_token);
+        for (sim, funds) in [(&payer, PAYER_FUNDS), (&payee, PAYEE_FUNDS)] {
+            let onboarding = Onboarding {
+                name: sim.name().into(),
+                currency: CURRENCY.into(),
+                net_debit_cap: CAP.into(),
+                funds_in: funds.into(),
+                callback_base: sim.base_url(),
+            };
+            admin.onboard(&onboarding).await.expect("onboarding");
+        }
+        let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
+        let body = json!({"fspId": PAYEE, "currency": CURRENCY});
+        let answer = payee
+            .client()
+            .send(Method::Post, Resource::Participants, &path, None, Some(&body))
+            .await
+            .expect("party registration sent");
+        assert_eq!(answer.status, 202, "party registration refused: {}", answer.body);
+        let registered = payee.wait_path("PUT", &path, WAIT).await.expect("party registration answered");
+        assert_eq!(registered.body["fspId"], PAYEE);
+        TestHub { hub: running, admin, admin_url, fspiop_url, payer, payee, http, _dir: dir }
+    }
+
+    /// `(value, reservedValue)` of a participant's USD position.
+    pub async fn position(&self, name: &str) -> Position {
+        self.admin.position(name, CURRENCY).await.expect("position readable")
+    }
+
+    /// Positions of payer and payee, for "nothing changed" checks.
+    pub async fn positions(&self) -> [Position; 2] {
+        [self.position(PAYER).await, self.position(PAYEE).await]
+    }
+
+    /// Asserts that the positions equal `before`.
+    pub async fn assert_positions_unchanged(&self, before: &[Position; 2], what: &str) {
+        let now = self.positions().await;
+        assert_eq!(&now, before, "positions changed after {what}");
+    }
+
+    /// The simulator of a participant.
+    pub fn sim(&self, name: &str) -> &Simulator {
+        if name == PAYER { &self.payer } else { &self.payee }
+    }
+
+    /// An admin call with an explicit token (or none): status and JSON body.
+    pub async fn admin_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.admin_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin API reachable");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("admin body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sets a participant's `isActive` through the admin API.
+    pub async fn set_active(&self, name: &str, active: bool) {
+        self.admin
+            .call(reqwest::Method::PUT, &format!("/participants/{name}"), Some(json!({"isActive": active})))
+            .await
+            .expect("participant update accepted");
+    }
+
+    /// A prepare body from the payer to the payee with ILP terms the payee simulator issued
+    /// (so its `Commit` behaviour fulfils it), and the fulfilment.
+    pub fn prepare(&self, amount: &str, expiration: &str) -> (Value, String) {
+        let transfer_id = uuid::Uuid::new_v4().to_string();
+        let quote = json!({
+            "quoteId": uuid::Uuid::new_v4().to_string(),
+            "transactionId": uuid::Uuid::new_v4().to_string(),
+            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+            "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN, "fspId": PAYEE}},
+            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "44123456789", "fspId": PAYER}},
+            "amountType": "SEND",
+            "amount": {"amount": amount, "currency": CURRENCY},
+        });
+        let terms = self.payee.terms_for(&quote, &in_millis(60_000)).expect("ILP terms");
+        let body = json!({
+            "transferId": transfer_id,
+            "payerFsp": PAYER,
+            "payeeFsp": PAYEE,
+            "amount": {"amount": amount, "currency": CURRENCY},
+            "ilpPacket": terms.ilp_packet,
+            "condition": terms.condition,
+            "expiration": expiration,
+        });
+        (body, terms.fulfilment)
+    }
+
+    /// Sends a prepare from the payer (standard headers, canonical body).
+    pub async fn send_prepare(&self, body: &Value) -> Answer {
+        self.payer
+            .client()
+            .send(Method::Post, Resource::Transfers, "/transfers", Some(PAYEE), Some(body))
+            .await
+            .expect("hub reachable")
+    }
+
+    /// Standard headers of `from` for a request to the hub.
+    pub fn headers(
+        &self,
+        from: &Simulator,
+        method: Method,
+        resource: Resource,
+        path: &str,
+        destination: Option<&str>,
+    ) -> Vec<(String, String)> {
+        from.client().headers(method, resource, path, destination)
+    }
+
+    /// Sends exactly these headers and body bytes as `from`.
+    pub async fn send_raw(
+        &self,
+        from: &Simulator,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Answer {
+        from.client().send_raw(method, path, headers, body).await.expect("hub reachable")
+    }
+
+    /// Sends a request over a bare TCP connection (no header added by an HTTP client, e.g. no
+    /// default `Accept`); returns status and JSON body.
+    pub async fn send_bare(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
+        raw_http(self.hub.fspiop_addr, method, path, headers, body).await
+    }
+
+    /// Waits for a callback to `path` or `path/error` (a PUT) at `sim`.
+    pub async fn callback(&self, sim: &Simulator, path: &str) -> Received {
+        let error = format!("{path}/error");
+        sim.wait_for(WAIT, |r| r.method == "PUT" && (r.path == path || r.path == error))
+            .await
+            .unwrap_or_else(|| panic!("{} got no callback for {path}; received {:?}", sim.name(), summary(sim)))
+    }
+
+    /// Waits for a message with this method and path.
+    pub async fn wait_path(&self, sim: &Simulator, method: &str, path: &str) -> Received {
+        sim.wait_path(method, path, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("{} got no {method} {path}; received {:?}", sim.name(), summary(sim)))
+    }
+
+    /// Waits for an error callback (`PUT {path}/error`) and checks its code and that the hub
+    /// originated it.
+    pub async fn hub_error(&self, sim: &Simulator, path: &str, code: &str) -> Received {
+        let received = self.wait_path(sim, "PUT", &format!("{path}/error")).await;
+        assert_eq!(received.error_code(), Some(code), "{} got {}", sim.name(), received.body);
+        assert_eq!(received.header("fspiop-source"), Some(HUB), "error to {} not from the hub", sim.name());
+        assert_eq!(received.header("fspiop-destination"), Some(sim.name()));
+        assert_eq!(received.header("fspiop-uri"), Some(format!("{path}/error").as_str()));
+        assert_eq!(received.header("fspiop-http-method"), Some("PUT"));
+        received
+    }
+
+    /// Waits until `sim` holds at least `n` messages matching `predicate`; returns them.
+    pub async fn wait_count(&self, sim: &Simulator, n: usize, predicate: impl Fn(&Received) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found: Vec<Received> = sim.received().into_iter().filter(|r| predicate(r)).collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{} has {} of {n} expected messages", sim.name(), found.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Watches `sim` for [`QUIET`] and fails if a message matching `predicate` arrives (or
+    /// already arrived).
+    pub async fn assert_none(&self, sim: &Simulator, what: &str, predicate: impl Fn(&Received) -> bool) {
+        let found = sim.wait_for(QUIET, predicate).await;
+        assert!(found.is_none(), "{} unexpectedly received {what}: {:?}", sim.name(), found.map(|r| (r.method, r.path)));
+    }
+
+    /// Fails if the payee received any prepare.
+    pub async fn assert_no_prepare_forwarded(&self) {
+        self.assert_none(&self.payee, "a prepare", |r| r.method == "POST" && r.path == "/transfers").await;
+    }
+}
+
+/// 127.0.0.1 on a free port.
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// An FSPIOP DateTime `ms` milliseconds from now (negative for the past).
+pub fn in_millis(ms: i64) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let at = i64::try_from(now).expect("time fits") + ms;
+    FspiopDateTime::from_unix_millis(at).expect("valid instant").to_string()
+}
+
+/// Sets (or adds) a header by lower-case name.
+pub fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    headers.retain(|(k, _)| k != name);
+    headers.push((name.to_string(), value.to_string()));
+}
+
+/// Removes a header by lower-case name.
+pub fn remove_header(headers: &mut Vec<(String, String)>, name: &str) {
+    headers.retain(|(k, _)| k != name);
+}
+
+/// The `errorInformation.errorCode` of a synchronous answer.
+pub fn sync_code(answer: &Answer) -> String {
+    answer.error_code().unwrap_or_else(|| panic!("no errorCode in HTTP {} {:?}", answer.status, answer.body))
+}
+
+/// Asserts a synchronous refusal: HTTP status and error code.
+pub fn assert_refused(answer: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!((answer.status, sync_code(answer).as_str()), (status, code), "{what}: {}", answer.body);
+}
+
+/// Asserts an empty 202 (or 200) acceptance.
+pub fn assert_accepted(answer: &Answer, status: u16, what: &str) {
+    assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    assert!(answer.body.is_empty(), "{what}: acceptance must have an empty body, got {}", answer.body);
+}
+
+/// Method and path of everything a simulator received (for failure messages).
+pub fn summary(sim: &Simulator) -> Vec<String> {
+    sim.received().iter().map(|r| format!("{} {} {}", r.method, r.path, r.error_code().unwrap_or(""))).collect()
+}
+
+/// A minimal HTTP/1.1 exchange over a new TCP connection: status and JSON body of the answer.
+pub async fn raw_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(body).await.expect("write body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read answer");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let payload = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
