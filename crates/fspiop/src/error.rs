@@ -146,6 +146,9 @@ pub struct FspiopError {
     pub description: String,
     /// Extra key/value pairs for `extensionList` (for example supported versions on 3001).
     pub extensions: Vec<(String, String)>,
+    /// HTTP status for a synchronous answer when it differs from the code's default (405 for
+    /// a method the path does not allow).
+    pub status: Option<u16>,
 }
 
 impl FspiopError {
@@ -162,7 +165,33 @@ impl FspiopError {
             code,
             description: truncate_chars(&text, MAX_DESCRIPTION_CHARS),
             extensions: Vec::new(),
+            status: None,
         }
+    }
+
+    /// An error carrying a payee's own code and description unchanged.
+    pub fn verbatim(code: ErrorCode, description: impl AsRef<str>) -> FspiopError {
+        FspiopError {
+            code,
+            description: truncate_chars(description.as_ref(), MAX_DESCRIPTION_CHARS),
+            extensions: Vec::new(),
+            status: None,
+        }
+    }
+
+    /// `3000` with HTTP 405: the path exists but not with this method.
+    pub fn method_not_allowed(method: &str) -> FspiopError {
+        let mut error = FspiopError::new(
+            ErrorCode::GENERIC_CLIENT_ERROR,
+            format!("method {method} is not allowed on this path"),
+        );
+        error.status = Some(405);
+        error
+    }
+
+    /// The HTTP status of a synchronous answer carrying this error.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.code.http_status())
     }
 
     /// Adds an extension (only the first 16 are kept, as the schema allows).

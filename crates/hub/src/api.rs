@@ -99,10 +99,10 @@ pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Res
 
 /// A synchronous FSPIOP error response.
 pub fn error_response(error: &FspiopError) -> Response {
-    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(&error.to_body()).unwrap_or_default();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if error.code == ErrorCode::GENERIC_CLIENT_ERROR && status == StatusCode::METHOD_NOT_ALLOWED {
+    if status == StatusCode::METHOD_NOT_ALLOWED {
         response.headers_mut().insert(
             header::ALLOW,
             header::HeaderValue::from_static("GET, POST, PUT, DELETE"),
@@ -237,11 +237,7 @@ fn parse_method(method: &str) -> Result<Method, FspiopError> {
 }
 
 fn method_not_allowed(method: &str) -> FspiopError {
-    FspiopError {
-        code: ErrorCode::GENERIC_CLIENT_ERROR,
-        description: format!("Generic client error - method {method} is not allowed on this path"),
-        extensions: Vec::new(),
-    }
+    FspiopError::method_not_allowed(method)
 }
 
 /// Splits a path into resource and shape. Paths may carry a prefix before the resource

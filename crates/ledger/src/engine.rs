@@ -504,11 +504,7 @@ impl Ledger {
             return Ok(AbortOutcome::Refused(error));
         }
         let code = ErrorCode::parse(&command.error_code).unwrap_or(ErrorCode::GENERIC_PAYEE_ERROR);
-        let error = FspiopError {
-            code,
-            description: command.error_description.clone(),
-            extensions: Vec::new(),
-        };
+        let error = FspiopError::verbatim(code, &command.error_description);
         transfer.error_hash = Some(command.hash.clone());
         self.release(tx, &mut transfer, TransferState::AbortedError, &error, now)
             .await?;
