@@ -146,6 +146,7 @@ struct Inner {
     notify: Notify,
     record: std::sync::atomic::AtomicBool,
     waiters: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<Received>>>,
+    quote_validity_seconds: std::sync::atomic::AtomicI64,
 }
 
 /// A running simulated DFSP.
@@ -179,6 +180,7 @@ impl Simulator {
             notify: Notify::new(),
             record: std::sync::atomic::AtomicBool::new(true),
             waiters: Mutex::new(std::collections::HashMap::new()),
+            quote_validity_seconds: std::sync::atomic::AtomicI64::new(60),
         });
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
@@ -211,6 +213,11 @@ impl Simulator {
             .behaviour
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = behaviour;
+    }
+
+    /// How long quotes this DFSP answers as payee stay valid (default 60 s).
+    pub fn set_quote_validity(&self, seconds: i64) {
+        self.inner.quote_validity_seconds.store(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops (or resumes) keeping received messages (the load generator turns it off).
@@ -306,35 +313,7 @@ impl Simulator {
         let lookup = started.elapsed();
 
         let started = Instant::now();
-        let quote_id = uuid::Uuid::new_v4().to_string();
-        let quote = json!({
-            "quoteId": quote_id,
-            "transactionId": uuid::Uuid::new_v4().to_string(),
-            "payee": party.body["party"].clone(),
-            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "44123456789", "fspId": self.inner.name}},
-            "amountType": "SEND",
-            "amount": {"amount": amount, "currency": self.inner.currency},
-            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-        });
-        let answer = client
-            .send(
-                Method::Post,
-                Resource::Quotes,
-                "/quotes",
-                Some(&payee_fsp),
-                Some(&quote),
-            )
-            .await?;
-        refused("POST /quotes", &answer)?;
-        let quote_path = format!("/quotes/{quote_id}");
-        let quoted = self
-            .wait_for(timeout, |r| {
-                r.method == "PUT"
-                    && (r.path == quote_path || r.path == format!("{quote_path}/error"))
-            })
-            .await
-            .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
-        failed("quote", &quoted)?;
+        let quoted = self.quote(&payee_fsp, &party.body["party"], amount, timeout).await?;
         let quote_time = started.elapsed();
 
         let started = Instant::now();
@@ -379,6 +358,30 @@ impl Simulator {
             quote: quote_time,
             transfer: started.elapsed(),
         })
+    }
+
+    /// Asks `payee_fsp` for a quote (SEND amount) through the hub and waits for the answer;
+    /// returns the `PUT /quotes/{ID}` body.
+    pub async fn quote(&self, payee_fsp: &str, payee: &Value, amount: &str, timeout: Duration) -> Result<Received, SimError> {
+        let quote_id = uuid::Uuid::new_v4().to_string();
+        let quote = json!({
+            "quoteId": quote_id,
+            "transactionId": uuid::Uuid::new_v4().to_string(),
+            "payee": payee,
+            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "44123456789", "fspId": self.inner.name}},
+            "amountType": "SEND",
+            "amount": {"amount": amount, "currency": self.inner.currency},
+            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+        });
+        let answer = self.inner.client.send(Method::Post, Resource::Quotes, "/quotes", Some(payee_fsp), Some(&quote)).await?;
+        refused("POST /quotes", &answer)?;
+        let quote_path = format!("/quotes/{quote_id}");
+        let quoted = self
+            .wait_for(timeout, |r| r.method == "PUT" && (r.path == quote_path || r.path == format!("{quote_path}/error")))
+            .await
+            .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
+        failed("quote", &quoted)?;
+        Ok(quoted)
     }
 
     /// The ILP terms this DFSP, as payee, produces for a quote request (v1, as the SDK does).
@@ -560,7 +563,7 @@ async fn answer_party(
 
 async fn answer_quote(inner: &Inner, source: &str, quote: &Value) -> Result<(), reqwest::Error> {
     let id = quote["quoteId"].as_str().unwrap_or_default();
-    let expiration = in_seconds(60);
+    let expiration = in_seconds(inner.quote_validity_seconds.load(std::sync::atomic::Ordering::Relaxed));
     let transaction = transaction_of(quote, &expiration);
     let path = format!("/quotes/{id}");
     match ilp::v1_terms(&transaction, &inner.secret) {

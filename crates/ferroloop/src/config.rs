@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub hub_name: Option<String>,
     /// Ledger batch size.
     pub batch_max: Option<usize>,
+    /// `strict` (default) or `condition-only`.
+    pub ilp_policy: Option<String>,
     /// Callback settings.
     #[serde(default)]
     pub callbacks: CallbackFile,
@@ -74,6 +76,11 @@ pub fn resolve(
             "batch_max must be between 1 and 10000"
         );
         config.batch_max = batch;
+    }
+    match file.ilp_policy.as_deref() {
+        None | Some("strict") => {}
+        Some("condition-only") => config.ilp_policy = ledger::IlpPolicy::ConditionOnly,
+        Some(other) => anyhow::bail!("ilp_policy must be strict or condition-only, not {other}"),
     }
     let callbacks = &mut config.callbacks;
     if let Some(ms) = file.callbacks.timeout_ms {

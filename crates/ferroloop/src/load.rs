@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimParty, Simulator, in_seconds};
+use dfsp::simulator::{SimParty, Simulator};
 use fspiop::headers::{Method, Resource};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -95,16 +95,16 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         "first transfer ended {}",
         first.state
     );
-    let quote = json!({
-        "quoteId": uuid::Uuid::new_v4().to_string(),
-        "transactionId": uuid::Uuid::new_v4().to_string(),
-        "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000001", "fspId": "loadpayee"}},
-        "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000002", "fspId": "loadpayer"}},
-        "amountType": "SEND",
-        "amount": {"amount": "1", "currency": "USD"},
-        "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-    });
-    let terms = payee.terms_for(&quote, &in_seconds(3600))?;
+    // One quote through the hub gives the agreed terms every load transfer repeats (the hub
+    // checks each prepare against it).
+    payee.set_quote_validity(3600);
+    let payee_party = json!({"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000001", "fspId": "loadpayee"}});
+    let quoted = payer.quote("loadpayee", &payee_party, "1", Duration::from_secs(15)).await?;
+    let terms = Terms {
+        ilp_packet: quoted.body["ilpPacket"].as_str().unwrap_or_default().to_string(),
+        condition: quoted.body["condition"].as_str().unwrap_or_default().to_string(),
+        expiration: quoted.body["expiration"].as_str().unwrap_or_default().to_string(),
+    };
     payer.set_recording(false);
     payee.set_recording(false);
 
@@ -144,7 +144,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
 
 async fn drive(
     payer: &Simulator,
-    terms: &Arc<ilp::Terms>,
+    terms: &Arc<Terms>,
     count: u64,
     concurrency: usize,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
@@ -182,7 +182,7 @@ async fn drive(
     Ok((histogram, failures))
 }
 
-async fn one_transfer(payer: &Simulator, terms: &ilp::Terms) -> Result<Duration, String> {
+async fn one_transfer(payer: &Simulator, terms: &Terms) -> Result<Duration, String> {
     let id = uuid::Uuid::new_v4().to_string();
     let waiter = payer.expect(&format!("/transfers/{id}"));
     let body = json!({
@@ -192,7 +192,7 @@ async fn one_transfer(payer: &Simulator, terms: &ilp::Terms) -> Result<Duration,
         "amount": {"amount": "1", "currency": "USD"},
         "ilpPacket": terms.ilp_packet,
         "condition": terms.condition,
-        "expiration": in_seconds(60),
+        "expiration": terms.expiration,
     });
     let started = Instant::now();
     let answer = payer
@@ -217,6 +217,13 @@ async fn one_transfer(payer: &Simulator, terms: &ilp::Terms) -> Result<Duration,
         return Err(format!("ended with {}", callback.body));
     }
     Ok(started.elapsed())
+}
+
+/// The agreed terms every load transfer repeats.
+struct Terms {
+    ilp_packet: String,
+    condition: String,
+    expiration: String,
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

@@ -98,16 +98,10 @@ async fn sigkill_loses_no_acknowledged_transfer() {
         };
         admin.onboard(&onboarding).await.expect("onboard");
     }
-    let quote = json!({
-        "quoteId": uuid::Uuid::new_v4().to_string(),
-        "transactionId": uuid::Uuid::new_v4().to_string(),
-        "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551230000", "fspId": "crashpayee"}},
-        "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551239999", "fspId": "crashpayer"}},
-        "amountType": "SEND",
-        "amount": {"amount": "1", "currency": "USD"},
-        "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-    });
-    let terms = payee.terms_for(&quote, &in_seconds(3600)).expect("terms");
+    payee.set_quote_validity(3600);
+    let payee_party = json!({"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551230000", "fspId": "crashpayee"}});
+    let quoted = payer.quote("crashpayee", &payee_party, "1", Duration::from_secs(15)).await.expect("quote");
+    let terms = (quoted.body["ilpPacket"].clone(), quoted.body["condition"].clone());
 
     // Fire prepares until well after the kill; remember which were acknowledged.
     let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -122,14 +116,16 @@ async fn sigkill_loses_no_acknowledged_transfer() {
         );
         senders.spawn(async move {
             for round in 0..40 {
-                let amount = format!("{}", 1 + (worker * 40 + round) % 7);
+                // Every prepare repeats the agreed terms (amount 1); the hub checks them.
+                let _ = (worker, round);
+                let amount = "1";
                 let body = json!({
                     "transferId": uuid::Uuid::new_v4().to_string(),
                     "payerFsp": "crashpayer",
                     "payeeFsp": "crashpayee",
                     "amount": {"amount": amount, "currency": "USD"},
-                    "ilpPacket": terms.ilp_packet,
-                    "condition": terms.condition,
+                    "ilpPacket": terms.0,
+                    "condition": terms.1,
                     "expiration": in_seconds(4),
                 });
                 let sent = payer

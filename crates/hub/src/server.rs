@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use ledger::engine::Ledger;
-use ledger::{Clock, LedgerStore, SystemClock};
+use ledger::{Clock, IlpPolicy, LedgerStore, SystemClock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +43,8 @@ pub struct HubConfig {
     pub callbacks: CallbackConfig,
     /// Time source.
     pub clock: Arc<dyn Clock>,
+    /// How much of the agreed ILP terms a prepare must match (strict by default).
+    pub ilp_policy: IlpPolicy,
 }
 
 impl HubConfig {
@@ -57,6 +59,7 @@ impl HubConfig {
             queue: 8192,
             callbacks: CallbackConfig::default(),
             clock: Arc::new(SystemClock),
+            ilp_policy: IlpPolicy::Strict,
         }
     }
 }
@@ -114,7 +117,10 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     let token_path = config.data_dir.join("admin-token");
     let admin_token = load_or_create_secret(&token_path)?;
 
-    let ledger = Ledger::new(config.clock.clone());
+    let ledger = Ledger::new(config.clock.clone()).with_ilp_policy(config.ilp_policy);
+    if config.ilp_policy != IlpPolicy::Strict {
+        tracing::warn!("ILP terms checks are reduced to the condition check (ilp_policy = condition-only)");
+    }
     let writer = LedgerWriter::start(store.clone(), ledger, config.queue, config.batch_max);
     let directory = Directory::new(writer.clone(), Duration::from_secs(30));
     let client = reqwest::Client::builder()

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::clock::Clock;
 use crate::model::*;
 use crate::store::{LedgerTx, StoreError};
+use crate::terms::{self, IlpPolicy};
 
 /// Result of a ledger command: a protocol outcome, or a storage failure that must abort the
 /// whole batch.
@@ -197,12 +198,19 @@ pub enum FundsAction {
 #[derive(Clone)]
 pub struct Ledger {
     clock: Arc<dyn Clock>,
+    ilp_policy: IlpPolicy,
 }
 
 impl Ledger {
     /// A ledger reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Ledger {
-        Ledger { clock }
+        Ledger { clock, ilp_policy: IlpPolicy::Strict }
+    }
+
+    /// The same ledger with another terms policy (a scheme rule; strict by default).
+    pub fn with_ilp_policy(mut self, policy: IlpPolicy) -> Ledger {
+        self.ilp_policy = policy;
+        self
     }
 
     /// Now, ms since the epoch.
@@ -351,6 +359,11 @@ impl Ledger {
         }
         if command.expiration_ms <= now {
             return invalid("expiration is in the past".to_string());
+        }
+        if self.ilp_policy == IlpPolicy::Strict
+            && let Err(error) = terms::check(tx, command).await?
+        {
+            return Ok(Err(error));
         }
         let settlement = tx
             .account_for(&command.payer, &command.currency, AccountType::Settlement)

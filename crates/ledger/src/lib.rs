@@ -17,7 +17,9 @@ pub mod engine;
 pub mod mem;
 pub mod model;
 pub mod store;
+pub mod terms;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
 pub use store::{LedgerStore, LedgerTx, StoreError};
+pub use terms::IlpPolicy;

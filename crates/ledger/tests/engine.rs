@@ -59,7 +59,7 @@ impl Env {
     fn empty() -> Env {
         let start = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("start time");
         let clock = Arc::new(ManualClock::new(start));
-        let ledger = Ledger::new(clock.clone());
+        let ledger = Ledger::new(clock.clone()).with_ilp_policy(ledger::IlpPolicy::ConditionOnly);
         Env {
             store: MemStore::new(),
             clock,

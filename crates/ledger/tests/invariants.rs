@@ -340,7 +340,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(start));
         Harness {
             store: MemStore::new(),
-            ledger: Ledger::new(clock.clone()),
+            ledger: Ledger::new(clock.clone()).with_ilp_policy(ledger::IlpPolicy::ConditionOnly),
             clock,
             model: Model::default(),
         }
