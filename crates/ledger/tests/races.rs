@@ -662,6 +662,35 @@ async fn payee_abort_then_fulfil_in_one_batch_aborts() {
     assert_eq!(stored.error_code.as_deref(), Some("5104"));
 }
 
+#[tokio::test]
+async fn identical_payee_aborts_in_one_batch_abort_once_then_resend() {
+    let env = Env::new().await;
+    let t = env.prepared("t1").await;
+    let mut tx = env.begin().await;
+    let first = env.ledger.abort(&mut *tx, env.abort_cmd(&t)).await.unwrap();
+    let second = env.ledger.abort(&mut *tx, env.abort_cmd(&t)).await.unwrap();
+    let mut changed = env.abort_cmd(&t);
+    changed.error_code = "5105".into();
+    changed.hash = "abort-t1-changed".into();
+    let third = env.ledger.abort(&mut *tx, changed).await.unwrap();
+    tx.commit().await.unwrap();
+    let told = match first {
+        AbortOutcome::Aborted(transfer) => transfer,
+        other => panic!("expected the abort to apply, got {other:?}"),
+    };
+    let resent = match second {
+        AbortOutcome::Duplicate(Duplicate::Resend(transfer)) => *transfer,
+        other => panic!("expected a resend of the final state, got {other:?}"),
+    };
+    match third {
+        AbortOutcome::Duplicate(Duplicate::Modified(error)) => assert_eq!(code(&error), 3106),
+        other => panic!("expected 3106, got {other:?}"),
+    }
+    let stored = env.assert_settled(&t, TransferState::AbortedError).await;
+    assert_eq!(told, stored);
+    assert_eq!(resent, stored);
+}
+
 // --------------------------------------------------------------------------------------------
 // (e) Every order of fulfil, payee abort and expiry timer in one batch
 

@@ -649,7 +649,8 @@ async fn refused_prepare_can_not_be_retried_under_the_same_id() {
     command.amount = amount("100.4");
     env.refused(command, "amount").await;
     // The corrected prepare under the same id is a modified duplicate, never a reservation.
-    let corrected = env.prepare_cmd("t1", &agreed);
+    let mut corrected = env.prepare_cmd("t1", &agreed);
+    corrected.hash = "prepare-t1-corrected".into();
     match env.prepare(corrected).await {
         PrepareOutcome::Duplicate(ledger::engine::Duplicate::Modified(error)) => {
             assert_eq!(error.code.value(), 3106)
