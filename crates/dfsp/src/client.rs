@@ -120,3 +120,14 @@ impl FspiopClient {
         Ok(Answer { status, body })
     }
 }
+
+/// An HTTP client that trusts only `ca_pem` and presents `cert_pem`/`key_pem` (mutual TLS).
+pub fn mtls_client(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<reqwest::Client, reqwest::Error> {
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
+    let identity = reqwest::Identity::from_pem(format!("{cert_pem}\n{key_pem}").as_bytes())?;
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .identity(identity)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .build()
+}

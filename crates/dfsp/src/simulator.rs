@@ -169,6 +169,19 @@ impl Simulator {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(std::io::Error::other)?;
+        Simulator::start_with_client(name, currency, parties, hub_url, bind, http).await
+    }
+
+    /// Like [`Simulator::start`], sending through `http` (for example an mTLS client from
+    /// [`crate::client::mtls_client`]).
+    pub async fn start_with_client(
+        name: &str,
+        currency: &str,
+        parties: Vec<SimParty>,
+        hub_url: &str,
+        bind: SocketAddr,
+        http: reqwest::Client,
+    ) -> std::io::Result<Simulator> {
         let inner = Arc::new(Inner {
             name: name.into(),
             currency: currency.into(),

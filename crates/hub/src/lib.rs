@@ -22,6 +22,7 @@ pub mod message;
 pub mod operations;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod writer;
 
 pub use server::{HubConfig, HubError, RunningHub, start};

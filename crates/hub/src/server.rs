@@ -22,6 +22,7 @@ use crate::endpoints::Directory;
 use crate::expiry::{ExpiryScheduler, OnDue};
 use crate::operations::Operations;
 use crate::state::HubState;
+use crate::tls::{ReloadableAcceptor, TlsError, TlsFiles};
 use crate::writer::LedgerWriter;
 
 /// How to run a hub.
@@ -45,6 +46,10 @@ pub struct HubConfig {
     pub clock: Arc<dyn Clock>,
     /// How much of the agreed ILP terms a prepare must match (strict by default).
     pub ilp_policy: IlpPolicy,
+    /// Mutual TLS for the FSPIOP listener; `None` serves plain HTTP (development only).
+    pub tls: Option<TlsFiles>,
+    /// Longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
 }
 
 impl HubConfig {
@@ -60,6 +65,8 @@ impl HubConfig {
             callbacks: CallbackConfig::default(),
             clock: Arc::new(SystemClock),
             ilp_policy: IlpPolicy::Strict,
+            tls: None,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -79,6 +86,9 @@ pub enum HubError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(String),
+    /// TLS material is unusable.
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running hub.
@@ -91,6 +101,9 @@ pub struct RunningHub {
     pub admin_token: String,
     /// Where the token is kept.
     pub admin_token_path: PathBuf,
+    /// Whether the FSPIOP listener requires mutual TLS.
+    pub mtls: bool,
+    acceptor: Option<ReloadableAcceptor>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -101,6 +114,15 @@ impl RunningHub {
         self.shutdown.cancel();
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// Re-reads the TLS files (server certificate, trust store, CRL) and swaps them in for new
+    /// connections; on error the previous set stays in force.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        match &self.acceptor {
+            Some(acceptor) => acceptor.reload(),
+            None => Ok(()),
         }
     }
 
@@ -183,10 +205,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     let fspiop_app = Router::new()
         .fallback(crate::api::handle)
         .with_state(state.clone())
-        .layer(middleware::from_fn(plain_http_caller))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
-        ));
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
     let operations = Operations::new(writer.clone(), directory);
     let admin_app = admin::router(AdminState {
         operations,
@@ -196,15 +215,34 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
-        let service = fspiop_app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(fspiop_listener, service)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "FSPIOP listener failed");
+    let acceptor = match &config.tls {
+        Some(files) => Some(ReloadableAcceptor::new(files.clone())?),
+        None => None,
+    };
+    match acceptor.clone() {
+        Some(acceptor) => {
+            let listener = crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout);
+            let app = fspiop_app.layer(middleware::from_fn(connection_caller));
+            tasks.push(tokio::spawn(async move {
+                let service = app.into_make_service_with_connect_info::<Caller>();
+                let served = axum::serve(listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "FSPIOP listener failed");
+                }
+            }));
         }
-    }));
+        None => {
+            let app = fspiop_app.layer(middleware::from_fn(plain_http_caller));
+            tasks.push(tokio::spawn(async move {
+                let service = app.into_make_service_with_connect_info::<SocketAddr>();
+                let served = axum::serve(fspiop_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "FSPIOP listener failed");
+                }
+            }));
+            tracing::warn!(%fspiop_addr, "FSPIOP listener is plain HTTP: caller identity is not proven (development transport)");
+        }
+    }
     let token = shutdown.clone();
     tasks.push(tokio::spawn(async move {
         let service = admin_app.into_make_service_with_connect_info::<SocketAddr>();
@@ -215,16 +253,27 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
             tracing::error!(%error, "admin listener failed");
         }
     }));
-    tracing::warn!(%fspiop_addr, "FSPIOP listener is plain HTTP: caller identity is not proven (development transport)");
-    tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, "hub started");
+    let mtls = acceptor.is_some();
+    tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, mtls, "hub started");
     Ok(RunningHub {
         fspiop_addr,
         admin_addr,
         admin_token,
         admin_token_path: token_path,
+        mtls,
+        acceptor,
         shutdown,
         tasks,
     })
+}
+
+/// Over mutual TLS the caller was established when the connection was accepted.
+async fn connection_caller(mut request: Request, next: Next) -> Response {
+    let caller = request.extensions().get::<ConnectInfo<Caller>>().map(|c| c.0.clone());
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
+    }
+    next.run(request).await
 }
 
 /// Plain HTTP proves nothing about the peer: the transport says so in the [`Caller`].
