@@ -61,23 +61,30 @@ impl TestHub {
     /// Starts the hub and both simulators, onboards them and registers the payee's party.
     pub async fn start() -> TestHub {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = store::SqliteStore::open(&dir.path().join("hub.db")).await.expect("open the SQLite store");
+        let store = store::SqliteStore::open(&dir.path().join("hub.db"))
+            .await
+            .expect("open the SQLite store");
         let mut config = hub::HubConfig::new(dir.path());
         config.fspiop_listen = loopback();
         config.admin_listen = loopback();
         config.callbacks.backoff = Duration::from_millis(20);
-        let running = hub::start(config, Arc::new(store)).await.expect("hub starts");
+        let running = hub::start(config, Arc::new(store))
+            .await
+            .expect("hub starts");
         let fspiop_url = format!("http://{}", running.fspiop_addr);
         let admin_url = format!("http://{}", running.admin_addr);
-        let payer = Simulator::start(PAYER, CURRENCY, vec![], &fspiop_url, loopback()).await.expect("payer simulator");
+        let payer = Simulator::start(PAYER, CURRENCY, vec![], &fspiop_url, loopback())
+            .await
+            .expect("payer simulator");
         let party = SimParty {
             id_type: "MSISDN".into(),
             identifier: PAYEE_MSISDN.into(),
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),
         };
-        let payee =
-            Simulator::start(PAYEE, CURRENCY, vec![party], &fspiop_url, loopback()).await.expect("payee simulator");
+        let payee = Simulator::start(PAYEE, CURRENCY, vec![party], &fspiop_url, loopback())
+            .await
+            .expect("payee simulator");
         let http = reqwest::Client::new();
         let admin = AdminClient::new(http.clone(), &admin_url, &running.admin_token);
         for (sim, funds) in [(&payer, PAYER_FUNDS), (&payee, PAYEE_FUNDS)] {
@@ -94,18 +101,43 @@ impl TestHub {
         let body = json!({"fspId": PAYEE, "currency": CURRENCY});
         let answer = payee
             .client()
-            .send(Method::Post, Resource::Participants, &path, None, Some(&body))
+            .send(
+                Method::Post,
+                Resource::Participants,
+                &path,
+                None,
+                Some(&body),
+            )
             .await
             .expect("party registration sent");
-        assert_eq!(answer.status, 202, "party registration refused: {}", answer.body);
-        let registered = payee.wait_path("PUT", &path, WAIT).await.expect("party registration answered");
+        assert_eq!(
+            answer.status, 202,
+            "party registration refused: {}",
+            answer.body
+        );
+        let registered = payee
+            .wait_path("PUT", &path, WAIT)
+            .await
+            .expect("party registration answered");
         assert_eq!(registered.body["fspId"], PAYEE);
-        TestHub { hub: running, admin, admin_url, fspiop_url, payer, payee, http, _dir: dir }
+        TestHub {
+            hub: running,
+            admin,
+            admin_url,
+            fspiop_url,
+            payer,
+            payee,
+            http,
+            _dir: dir,
+        }
     }
 
     /// `(value, reservedValue)` of a participant's USD position.
     pub async fn position(&self, name: &str) -> Position {
-        self.admin.position(name, CURRENCY).await.expect("position readable")
+        self.admin
+            .position(name, CURRENCY)
+            .await
+            .expect("position readable")
     }
 
     /// Positions of payer and payee, for "nothing changed" checks.
@@ -121,7 +153,11 @@ impl TestHub {
 
     /// The simulator of a participant.
     pub fn sim(&self, name: &str) -> &Simulator {
-        if name == PAYER { &self.payer } else { &self.payee }
+        if name == PAYER {
+            &self.payer
+        } else {
+            &self.payee
+        }
     }
 
     /// An admin call with an explicit token (or none): status and JSON body.
@@ -132,7 +168,9 @@ impl TestHub {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.admin_url));
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.admin_url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -148,17 +186,22 @@ impl TestHub {
     /// Sets a participant's `isActive` through the admin API.
     pub async fn set_active(&self, name: &str, active: bool) {
         self.admin
-            .call(reqwest::Method::PUT, &format!("/participants/{name}"), Some(json!({"isActive": active})))
+            .call(
+                reqwest::Method::PUT,
+                &format!("/participants/{name}"),
+                Some(json!({"isActive": active})),
+            )
             .await
             .expect("participant update accepted");
     }
 
-    /// A prepare body from the payer to the payee with ILP terms the payee simulator issued
-    /// (so its `Commit` behaviour fulfils it), and the fulfilment.
-    pub fn prepare(&self, amount: &str, expiration: &str) -> (Value, String) {
-        let transfer_id = uuid::Uuid::new_v4().to_string();
-        let quote = json!({
-            "quoteId": uuid::Uuid::new_v4().to_string(),
+    /// Agrees a quote for `amount` between payer and payee through the hub (the hub only
+    /// accepts prepares that repeat a quote it forwarded), then returns a prepare body with
+    /// those terms and the fulfilment the payee will reveal.
+    pub async fn prepare(&self, amount: &str, expiration: &str) -> (Value, String) {
+        let quote_id = uuid::Uuid::new_v4().to_string();
+        let request = json!({
+            "quoteId": quote_id,
             "transactionId": uuid::Uuid::new_v4().to_string(),
             "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
             "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN, "fspId": PAYEE}},
@@ -166,24 +209,66 @@ impl TestHub {
             "amountType": "SEND",
             "amount": {"amount": amount, "currency": CURRENCY},
         });
-        let terms = self.payee.terms_for(&quote, &in_millis(60_000)).expect("ILP terms");
+        let answer = self
+            .payer
+            .client()
+            .send(
+                Method::Post,
+                Resource::Quotes,
+                "/quotes",
+                Some(PAYEE),
+                Some(&request),
+            )
+            .await
+            .expect("hub reachable");
+        assert_eq!(answer.status, 202, "quote refused: {}", answer.body);
+        let quoted = self
+            .callback(&self.payer, &format!("/quotes/{quote_id}"))
+            .await;
+        assert_eq!(quoted.error_code(), None, "quote failed: {}", quoted.body);
+        let agreed_expiry = quoted.body["expiration"]
+            .as_str()
+            .expect("quote expiration");
+        let terms = self
+            .payee
+            .terms_for(&request, agreed_expiry)
+            .expect("ILP terms");
+        assert_eq!(
+            quoted.body["ilpPacket"],
+            terms.ilp_packet.as_str(),
+            "simulator terms differ"
+        );
         let body = json!({
-            "transferId": transfer_id,
+            "transferId": uuid::Uuid::new_v4().to_string(),
             "payerFsp": PAYER,
             "payeeFsp": PAYEE,
-            "amount": {"amount": amount, "currency": CURRENCY},
-            "ilpPacket": terms.ilp_packet,
-            "condition": terms.condition,
+            "amount": quoted.body["transferAmount"].clone(),
+            "ilpPacket": quoted.body["ilpPacket"].clone(),
+            "condition": quoted.body["condition"].clone(),
             "expiration": expiration,
         });
         (body, terms.fulfilment)
+    }
+
+    /// Fails if the payer received any transfer callback.
+    pub async fn assert_no_transfer_callback_to_payer(&self) {
+        self.assert_none(&self.payer, "a transfer callback", |r| {
+            r.path.starts_with("/transfers")
+        })
+        .await;
     }
 
     /// Sends a prepare from the payer (standard headers, canonical body).
     pub async fn send_prepare(&self, body: &Value) -> Answer {
         self.payer
             .client()
-            .send(Method::Post, Resource::Transfers, "/transfers", Some(PAYEE), Some(body))
+            .send(
+                Method::Post,
+                Resource::Transfers,
+                "/transfers",
+                Some(PAYEE),
+                Some(body),
+            )
             .await
             .expect("hub reachable")
     }
@@ -209,65 +294,127 @@ impl TestHub {
         headers: &[(String, String)],
         body: Option<String>,
     ) -> Answer {
-        from.client().send_raw(method, path, headers, body).await.expect("hub reachable")
+        from.client()
+            .send_raw(method, path, headers, body)
+            .await
+            .expect("hub reachable")
     }
 
     /// Sends a request over a bare TCP connection (no header added by an HTTP client, e.g. no
-    /// default `Accept`); returns status and JSON body.
-    pub async fn send_bare(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
+    /// default `Accept`).
+    pub async fn send_bare(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> BareAnswer {
         raw_http(self.hub.fspiop_addr, method, path, headers, body).await
     }
 
     /// Waits for a callback to `path` or `path/error` (a PUT) at `sim`.
     pub async fn callback(&self, sim: &Simulator, path: &str) -> Received {
         let error = format!("{path}/error");
-        sim.wait_for(WAIT, |r| r.method == "PUT" && (r.path == path || r.path == error))
-            .await
-            .unwrap_or_else(|| panic!("{} got no callback for {path}; received {:?}", sim.name(), summary(sim)))
+        sim.wait_for(WAIT, |r| {
+            r.method == "PUT" && (r.path == path || r.path == error)
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "{} got no callback for {path}; received {:?}",
+                sim.name(),
+                summary(sim)
+            )
+        })
     }
 
     /// Waits for a message with this method and path.
     pub async fn wait_path(&self, sim: &Simulator, method: &str, path: &str) -> Received {
-        sim.wait_path(method, path, WAIT)
-            .await
-            .unwrap_or_else(|| panic!("{} got no {method} {path}; received {:?}", sim.name(), summary(sim)))
+        sim.wait_path(method, path, WAIT).await.unwrap_or_else(|| {
+            panic!(
+                "{} got no {method} {path}; received {:?}",
+                sim.name(),
+                summary(sim)
+            )
+        })
     }
 
     /// Waits for an error callback (`PUT {path}/error`) and checks its code and that the hub
     /// originated it.
     pub async fn hub_error(&self, sim: &Simulator, path: &str, code: &str) -> Received {
         let received = self.wait_path(sim, "PUT", &format!("{path}/error")).await;
-        assert_eq!(received.error_code(), Some(code), "{} got {}", sim.name(), received.body);
-        assert_eq!(received.header("fspiop-source"), Some(HUB), "error to {} not from the hub", sim.name());
+        assert_eq!(
+            received.error_code(),
+            Some(code),
+            "{} got {}",
+            sim.name(),
+            received.body
+        );
+        assert_eq!(
+            received.header("fspiop-source"),
+            Some(HUB),
+            "error to {} not from the hub",
+            sim.name()
+        );
         assert_eq!(received.header("fspiop-destination"), Some(sim.name()));
-        assert_eq!(received.header("fspiop-uri"), Some(format!("{path}/error").as_str()));
+        assert_eq!(
+            received.header("fspiop-uri"),
+            Some(format!("{path}/error").as_str())
+        );
         assert_eq!(received.header("fspiop-http-method"), Some("PUT"));
         received
     }
 
     /// Waits until `sim` holds at least `n` messages matching `predicate`; returns them.
-    pub async fn wait_count(&self, sim: &Simulator, n: usize, predicate: impl Fn(&Received) -> bool) -> Vec<Received> {
+    pub async fn wait_count(
+        &self,
+        sim: &Simulator,
+        n: usize,
+        predicate: impl Fn(&Received) -> bool,
+    ) -> Vec<Received> {
         let deadline = Instant::now() + WAIT;
         loop {
-            let found: Vec<Received> = sim.received().into_iter().filter(|r| predicate(r)).collect();
+            let found: Vec<Received> = sim
+                .received()
+                .into_iter()
+                .filter(|r| predicate(r))
+                .collect();
             if found.len() >= n {
                 return found;
             }
-            assert!(Instant::now() < deadline, "{} has {} of {n} expected messages", sim.name(), found.len());
+            assert!(
+                Instant::now() < deadline,
+                "{} has {} of {n} expected messages",
+                sim.name(),
+                found.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Watches `sim` for [`QUIET`] and fails if a message matching `predicate` arrives (or
     /// already arrived).
-    pub async fn assert_none(&self, sim: &Simulator, what: &str, predicate: impl Fn(&Received) -> bool) {
+    pub async fn assert_none(
+        &self,
+        sim: &Simulator,
+        what: &str,
+        predicate: impl Fn(&Received) -> bool,
+    ) {
         let found = sim.wait_for(QUIET, predicate).await;
-        assert!(found.is_none(), "{} unexpectedly received {what}: {:?}", sim.name(), found.map(|r| (r.method, r.path)));
+        assert!(
+            found.is_none(),
+            "{} unexpectedly received {what}: {:?}",
+            sim.name(),
+            found.map(|r| (r.method, r.path))
+        );
     }
 
     /// Fails if the payee received any prepare.
     pub async fn assert_no_prepare_forwarded(&self) {
-        self.assert_none(&self.payee, "a prepare", |r| r.method == "POST" && r.path == "/transfers").await;
+        self.assert_none(&self.payee, "a prepare", |r| {
+            r.method == "POST" && r.path == "/transfers"
+        })
+        .await;
     }
 }
 
@@ -280,7 +427,9 @@ pub fn loopback() -> SocketAddr {
 pub fn in_millis(ms: i64) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let at = i64::try_from(now).expect("time fits") + ms;
-    FspiopDateTime::from_unix_millis(at).expect("valid instant").to_string()
+    FspiopDateTime::from_unix_millis(at)
+        .expect("valid instant")
+        .to_string()
 }
 
 /// Sets (or adds) a header by lower-case name.
@@ -296,35 +445,80 @@ pub fn remove_header(headers: &mut Vec<(String, String)>, name: &str) {
 
 /// The `errorInformation.errorCode` of a synchronous answer.
 pub fn sync_code(answer: &Answer) -> String {
-    answer.error_code().unwrap_or_else(|| panic!("no errorCode in HTTP {} {:?}", answer.status, answer.body))
+    answer
+        .error_code()
+        .unwrap_or_else(|| panic!("no errorCode in HTTP {} {:?}", answer.status, answer.body))
 }
 
 /// Asserts a synchronous refusal: HTTP status and error code.
 pub fn assert_refused(answer: &Answer, status: u16, code: &str, what: &str) {
-    assert_eq!((answer.status, sync_code(answer).as_str()), (status, code), "{what}: {}", answer.body);
+    assert_eq!(
+        (answer.status, sync_code(answer).as_str()),
+        (status, code),
+        "{what}: {}",
+        answer.body
+    );
 }
 
 /// Asserts an empty 202 (or 200) acceptance.
 pub fn assert_accepted(answer: &Answer, status: u16, what: &str) {
     assert_eq!(answer.status, status, "{what}: {}", answer.body);
-    assert!(answer.body.is_empty(), "{what}: acceptance must have an empty body, got {}", answer.body);
+    assert!(
+        answer.body.is_empty(),
+        "{what}: acceptance must have an empty body, got {}",
+        answer.body
+    );
 }
 
 /// Method and path of everything a simulator received (for failure messages).
 pub fn summary(sim: &Simulator) -> Vec<String> {
-    sim.received().iter().map(|r| format!("{} {} {}", r.method, r.path, r.error_code().unwrap_or(""))).collect()
+    sim.received()
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path, r.error_code().unwrap_or("")))
+        .collect()
 }
 
-/// A minimal HTTP/1.1 exchange over a new TCP connection: status and JSON body of the answer.
+/// The answer to a bare HTTP exchange.
+#[derive(Debug)]
+pub struct BareAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// JSON body (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl BareAnswer {
+    /// A header by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `errorInformation.errorCode`, if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body
+            .pointer("/errorInformation/errorCode")
+            .and_then(Value::as_str)
+    }
+}
+
+/// A minimal HTTP/1.1 exchange over a new TCP connection (`connection: close`).
 pub async fn raw_http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> (u16, Value) {
+) -> BareAnswer {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -332,9 +526,25 @@ pub async fn raw_http(
     stream.write_all(head.as_bytes()).await.expect("write head");
     stream.write_all(body).await.expect("write body");
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.expect("read answer");
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read answer");
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let payload = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    BareAnswer {
+        status,
+        headers,
+        body: serde_json::from_str(payload).unwrap_or(Value::Null),
+    }
 }
