@@ -73,6 +73,7 @@ pub struct Accepted {
 
 /// Axum handler for every FSPIOP path.
 pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
     let caller = request.extensions().get::<Caller>().cloned();
     let Some(caller) = caller else {
         return error_response(&FspiopError::internal(
@@ -92,7 +93,14 @@ pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Res
         }
         Err(error) => {
             tracing::info!(code = %error.code, description = %error.description, "request refused");
-            error_response(&error)
+            let mut response = error_response(&error);
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Ok((resource, route)) = parse_path(&path)
+                && let Ok(allow) = header::HeaderValue::from_str(&allowed_methods(resource, &route))
+            {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
         }
     }
 }
@@ -311,6 +319,22 @@ fn percent_decode(segment: &str) -> String {
         index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The methods a path accepts, for the `Allow` header of a 405.
+fn allowed_methods(resource: Resource, route: &Route) -> String {
+    [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Patch,
+    ]
+    .into_iter()
+    .filter(|method| body_kind(*method, resource, route).is_ok())
+    .map(Method::as_str)
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 /// Which body schema applies; `None` for body-less requests; error for unsupported

@@ -141,7 +141,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
 
     let ledger = Ledger::new(config.clock.clone()).with_ilp_policy(config.ilp_policy);
     if config.ilp_policy != IlpPolicy::Strict {
-        tracing::warn!("ILP terms checks are reduced to the condition check (ilp_policy = condition-only)");
+        tracing::warn!(
+            "ILP terms checks are reduced to the condition check (ilp_policy = condition-only)"
+        );
     }
     let writer = LedgerWriter::start(store.clone(), ledger, config.queue, config.batch_max);
     let directory = Directory::new(writer.clone(), Duration::from_secs(30));
@@ -205,7 +207,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     let fspiop_app = Router::new()
         .fallback(crate::api::handle)
         .with_state(state.clone())
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ));
     let operations = Operations::new(writer.clone(), directory);
     let admin_app = admin::router(AdminState {
         operations,
@@ -221,11 +225,14 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     };
     match acceptor.clone() {
         Some(acceptor) => {
-            let listener = crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout);
+            let listener =
+                crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout);
             let app = fspiop_app.layer(middleware::from_fn(connection_caller));
             tasks.push(tokio::spawn(async move {
                 let service = app.into_make_service_with_connect_info::<Caller>();
-                let served = axum::serve(listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+                let served = axum::serve(listener, service)
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
                 if let Err(error) = served {
                     tracing::error!(%error, "FSPIOP listener failed");
                 }
@@ -235,7 +242,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
             let app = fspiop_app.layer(middleware::from_fn(plain_http_caller));
             tasks.push(tokio::spawn(async move {
                 let service = app.into_make_service_with_connect_info::<SocketAddr>();
-                let served = axum::serve(fspiop_listener, service).with_graceful_shutdown(token.cancelled_owned()).await;
+                let served = axum::serve(fspiop_listener, service)
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
                 if let Err(error) = served {
                     tracing::error!(%error, "FSPIOP listener failed");
                 }
@@ -269,7 +278,10 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
 
 /// Over mutual TLS the caller was established when the connection was accepted.
 async fn connection_caller(mut request: Request, next: Next) -> Response {
-    let caller = request.extensions().get::<ConnectInfo<Caller>>().map(|c| c.0.clone());
+    let caller = request
+        .extensions()
+        .get::<ConnectInfo<Caller>>()
+        .map(|c| c.0.clone());
     if let Some(caller) = caller {
         request.extensions_mut().insert(caller);
     }

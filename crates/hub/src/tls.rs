@@ -23,9 +23,9 @@ use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use tls_listener::{AsyncTls, TlsListener};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tls_listener::{AsyncTls, TlsListener};
 
 use crate::caller::{Caller, CallerIdentity};
 
@@ -59,7 +59,10 @@ pub enum TlsError {
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> TlsError {
-    TlsError::File { path: path.to_path_buf(), reason: reason.to_string() }
+    TlsError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Builds the server configuration from the files.
@@ -72,18 +75,25 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     if chain.is_empty() {
         return Err(file_error(&files.server_cert, "no certificate found"));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.server_key).map_err(|e| file_error(&files.server_key, e))?;
+    let key = PrivateKeyDer::from_pem_file(&files.server_key)
+        .map_err(|e| file_error(&files.server_key, e))?;
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&files.client_ca).map_err(|e| file_error(&files.client_ca, e))? {
+    for cert in CertificateDer::pem_file_iter(&files.client_ca)
+        .map_err(|e| file_error(&files.client_ca, e))?
+    {
         let cert = cert.map_err(|e| file_error(&files.client_ca, e))?;
-        roots.add(cert).map_err(|e| file_error(&files.client_ca, e))?;
+        roots
+            .add(cert)
+            .map_err(|e| file_error(&files.client_ca, e))?;
     }
     if roots.is_empty() {
         return Err(file_error(&files.client_ca, "no CA certificate found"));
     }
     let mut crls = Vec::new();
     if let Some(path) = &files.crl {
-        for crl in CertificateRevocationListDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
+        for crl in
+            CertificateRevocationListDer::pem_file_iter(path).map_err(|e| file_error(path, e))?
+        {
             crls.push(crl.map_err(|e| file_error(path, e))?);
         }
     }
@@ -112,7 +122,10 @@ impl ReloadableAcceptor {
     /// Loads the files.
     pub fn new(files: TlsFiles) -> Result<ReloadableAcceptor, TlsError> {
         let config = server_config(&files)?;
-        Ok(ReloadableAcceptor { current: Arc::new(ArcSwap::from_pointee(config)), files })
+        Ok(ReloadableAcceptor {
+            current: Arc::new(ArcSwap::from_pointee(config)),
+            files,
+        })
     }
 
     /// Re-reads the files and swaps them in atomically; on error the old set stays in force.
@@ -137,8 +150,14 @@ impl<C: AsyncRead + AsyncWrite + Unpin> AsyncTls<C> for ReloadableAcceptor {
 pub type MtlsListener = TlsListener<TcpListener, ReloadableAcceptor>;
 
 /// Wraps a bound TCP listener.
-pub fn listener(tcp: TcpListener, acceptor: ReloadableAcceptor, handshake_timeout: Duration) -> MtlsListener {
-    tls_listener::builder(acceptor).handshake_timeout(handshake_timeout).listen(tcp)
+pub fn listener(
+    tcp: TcpListener,
+    acceptor: ReloadableAcceptor,
+    handshake_timeout: Duration,
+) -> MtlsListener {
+    tls_listener::builder(acceptor)
+        .handshake_timeout(handshake_timeout)
+        .listen(tcp)
 }
 
 /// The participant a client certificate names: our SAN URI
@@ -154,7 +173,12 @@ pub fn participant_of(certificate: &[u8]) -> Option<String> {
             }
         }
     }
-    parsed.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string)
+    parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
 }
 
 /// Prefix of the SAN URI the hub CA puts in participant certificates.
@@ -164,13 +188,19 @@ impl Connected<IncomingStream<'_, MtlsListener>> for Caller {
     fn connect_info(stream: IncomingStream<'_, MtlsListener>) -> Self {
         let remote: SocketAddr = *stream.remote_addr();
         let (_, connection) = stream.io().get_ref();
-        let participant = connection.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| participant_of(leaf));
+        let participant = connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| participant_of(leaf));
         let identity = match participant {
             Some(name) => CallerIdentity::Participant(name),
             // The verifier requires a certificate, so this only happens for a certificate that
             // names no participant: such a caller can act as nobody.
             None => CallerIdentity::Participant(String::new()),
         };
-        Caller { identity, remote: Some(remote) }
+        Caller {
+            identity,
+            remote: Some(remote),
+        }
     }
 }

@@ -899,6 +899,7 @@ async fn patch_transfer_from_a_dfsp_is_405_3000() {
         "Allow: {allow}"
     );
     assert!(!allowed.contains(&"PATCH"), "Allow: {allow}");
+    assert!(!allowed.contains(&"POST"), "Allow: {allow}");
     t.assert_no_transfer_callback_to_payer().await;
     t.assert_positions_unchanged(&before, "a PATCH").await;
 }
