@@ -148,7 +148,10 @@ async fn gate(
             .map(|(_, v)| v.as_str())
     };
     let checked = headers::check_request_headers(method, resource, lookup, body.len())?;
-    caller.authorize_source(&checked.source, &state.hub_name)?;
+    if let Err(error) = caller.authorize_source(&checked.source, &state.hub_name) {
+        audit_refusal(state, caller, &checked.source, &error);
+        return Err(error);
+    }
     match state.directory.active(&checked.source).await {
         Some(true) => {}
         Some(false) => {
@@ -214,6 +217,29 @@ async fn gate(
         },
         query,
     })
+}
+
+/// Records an identity refusal (a caller speaking as someone else) in the audit log.
+fn audit_refusal(state: &HubState, caller: &Caller, claimed: &str, error: &FspiopError) {
+    let actor = match &caller.identity {
+        crate::caller::CallerIdentity::Participant(name) => name.clone(),
+        crate::caller::CallerIdentity::Unauthenticated => "unauthenticated".to_string(),
+    };
+    let entry = ledger::AuditEntry {
+        at_ms: state.writer.ledger().now_ms(),
+        actor,
+        action: "fspiop.source_refused".into(),
+        subject: claimed.to_string(),
+        detail: serde_json::json!({
+            "remote": caller.remote.map(|r| r.to_string()),
+            "reason": error.description,
+        })
+        .to_string(),
+        outcome: "denied".into(),
+    };
+    state
+        .writer
+        .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));
 }
 
 async fn read_body(body: Body) -> Result<Bytes, FspiopError> {

@@ -1,0 +1,403 @@
+//! Mutual TLS on the FSPIOP listener, tested with real certificates from the hub's own PKI:
+//! a DFSP with a certificate issued to it completes a transfer; no certificate, a certificate
+//! from another CA, a revoked certificate (revoked while the hub runs), a certificate of A
+//! speaking as B, a DFSP speaking as the hub, TLS 1.1 and weak suites are all refused, and
+//! nothing changes. A non-Rust client (curl) completes a request with a valid certificate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dfsp::client::{FspiopClient, mtls_client};
+use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::simulator::{SimParty, Simulator};
+use fspiop::headers::{Method, Resource};
+use hub::tls::TlsFiles;
+use pki::dir::PkiDir;
+use serde_json::json;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    pki: PkiDir,
+    hub: hub::RunningHub,
+    hub_url: String,
+    admin: AdminClient,
+    payer: Simulator,
+    payee: Simulator,
+    payer_cert: (String, String),
+}
+
+async fn start() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pki =
+        PkiDir::open_or_bootstrap(dir.path().join("pki"), "Hub", &["localhost".to_string()])
+            .expect("pki");
+    let mut config = hub::HubConfig::new(dir.path());
+    config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.tls = Some(TlsFiles {
+        server_cert: pki.server_cert_path(),
+        server_key: pki.server_key_path(),
+        client_ca: pki.ca_cert_path(),
+        crl: Some(pki.crl_path()),
+    });
+    let store = store::SqliteStore::open(&dir.path().join("hub.db"))
+        .await
+        .expect("store");
+    let hub = hub::start(config, Arc::new(store)).await.expect("hub");
+    assert!(hub.mtls);
+    let hub_url = format!("https://127.0.0.1:{}", hub.fspiop_addr.port());
+    let ca = pki.ca().cert_pem().to_string();
+    let mut identity = |name: &str| {
+        let issued = pki.issue_client(name, 30).expect("issue");
+        (issued.cert_pem, issued.key_pem.expect("key"))
+    };
+    let payer_cert = identity("payerfsp");
+    let payee_cert = identity("payeefsp");
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let payer_http = mtls_client(&ca, &payer_cert.0, &payer_cert.1).expect("client");
+    let payee_http = mtls_client(&ca, &payee_cert.0, &payee_cert.1).expect("client");
+    let payer = Simulator::start_with_client("payerfsp", "USD", vec![], &hub_url, any, payer_http)
+        .await
+        .expect("payer");
+    let party = SimParty {
+        id_type: "MSISDN".into(),
+        identifier: "27713803912".into(),
+        first_name: "A".into(),
+        last_name: "L".into(),
+    };
+    let payee =
+        Simulator::start_with_client("payeefsp", "USD", vec![party], &hub_url, any, payee_http)
+            .await
+            .expect("payee");
+    let admin = AdminClient::new(
+        reqwest::Client::new(),
+        format!("http://{}", hub.admin_addr),
+        &hub.admin_token,
+    );
+    for sim in [&payer, &payee] {
+        let onboarding = Onboarding {
+            name: sim.name().into(),
+            currency: "USD".into(),
+            net_debit_cap: "1000".into(),
+            funds_in: "1000".into(),
+            callback_base: sim.base_url(),
+        };
+        admin.onboard(&onboarding).await.expect("onboard");
+    }
+    let path = "/participants/MSISDN/27713803912";
+    let answer = payee
+        .client()
+        .send(
+            Method::Post,
+            Resource::Participants,
+            path,
+            None,
+            Some(&json!({"fspId": "payeefsp"})),
+        )
+        .await
+        .expect("register party over mTLS");
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    payee
+        .wait_path("PUT", path, Duration::from_secs(5))
+        .await
+        .expect("party registered");
+    Fixture {
+        _dir: dir,
+        pki,
+        hub,
+        hub_url,
+        admin,
+        payer,
+        payee,
+        payer_cert,
+    }
+}
+
+impl Fixture {
+    fn ca_pem(&self) -> String {
+        self.pki.ca().cert_pem().to_string()
+    }
+
+    /// A lookup request sent with `http` as `source`.
+    async fn lookup(
+        &self,
+        http: reqwest::Client,
+        source: &str,
+    ) -> Result<dfsp::client::Answer, reqwest::Error> {
+        let client = FspiopClient::new(http, &self.hub_url, source);
+        client
+            .send(
+                Method::Get,
+                Resource::Parties,
+                "/parties/MSISDN/27713803912",
+                None,
+                None,
+            )
+            .await
+    }
+
+    async fn positions(&self) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for name in ["payerfsp", "payeefsp"] {
+            all.push(self.admin.position(name, "USD").await.expect("position"));
+        }
+        all
+    }
+}
+
+#[tokio::test]
+async fn transfer_over_mutual_tls() {
+    let f = start().await;
+    let outcome = f
+        .payer
+        .send_money("MSISDN", "27713803912", "10", Duration::from_secs(10))
+        .await
+        .expect("transfer");
+    assert_eq!(outcome.state, "COMMITTED");
+    assert_eq!(
+        f.admin
+            .position("payerfsp", "USD")
+            .await
+            .expect("position")
+            .0,
+        "10"
+    );
+    let _ = &f.payee;
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_without_a_valid_certificate_are_refused() {
+    let f = start().await;
+    let before = f.positions().await;
+    let ca = reqwest::Certificate::from_pem(f.ca_pem().as_bytes()).expect("ca");
+
+    // No client certificate at all.
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("client");
+    assert!(
+        f.lookup(anonymous, "payerfsp").await.is_err(),
+        "no certificate must fail the handshake"
+    );
+
+    // A certificate for the same name from another CA.
+    let rogue = pki::CertificateAuthority::create("Rogue CA", 30).expect("rogue ca");
+    let forged = rogue.issue_client("payerfsp", 30).expect("forged");
+    let forged_client = mtls_client(
+        &f.ca_pem(),
+        &forged.cert_pem,
+        forged.key_pem.as_deref().expect("key"),
+    )
+    .expect("client");
+    assert!(
+        f.lookup(forged_client, "payerfsp").await.is_err(),
+        "another CA's certificate must be refused"
+    );
+
+    assert_eq!(f.positions().await, before);
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn certificate_revoked_while_running_is_refused_on_new_connections() {
+    let mut f = start().await;
+    let issued = f.pki.issue_client("payerfsp", 30).expect("issue");
+    let key = issued.key_pem.clone().expect("key");
+    let works = mtls_client(&f.ca_pem(), &issued.cert_pem, &key).expect("client");
+    assert_eq!(
+        f.lookup(works, "payerfsp")
+            .await
+            .expect("before revocation")
+            .status,
+        202
+    );
+
+    f.pki.revoke(&issued.serial_hex).expect("revoke");
+    f.hub.reload_tls().expect("reload");
+    let fresh = mtls_client(&f.ca_pem(), &issued.cert_pem, &key).expect("client");
+    assert!(
+        f.lookup(fresh, "payerfsp").await.is_err(),
+        "revoked certificate must be refused"
+    );
+
+    // The other certificates keep working after the reload.
+    let (cert, key) = f.payer_cert.clone();
+    let still = mtls_client(&f.ca_pem(), &cert, &key).expect("client");
+    assert_eq!(
+        f.lookup(still, "payerfsp").await.expect("unrevoked").status,
+        202
+    );
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_certificate_speaks_only_for_its_participant() {
+    let f = start().await;
+    let before = f.positions().await;
+    let (cert, key) = f.payer_cert.clone();
+    let payer_http = mtls_client(&f.ca_pem(), &cert, &key).expect("client");
+
+    let as_payee = f
+        .lookup(payer_http.clone(), "payeefsp")
+        .await
+        .expect("answer");
+    assert_eq!(as_payee.status, 400, "{}", as_payee.body);
+    assert_eq!(as_payee.error_code().as_deref(), Some("3000"));
+    assert!(
+        as_payee.body.contains("certificate identity payerfsp"),
+        "{}",
+        as_payee.body
+    );
+
+    let as_hub = f.lookup(payer_http, "Hub").await.expect("answer");
+    assert_eq!(as_hub.status, 400, "{}", as_hub.body);
+    assert_eq!(f.positions().await, before);
+
+    // Each refusal is in the audit log.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = f
+        .admin
+        .call(reqwest::Method::GET, "/audit?limit=50", None)
+        .await
+        .expect("audit");
+    let refusals = audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| {
+            e["action"] == "fspiop.source_refused"
+                && e["outcome"] == "denied"
+                && e["actor"] == "payerfsp"
+        })
+        .count();
+    assert_eq!(refusals, 2, "{audit}");
+    f.hub.shutdown().await;
+}
+
+/// Runs `openssl s_client` against the hub and reports whether the handshake succeeded.
+fn s_client(addr: SocketAddr, identity: &(String, String), ca_pem: &str, args: &[&str]) -> bool {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = identity;
+    std::fs::write(dir.path().join("c.pem"), cert).expect("write");
+    std::fs::write(dir.path().join("k.pem"), key).expect("write");
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).expect("write");
+    let output = std::process::Command::new("openssl")
+        .arg("s_client")
+        .arg("-connect")
+        .arg(addr.to_string())
+        .args(["-cert"])
+        .arg(dir.path().join("c.pem"))
+        .args(["-key"])
+        .arg(dir.path().join("k.pem"))
+        .args(["-CAfile"])
+        .arg(dir.path().join("ca.pem"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&output.stdout);
+    output.status.success()
+        && text.contains("Verify return code: 0")
+        && !text.contains("Cipher is (NONE)")
+}
+
+// The openssl and curl peers are blocking child processes: they run on a blocking thread while
+// the hub keeps serving on the runtime's workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_protocols_and_weak_suites_are_refused() {
+    let f = start().await;
+    let addr = f.hub.fspiop_addr;
+    let material = (f.payer_cert.clone(), f.ca_pem());
+    let cases: Vec<(&'static [&'static str], bool, &'static str)> = vec![
+        (
+            &["-tls1_3"],
+            true,
+            "TLS 1.3 with a valid certificate must work",
+        ),
+        (
+            &["-tls1_2"],
+            true,
+            "TLS 1.2 with a valid certificate must work",
+        ),
+        (
+            &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"],
+            false,
+            "TLS 1.1 must be refused",
+        ),
+        (
+            &["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
+            false,
+            "TLS 1.0 must be refused",
+        ),
+        (
+            &["-tls1_2", "-cipher", "AES128-SHA256:AES256-SHA:AES128-SHA"],
+            false,
+            "suites without forward secrecy must be refused",
+        ),
+        (
+            &[
+                "-tls1_2",
+                "-cipher",
+                "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA",
+            ],
+            false,
+            "CBC suites must be refused",
+        ),
+    ];
+    for (args, expected, what) in cases {
+        let material = material.clone();
+        let ok =
+            tokio::task::spawn_blocking(move || s_client(addr, &material.0, &material.1, args))
+                .await
+                .expect("probe");
+        assert_eq!(ok, expected, "{what}");
+    }
+    f.hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_completes_a_request_with_a_valid_certificate() {
+    let f = start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = &f.payer_cert;
+    std::fs::write(dir.path().join("c.pem"), cert).expect("write");
+    std::fs::write(dir.path().join("k.pem"), key).expect("write");
+    std::fs::write(dir.path().join("ca.pem"), f.ca_pem()).expect("write");
+    let date = fspiop::headers::format_date(std::time::SystemTime::now());
+    let output = tokio::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(dir.path().join("ca.pem"))
+        .arg("--cert")
+        .arg(dir.path().join("c.pem"))
+        .arg("--key")
+        .arg(dir.path().join("k.pem"))
+        .args([
+            "-H",
+            "accept: application/vnd.interoperability.parties+json;version=1",
+        ])
+        .args([
+            "-H",
+            "content-type: application/vnd.interoperability.parties+json;version=1.1",
+        ])
+        .args(["-H", &format!("date: {date}")])
+        .args(["-H", "fspiop-source: payerfsp"])
+        .arg(format!("{}/parties/MSISDN/27713803912", f.hub_url))
+        .output()
+        .await
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "202",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The payee answers the forwarded lookup, so the payer gets the party back.
+    f.payer
+        .wait_path("PUT", "/parties/MSISDN/27713803912", Duration::from_secs(5))
+        .await
+        .expect("party callback");
+    f.hub.shutdown().await;
+}
