@@ -122,7 +122,11 @@ impl FspiopClient {
 }
 
 /// An HTTP client that trusts only `ca_pem` and presents `cert_pem`/`key_pem` (mutual TLS).
-pub fn mtls_client(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<reqwest::Client, reqwest::Error> {
+pub fn mtls_client(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<reqwest::Client, reqwest::Error> {
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())?;
     let identity = reqwest::Identity::from_pem(format!("{cert_pem}\n{key_pem}").as_bytes())?;
     reqwest::Client::builder()

@@ -230,7 +230,9 @@ impl Simulator {
 
     /// How long quotes this DFSP answers as payee stay valid (default 60 s).
     pub fn set_quote_validity(&self, seconds: i64) {
-        self.inner.quote_validity_seconds.store(seconds, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .quote_validity_seconds
+            .store(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Stops (or resumes) keeping received messages (the load generator turns it off).
@@ -326,7 +328,9 @@ impl Simulator {
         let lookup = started.elapsed();
 
         let started = Instant::now();
-        let quoted = self.quote(&payee_fsp, &party.body["party"], amount, timeout).await?;
+        let quoted = self
+            .quote(&payee_fsp, &party.body["party"], amount, timeout)
+            .await?;
         let quote_time = started.elapsed();
 
         let started = Instant::now();
@@ -375,7 +379,13 @@ impl Simulator {
 
     /// Asks `payee_fsp` for a quote (SEND amount) through the hub and waits for the answer;
     /// returns the `PUT /quotes/{ID}` body.
-    pub async fn quote(&self, payee_fsp: &str, payee: &Value, amount: &str, timeout: Duration) -> Result<Received, SimError> {
+    pub async fn quote(
+        &self,
+        payee_fsp: &str,
+        payee: &Value,
+        amount: &str,
+        timeout: Duration,
+    ) -> Result<Received, SimError> {
         let quote_id = uuid::Uuid::new_v4().to_string();
         let quote = json!({
             "quoteId": quote_id,
@@ -386,11 +396,24 @@ impl Simulator {
             "amount": {"amount": amount, "currency": self.inner.currency},
             "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
         });
-        let answer = self.inner.client.send(Method::Post, Resource::Quotes, "/quotes", Some(payee_fsp), Some(&quote)).await?;
+        let answer = self
+            .inner
+            .client
+            .send(
+                Method::Post,
+                Resource::Quotes,
+                "/quotes",
+                Some(payee_fsp),
+                Some(&quote),
+            )
+            .await?;
         refused("POST /quotes", &answer)?;
         let quote_path = format!("/quotes/{quote_id}");
         let quoted = self
-            .wait_for(timeout, |r| r.method == "PUT" && (r.path == quote_path || r.path == format!("{quote_path}/error")))
+            .wait_for(timeout, |r| {
+                r.method == "PUT"
+                    && (r.path == quote_path || r.path == format!("{quote_path}/error"))
+            })
             .await
             .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
         failed("quote", &quoted)?;
@@ -576,7 +599,11 @@ async fn answer_party(
 
 async fn answer_quote(inner: &Inner, source: &str, quote: &Value) -> Result<(), reqwest::Error> {
     let id = quote["quoteId"].as_str().unwrap_or_default();
-    let expiration = in_seconds(inner.quote_validity_seconds.load(std::sync::atomic::Ordering::Relaxed));
+    let expiration = in_seconds(
+        inner
+            .quote_validity_seconds
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
     let transaction = transaction_of(quote, &expiration);
     let path = format!("/quotes/{id}");
     match ilp::v1_terms(&transaction, &inner.secret) {

@@ -99,11 +99,22 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     // checks each prepare against it).
     payee.set_quote_validity(3600);
     let payee_party = json!({"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15550000001", "fspId": "loadpayee"}});
-    let quoted = payer.quote("loadpayee", &payee_party, "1", Duration::from_secs(15)).await?;
+    let quoted = payer
+        .quote("loadpayee", &payee_party, "1", Duration::from_secs(15))
+        .await?;
     let terms = Terms {
-        ilp_packet: quoted.body["ilpPacket"].as_str().unwrap_or_default().to_string(),
-        condition: quoted.body["condition"].as_str().unwrap_or_default().to_string(),
-        expiration: quoted.body["expiration"].as_str().unwrap_or_default().to_string(),
+        ilp_packet: quoted.body["ilpPacket"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        condition: quoted.body["condition"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        expiration: quoted.body["expiration"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     };
     payer.set_recording(false);
     payee.set_recording(false);

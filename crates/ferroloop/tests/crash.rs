@@ -100,8 +100,14 @@ async fn sigkill_loses_no_acknowledged_transfer() {
     }
     payee.set_quote_validity(3600);
     let payee_party = json!({"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551230000", "fspId": "crashpayee"}});
-    let quoted = payer.quote("crashpayee", &payee_party, "1", Duration::from_secs(15)).await.expect("quote");
-    let terms = (quoted.body["ilpPacket"].clone(), quoted.body["condition"].clone());
+    let quoted = payer
+        .quote("crashpayee", &payee_party, "1", Duration::from_secs(15))
+        .await
+        .expect("quote");
+    let terms = (
+        quoted.body["ilpPacket"].clone(),
+        quoted.body["condition"].clone(),
+    );
 
     // Fire prepares until well after the kill; remember which were acknowledged.
     let acknowledged: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
