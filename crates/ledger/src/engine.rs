@@ -204,7 +204,10 @@ pub struct Ledger {
 impl Ledger {
     /// A ledger reading time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Ledger {
-        Ledger { clock, ilp_policy: IlpPolicy::Strict }
+        Ledger {
+            clock,
+            ilp_policy: IlpPolicy::Strict,
+        }
     }
 
     /// The same ledger with another terms policy (a scheme rule; strict by default).

@@ -26,7 +26,10 @@ pub enum IlpPolicy {
 }
 
 /// Runs the strict checks; `Ok(Err(..))` is a refusal.
-pub(crate) async fn check(tx: &mut dyn LedgerTx, command: &PrepareCommand) -> Result<Result<(), FspiopError>, StoreError> {
+pub(crate) async fn check(
+    tx: &mut dyn LedgerTx,
+    command: &PrepareCommand,
+) -> Result<Result<(), FspiopError>, StoreError> {
     let refuse = |detail: String| Ok(Err(FspiopError::validation(detail)));
     let packet = match Packet::from_base64url(&command.ilp_packet) {
         Ok(packet) => packet,
@@ -35,16 +38,26 @@ pub(crate) async fn check(tx: &mut dyn LedgerTx, command: &PrepareCommand) -> Re
     let amount_text = command.amount.to_string();
     let minor = match ilp::amount_to_minor_units(&amount_text, &command.currency) {
         Ok(minor) => minor,
-        Err(_) => return refuse(format!("amount {amount_text} has more decimals than {} allows", command.currency)),
+        Err(_) => {
+            return refuse(format!(
+                "amount {amount_text} has more decimals than {} allows",
+                command.currency
+            ));
+        }
     };
     let (packet_amount, packet_expiry_ms) = match &packet {
         Packet::Payment(payment) => (payment.amount(), None),
         Packet::Prepare(prepare) => {
             if prepare.execution_condition().to_base64url() != command.condition {
-                return refuse("condition does not equal the ilpPacket's execution condition".into());
+                return refuse(
+                    "condition does not equal the ilpPacket's execution condition".into(),
+                );
             }
             let expires = prepare.expires_at().to_offset_datetime();
-            (prepare.amount(), Some(FspiopDateTime::from_offset(expires).unix_millis()))
+            (
+                prepare.amount(),
+                Some(FspiopDateTime::from_offset(expires).unix_millis()),
+            )
         }
         _ => return refuse("ilpPacket must be an ILPv1 payment or an ILPv4 prepare".into()),
     };
@@ -56,7 +69,11 @@ pub(crate) async fn check(tx: &mut dyn LedgerTx, command: &PrepareCommand) -> Re
     }
     let transaction = match ilp::terms::transaction_from_data(packet.data()) {
         Ok(transaction) => transaction,
-        Err(error) => return refuse(format!("ilpPacket data is not a Mojaloop transaction: {error}")),
+        Err(error) => {
+            return refuse(format!(
+                "ilpPacket data is not a Mojaloop transaction: {error}"
+            ));
+        }
     };
     // ILPv4 carries the expiry in the packet; with ILPv1 the SDK records it in the transaction.
     let transaction_expiry_ms = transaction
@@ -67,23 +84,31 @@ pub(crate) async fn check(tx: &mut dyn LedgerTx, command: &PrepareCommand) -> Re
     if let Some(expiry) = packet_expiry_ms.or(transaction_expiry_ms)
         && command.expiration_ms > expiry
     {
-        return refuse("transfer expiration is later than the expiry the payee agreed in the ilpPacket".into());
+        return refuse(
+            "transfer expiration is later than the expiry the payee agreed in the ilpPacket".into(),
+        );
     }
     let Some(quote_id) = transaction.get("quoteId").and_then(|v| v.as_str()) else {
         return refuse("ilpPacket transaction has no quoteId".into());
     };
     let Some(quote) = tx.quote(quote_id).await? else {
-        return refuse(format!("quote {quote_id} named in the ilpPacket was not agreed through this hub"));
+        return refuse(format!(
+            "quote {quote_id} named in the ilpPacket was not agreed through this hub"
+        ));
     };
     let answered = quote.condition.is_some() && quote.ilp_packet.is_some();
     if !answered {
-        return refuse(format!("quote {quote_id} has not been answered by the payee"));
+        return refuse(format!(
+            "quote {quote_id} has not been answered by the payee"
+        ));
     }
     let mismatch = if !quote.payer.eq_ignore_ascii_case(&command.payer) {
         Some("payerFsp")
     } else if !quote.payee.eq_ignore_ascii_case(&command.payee) {
         Some("payeeFsp")
-    } else if quote.transfer_amount != Some(command.amount.decimal()) || quote.currency != command.currency {
+    } else if quote.transfer_amount != Some(command.amount.decimal())
+        || quote.currency != command.currency
+    {
         Some("amount")
     } else if quote.condition.as_deref() != Some(command.condition.as_str()) {
         Some("condition")
@@ -93,7 +118,9 @@ pub(crate) async fn check(tx: &mut dyn LedgerTx, command: &PrepareCommand) -> Re
         None
     };
     if let Some(field) = mismatch {
-        return refuse(format!("{field} does not match quote {quote_id} as the payee answered it"));
+        return refuse(format!(
+            "{field} does not match quote {quote_id} as the payee answered it"
+        ));
     }
     Ok(Ok(()))
 }
