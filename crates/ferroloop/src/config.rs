@@ -26,6 +26,39 @@ pub struct FileConfig {
     /// Callback settings.
     #[serde(default)]
     pub callbacks: CallbackFile,
+    /// Transport security of the FSPIOP listener.
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// `[tls]`: how the FSPIOP listener gets its certificates.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// `bootstrap` (default: the hub's own CA under `<data_dir>/pki`, created on first start),
+    /// `files` (an external CA: the four paths below), or `off` (plain HTTP, development only).
+    pub mode: Option<String>,
+    /// Names the hub's server certificate is issued for (bootstrap mode).
+    pub server_names: Option<Vec<String>>,
+    /// Server certificate chain (files mode).
+    pub server_cert: Option<PathBuf>,
+    /// Server key (files mode).
+    pub server_key: Option<PathBuf>,
+    /// CA certificates trusted for client certificates (files mode).
+    pub client_ca: Option<PathBuf>,
+    /// CRL (files mode, optional).
+    pub crl: Option<PathBuf>,
+}
+
+/// How the FSPIOP listener is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMode {
+    /// The hub's own PKI under `<data_dir>/pki`, created on first start.
+    Bootstrap,
+    /// Certificates from an external CA, named in `[tls]`.
+    Files,
+    /// Plain HTTP: no caller identity is proven. Development only.
+    Off,
 }
 
 /// `[callbacks]`.
@@ -55,6 +88,7 @@ pub fn resolve(
     data_dir: Option<PathBuf>,
     fspiop_listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
+    tls_mode: Option<TlsMode>,
 ) -> anyhow::Result<hub::HubConfig> {
     let data_dir = data_dir
         .or(file.data_dir)
@@ -99,7 +133,54 @@ pub fn resolve(
     if let Some(ms) = file.callbacks.backoff_ms {
         callbacks.backoff = Duration::from_millis(ms);
     }
+    let mode = match (tls_mode, file.tls.mode.as_deref()) {
+        (Some(mode), _) => mode,
+        (None, None | Some("bootstrap")) => TlsMode::Bootstrap,
+        (None, Some("files")) => TlsMode::Files,
+        (None, Some("off")) => TlsMode::Off,
+        (None, Some(other)) => {
+            anyhow::bail!("tls.mode must be bootstrap, files or off, not {other}")
+        }
+    };
+    config.tls = match mode {
+        TlsMode::Off => None,
+        TlsMode::Files => {
+            let need = |value: Option<PathBuf>, key: &str| {
+                value.ok_or_else(|| anyhow::anyhow!("tls.mode = files needs tls.{key}"))
+            };
+            Some(hub::tls::TlsFiles {
+                server_cert: need(file.tls.server_cert, "server_cert")?,
+                server_key: need(file.tls.server_key, "server_key")?,
+                client_ca: need(file.tls.client_ca, "client_ca")?,
+                crl: file.tls.crl,
+            })
+        }
+        TlsMode::Bootstrap => {
+            let names = file
+                .tls
+                .server_names
+                .unwrap_or_else(|| vec!["localhost".to_string()]);
+            let pki = bootstrap_pki(&config.data_dir, &config.hub_name, &names)?;
+            Some(hub::tls::TlsFiles {
+                server_cert: pki.server_cert_path(),
+                server_key: pki.server_key_path(),
+                client_ca: pki.ca_cert_path(),
+                crl: Some(pki.crl_path()),
+            })
+        }
+    };
     Ok(config)
+}
+
+/// Opens the hub's PKI directory, creating the CA and the hub's certificates on first start.
+pub fn bootstrap_pki(
+    data_dir: &Path,
+    hub_name: &str,
+    server_names: &[String],
+) -> anyhow::Result<pki::dir::PkiDir> {
+    let path = data_dir.join("pki");
+    pki::dir::PkiDir::open_or_bootstrap(&path, hub_name, server_names)
+        .map_err(|e| anyhow::anyhow!("PKI directory {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -112,12 +193,41 @@ mod tests {
             "data_dir = \"/tmp/x\"\nfspiop_listen = \"127.0.0.1:5000\"\nhub_name = \"switch\"\n[callbacks]\nattempts = 2\n",
         )
         .unwrap();
-        let config = resolve(file, None, Some("127.0.0.1:6000".parse().unwrap()), None).unwrap();
-        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = file;
+        file.data_dir = Some(dir.path().to_path_buf());
+        let config = resolve(
+            file,
+            None,
+            Some("127.0.0.1:6000".parse().unwrap()),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, dir.path());
+        let tls = config.tls.as_ref().expect("mutual TLS is on by default");
+        assert!(tls.server_cert.starts_with(dir.path().join("pki")));
         assert_eq!(config.fspiop_listen.port(), 6000);
         assert_eq!(config.admin_listen.port(), 3001);
         assert_eq!(config.hub_name, "switch");
         assert_eq!(config.callbacks.attempts, 2);
+    }
+
+    #[test]
+    fn plain_http_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = FileConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..FileConfig::default()
+        };
+        assert!(
+            resolve(file, None, None, None, Some(TlsMode::Off))
+                .unwrap()
+                .tls
+                .is_none()
+        );
+        let file: FileConfig = toml::from_str("[tls]\nmode = \"files\"\n").unwrap();
+        assert!(resolve(file, Some(dir.path().to_path_buf()), None, None, None).is_err());
     }
 
     #[test]

@@ -40,9 +40,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut config = hub::HubConfig::new(&args.data_dir);
     config.fspiop_listen = args.fspiop_listen;
     config.admin_listen = args.admin_listen;
+    // Mutual TLS end to end: the hub's own CA (created on first run) issues each DFSP's client
+    // certificate; the certificate is the DFSP's identity.
+    let mut pki =
+        crate::config::bootstrap_pki(&args.data_dir, &config.hub_name, &["localhost".to_string()])?;
+    config.tls = Some(hub::tls::TlsFiles {
+        server_cert: pki.server_cert_path(),
+        server_key: pki.server_key_path(),
+        client_ca: pki.ca_cert_path(),
+        crl: Some(pki.crl_path()),
+    });
     let store = crate::open_store(&args.data_dir).await?;
     let running = hub::start(config, store).await?;
-    let hub_url = format!("http://{}", running.fspiop_addr);
+    let hub_url = format!("https://localhost:{}", running.fspiop_addr.port());
+    let ca_pem = pki.ca().cert_pem().to_string();
+    let payer_identity = dfsp_identity(&mut pki, &args.data_dir, "payerfsp")?;
+    let payee_identity = dfsp_identity(&mut pki, &args.data_dir, "payeefsp")?;
     let admin_url = format!("http://{}", running.admin_addr);
     println!("hub         FSPIOP {hub_url}   admin {admin_url}");
     println!(
@@ -51,19 +64,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         running.admin_token_path.display()
     );
 
-    let payer = Simulator::start("payerfsp", CURRENCY, vec![], &hub_url, args.payer_listen).await?;
+    let payer_http =
+        dfsp::client::mtls_client(&ca_pem, &payer_identity.cert_pem, &payer_identity.key_pem)?;
+    let payer = Simulator::start_with_client(
+        "payerfsp",
+        CURRENCY,
+        vec![],
+        &hub_url,
+        args.payer_listen,
+        payer_http,
+    )
+    .await?;
     let payee_party = SimParty {
         id_type: "MSISDN".into(),
         identifier: PAYEE_MSISDN.into(),
         first_name: "Ada".into(),
         last_name: "Lovelace".into(),
     };
-    let payee = Simulator::start(
+    let payee_http =
+        dfsp::client::mtls_client(&ca_pem, &payee_identity.cert_pem, &payee_identity.key_pem)?;
+    let payee = Simulator::start_with_client(
         "payeefsp",
         CURRENCY,
         vec![payee_party],
         &hub_url,
         args.payee_listen,
+        payee_http,
     )
     .await?;
     let admin = AdminClient::new(reqwest::Client::new(), &admin_url, &running.admin_token);
@@ -123,12 +149,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "fspiopUrl": hub_url,
             "adminUrl": admin_url,
             "adminTokenFile": running.admin_token_path,
-            "transport": "http (development; mTLS arrives with the security layer)",
+            "transport": "mutual TLS (TLS 1.2+, client certificate required)",
+            "caCertificate": pki.ca_cert_path(),
         },
         "currency": CURRENCY,
         "participants": [
-            {"name": "payerfsp", "callbackUrl": payer.base_url(), "parties": []},
-            {"name": "payeefsp", "callbackUrl": payee.base_url(), "parties": [{"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN}]},
+            {"name": "payerfsp", "callbackUrl": payer.base_url(), "certificate": payer_identity.cert_path, "key": payer_identity.key_path, "parties": []},
+            {"name": "payeefsp", "callbackUrl": payee.base_url(), "certificate": payee_identity.cert_path, "key": payee_identity.key_path, "parties": [{"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN}]},
         ],
         "lastTransfer": {"transferId": outcome.transfer_id, "state": outcome.state},
     });
@@ -176,6 +203,56 @@ async fn onboard(admin: &AdminClient, sim: &Simulator, funds: &str) -> anyhow::R
     };
     admin.onboard(&onboarding).await?;
     Ok(())
+}
+
+/// A demo DFSP's client certificate: reused from `<data-dir>/dfsps/<name>/` when present,
+/// else issued by the hub's CA and written there (key 0600).
+struct Identity {
+    cert_pem: String,
+    key_pem: String,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+fn dfsp_identity(
+    pki: &mut pki::dir::PkiDir,
+    data_dir: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<Identity> {
+    let dir = data_dir.join("dfsps").join(name);
+    let cert_path = dir.join("client.pem");
+    let key_path = dir.join("client.key");
+    if cert_path.exists() && key_path.exists() {
+        return Ok(Identity {
+            cert_pem: std::fs::read_to_string(&cert_path)?,
+            key_pem: std::fs::read_to_string(&key_path)?,
+            cert_path,
+            key_path,
+        });
+    }
+    std::fs::create_dir_all(&dir)?;
+    let issued = pki
+        .issue_client(name, 365)
+        .map_err(|e| anyhow::anyhow!("issuing {name}'s certificate: {e}"))?;
+    let key_pem = issued.key_pem.clone().unwrap_or_default();
+    std::fs::write(&cert_path, &issued.cert_pem)?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key_path)?;
+        file.write_all(key_pem.as_bytes())?;
+    }
+    Ok(Identity {
+        cert_pem: issued.cert_pem,
+        key_pem,
+        cert_path,
+        key_path,
+    })
 }
 
 async fn balances(admin: &AdminClient) -> anyhow::Result<String> {

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod load;
+mod pki_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,7 +40,12 @@ enum Command {
         /// Admin listener address (overrides the file).
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
+        /// Transport security of the FSPIOP listener (overrides the file; default bootstrap).
+        #[arg(long, value_enum)]
+        tls: Option<config::TlsMode>,
     },
+    /// Manage the hub's certificate authority (`<data-dir>/pki`).
+    Pki(pki_cmd::PkiArgs),
     /// Start a hub with two simulated DFSPs, run one transfer end to end, keep serving.
     Demo(demo::DemoArgs),
     /// Measure end-to-end transfers per second against an embedded hub.
@@ -64,16 +70,18 @@ fn main() -> anyhow::Result<()> {
                 data_dir,
                 fspiop_listen,
                 admin_listen,
+                tls,
             } => {
                 let file = match config {
                     Some(path) => config::read(&path)?,
                     None => config::FileConfig::default(),
                 };
-                let config = config::resolve(file, data_dir, fspiop_listen, admin_listen)?;
+                let config = config::resolve(file, data_dir, fspiop_listen, admin_listen, tls)?;
                 run_hub(config).await
             }
             Command::Demo(args) => demo::run(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Pki(args) => pki_cmd::run(args),
         }
     })
 }
@@ -93,8 +101,9 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
     let store = open_store(&config.data_dir).await?;
     let running = hub::start(config, store).await?;
     // One machine-readable line for scripts and tests.
+    let scheme = if running.mtls { "https" } else { "http" };
     println!(
-        "ferroloop hub listening fspiop=http://{} admin=http://{} admin_token_file={}",
+        "ferroloop hub listening fspiop={scheme}://{} admin=http://{} admin_token_file={}",
         running.fspiop_addr,
         running.admin_addr,
         running.admin_token_path.display()

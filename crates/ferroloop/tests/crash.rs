@@ -34,6 +34,8 @@ fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, 
             "--admin-listen",
             &admin.to_string(),
         ])
+        // This test is about durability; the transport is covered by the hub's mTLS tests.
+        .args(["--tls", "off"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
