@@ -240,13 +240,21 @@ impl FspiopDateTime {
             && bytes
                 .get(20..23)
                 .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-            && matches!(bytes.get(23), Some(b'Z' | b'+' | b'-'));
+            && matches!(bytes.get(23), Some(b'Z' | b'+' | b'-'))
+            && bytes.get(10) == Some(&b'T')
+            && bytes.get(17..19) != Some(b"60".as_slice());
         if !layout_ok {
             return Err(error());
         }
-        OffsetDateTime::parse(text, &Rfc3339)
-            .map(FspiopDateTime)
-            .map_err(|_| error())
+        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| error())?;
+        // The schema allows years 1000..=9999; the instant must also stay inside that range in
+        // UTC so it can always be printed (an offset can push 9999-12-31 into year 10000).
+        let utc = parsed.checked_to_offset(time::UtcOffset::UTC).ok_or_else(error)?;
+        let in_range = |year: i32| (1000..=9999).contains(&year);
+        if !in_range(parsed.year()) || !in_range(utc.year()) {
+            return Err(error());
+        }
+        Ok(FspiopDateTime(utc))
     }
 
     /// Wraps an instant (kept to millisecond precision).
@@ -255,7 +263,12 @@ impl FspiopDateTime {
         let truncated = value
             .replace_nanosecond(u32::from(millis) * 1_000_000)
             .unwrap_or(value);
-        FspiopDateTime(truncated.to_offset(time::UtcOffset::UTC))
+        // An instant that cannot be expressed in UTC (beyond year 9999) is clamped to the epoch
+        // rather than panicking; the hub only wraps clock readings here.
+        let utc = truncated
+            .checked_to_offset(time::UtcOffset::UTC)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        FspiopDateTime(utc)
     }
 
     /// The instant.
@@ -272,13 +285,15 @@ impl FspiopDateTime {
     pub fn from_unix_millis(millis: i64) -> Option<FspiopDateTime> {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
             .ok()
+            .filter(|t| (1000..=9999).contains(&t.year()))
             .map(FspiopDateTime)
     }
 }
 
 impl fmt::Display for FspiopDateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let utc = self.0.to_offset(time::UtcOffset::UTC);
+        // Held in UTC by construction (parse and from_offset convert).
+        let utc = self.0;
         write!(
             f,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -358,6 +373,10 @@ mod tests {
         let offset = FspiopDateTime::parse("2016-05-24T10:38:08.699+02:00").unwrap();
         assert_eq!(offset, parsed);
         for bad in [
+            "9999-12-31T23:59:59.999-01:00",
+            "0000-01-01T00:30:00.000+01:00",
+            "2016-05-24 08:38:08.699Z",
+            "2016-05-24T23:59:60.999Z",
             "2016-05-24T08:38:08Z",
             "2016-05-24T08:38:08.69Z",
             "2016-05-24T08:38:08.6999Z",

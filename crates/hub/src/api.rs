@@ -334,6 +334,7 @@ fn percent_decode(segment: &str) -> String {
         let byte = bytes[index];
         if byte == b'%'
             && let Some(hex) = bytes.get(index + 1..index + 3)
+            && hex.iter().all(u8::is_ascii_hexdigit)
             && let Ok(text) = std::str::from_utf8(hex)
             && let Ok(value) = u8::from_str_radix(text, 16)
         {
