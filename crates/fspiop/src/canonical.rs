@@ -8,51 +8,17 @@
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-/// Serialises a JSON value with object keys sorted and no insignificant whitespace.
+/// Serialises a JSON value with object keys sorted and no insignificant whitespace, exactly as
+/// the reference SDK's `safe-stable-stringify` does (one implementation, in the `ilp` crate,
+/// shared by the hub's hashes and the DFSP-side ILP terms).
 pub fn to_canonical_string(value: &serde_json::Value) -> String {
-    let mut out = String::new();
-    write_value(value, &mut out);
-    out
+    ilp::canonical_json::to_string(value)
 }
 
 /// SHA-256 of the canonical form, base64url without padding.
 pub fn content_hash(value: &serde_json::Value) -> String {
     let digest = Sha256::digest(to_canonical_string(value).as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
-}
-
-fn write_value(value: &serde_json::Value, out: &mut String) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            // Rust compares strings by bytes; for UTF-16 order (the SDK's) keys would have to be
-            // compared by code units. FSPIOP keys are ASCII, where both orders agree.
-            keys.sort();
-            out.push('{');
-            for (index, key) in keys.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String((*key).clone()).to_string());
-                out.push(':');
-                if let Some(inner) = map.get(*key) {
-                    write_value(inner, out);
-                }
-            }
-            out.push('}');
-        }
-        serde_json::Value::Array(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                write_value(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 #[cfg(test)]

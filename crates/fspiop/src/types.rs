@@ -249,7 +249,9 @@ impl FspiopDateTime {
         let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| error())?;
         // The schema allows years 1000..=9999; the instant must also stay inside that range in
         // UTC so it can always be printed (an offset can push 9999-12-31 into year 10000).
-        let utc = parsed.checked_to_offset(time::UtcOffset::UTC).ok_or_else(error)?;
+        let utc = parsed
+            .checked_to_offset(time::UtcOffset::UTC)
+            .ok_or_else(error)?;
         let in_range = |year: i32| (1000..=9999).contains(&year);
         if !in_range(parsed.year()) || !in_range(utc.year()) {
             return Err(error());
