@@ -38,6 +38,8 @@
 //! ca.verify_issued(&issued.cert_pem).unwrap();
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod ca;
 pub mod dir;
 mod error;
