@@ -149,7 +149,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "fspiopUrl": hub_url,
             "adminUrl": admin_url,
             "adminTokenFile": running.admin_token_path,
-            "transport": "mutual TLS (TLS 1.2+, client certificate required)",
+            "transport": "DFSP to hub: mutual TLS (TLS 1.2+, client certificate required); hub to DFSP callbacks: plain HTTP on loopback (outbound mTLS not yet built)",
             "caCertificate": pki.ca_cert_path(),
         },
         "currency": CURRENCY,

@@ -408,8 +408,12 @@ async fn transfer_query(state: &HubState, request: Accepted) -> Result<(), Fspio
     Ok(())
 }
 
+/// Delay before expiries whose batch failed are tried again.
+const EXPIRY_RETRY_MS: i64 = 1_000;
+
 /// Aborts transfers whose deadline passed and tells both sides (called by the scheduler).
 pub async fn expire(state: &HubState, ids: Vec<String>) {
+    let retry = ids.clone();
     let expired = state
         .writer
         .run(move |ledger, tx| {
@@ -438,7 +442,17 @@ pub async fn expire(state: &HubState, ids: Vec<String>) {
             }
         }
         Err(error) => {
-            tracing::error!(%error, "expiry batch failed; will retry on next start or deadline")
+            // The deadlines were taken out of the index; put them back so the transfers are
+            // tried again shortly instead of staying reserved until the next restart.
+            tracing::error!(%error, count = retry.len(), "expiry batch failed; retrying in 1 s");
+            let again = state
+                .writer
+                .ledger()
+                .now_ms()
+                .saturating_add(EXPIRY_RETRY_MS);
+            for id in retry {
+                state.expiry.schedule(again, id);
+            }
         }
     }
 }
