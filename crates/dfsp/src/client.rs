@@ -1,5 +1,10 @@
 //! An FSPIOP client: builds the headers a DFSP must send and posts to the hub.
+//!
+//! With a signing key ([`FspiopClient::with_signing_key`]) every request that has a body carries
+//! an `FSPIOP-Signature` over exactly the bytes sent (fspiop.md §3), as the Mojaloop SDK signs
+//! with `JWS_SIGN=true`.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use fspiop::headers::{Method, Resource, format_date};
@@ -11,6 +16,7 @@ pub struct FspiopClient {
     http: reqwest::Client,
     hub: String,
     name: String,
+    signing_key: Option<Arc<jws::SigningKey>>,
 }
 
 /// The hub's synchronous answer.
@@ -44,7 +50,20 @@ impl FspiopClient {
             http,
             hub: hub.into(),
             name: name.into(),
+            signing_key: None,
         }
+    }
+
+    /// The same client, signing every request that has a body with `key`
+    /// (`FSPIOP-Signature`).
+    pub fn with_signing_key(mut self, key: Arc<jws::SigningKey>) -> FspiopClient {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The key this client signs with, if any.
+    pub fn signing_key(&self) -> Option<&Arc<jws::SigningKey>> {
+        self.signing_key.as_ref()
     }
 
     /// This participant's name.
@@ -52,7 +71,8 @@ impl FspiopClient {
         &self.name
     }
 
-    /// The standard headers of a request.
+    /// The standard headers of a request (never a signature: see
+    /// [`FspiopClient::signed_request`]).
     pub fn headers(
         &self,
         method: Method,
@@ -64,10 +84,7 @@ impl FspiopClient {
             ("content-type".to_string(), resource.content_type()),
             ("date".to_string(), format_date(SystemTime::now())),
             ("fspiop-source".to_string(), self.name.clone()),
-            (
-                "fspiop-uri".to_string(),
-                path.split('?').next().unwrap_or(path).to_string(),
-            ),
+            ("fspiop-uri".to_string(), fspiop_uri(path).to_string()),
             (
                 "fspiop-http-method".to_string(),
                 method.as_str().to_string(),
@@ -82,7 +99,49 @@ impl FspiopClient {
         headers
     }
 
-    /// Sends a request with a JSON body (canonical form) or none.
+    /// The headers and body [`FspiopClient::send`] would send: the body in canonical form
+    /// (sorted keys, compact) and, when a signing key is set and there is a body,
+    /// `fspiop-signature` over exactly those bytes. Pass both to [`FspiopClient::send_raw`]
+    /// (the load generator pre-signs this way).
+    ///
+    /// If the request cannot be signed (a header value that is not printable ASCII) the
+    /// signature is left out, a warning is logged, and the receiver will refuse it with `3105`.
+    pub fn signed_request(
+        &self,
+        method: Method,
+        resource: Resource,
+        path: &str,
+        destination: Option<&str>,
+        body: Option<&Value>,
+    ) -> (Vec<(String, String)>, Option<String>) {
+        let mut headers = self.headers(method, resource, path, destination);
+        let body = body.map(fspiop::canonical::to_canonical_string);
+        if let (Some(key), Some(bytes)) = (&self.signing_key, &body) {
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let parts = jws::RequestParts {
+                method: method.as_str(),
+                uri: header("fspiop-uri").unwrap_or_default(),
+                source: &self.name,
+                destination,
+                date: header("date"),
+            };
+            match jws::sign(key, &parts, bytes.as_bytes()) {
+                Ok(signature) => headers.push(("fspiop-signature".to_string(), signature)),
+                Err(error) => {
+                    tracing::warn!(source = %self.name, %path, %error, "request sent unsigned");
+                }
+            }
+        }
+        (headers, body)
+    }
+
+    /// Sends a request with a JSON body (canonical form) or none, signed when a signing key
+    /// is set and there is a body.
     pub async fn send(
         &self,
         method: Method,
@@ -91,9 +150,8 @@ impl FspiopClient {
         destination: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Answer, reqwest::Error> {
-        let headers = self.headers(method, resource, path, destination);
-        let bytes = body.map(fspiop::canonical::to_canonical_string);
-        self.send_raw(method, path, &headers, bytes).await
+        let (headers, body) = self.signed_request(method, resource, path, destination, body);
+        self.send_raw(method, path, &headers, body).await
     }
 
     /// Sends exactly the given headers and body bytes (tests use it for malformed requests).
@@ -119,6 +177,11 @@ impl FspiopClient {
         let body = response.text().await?;
         Ok(Answer { status, body })
     }
+}
+
+/// `FSPIOP-URI` for a request path: the path without its query string.
+fn fspiop_uri(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
 }
 
 /// An HTTP client that trusts only `ca_pem` and presents `cert_pem`/`key_pem` (mutual TLS).

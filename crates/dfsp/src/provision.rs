@@ -27,7 +27,7 @@ pub enum AdminError {
 }
 
 /// One DFSP to onboard.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Onboarding {
     /// Participant name.
     pub name: String,
@@ -39,6 +39,34 @@ pub struct Onboarding {
     pub funds_in: String,
     /// Base URL of its callback server (e.g. `http://127.0.0.1:4000`).
     pub callback_base: String,
+    /// Public key (PEM) the hub verifies its `FSPIOP-Signature` with; registered when set.
+    pub jws_public_key: Option<String>,
+}
+
+impl Onboarding {
+    /// A DFSP to onboard, without a JWS key.
+    pub fn new(
+        name: impl Into<String>,
+        currency: impl Into<String>,
+        net_debit_cap: impl Into<String>,
+        funds_in: impl Into<String>,
+        callback_base: impl Into<String>,
+    ) -> Onboarding {
+        Onboarding {
+            name: name.into(),
+            currency: currency.into(),
+            net_debit_cap: net_debit_cap.into(),
+            funds_in: funds_in.into(),
+            callback_base: callback_base.into(),
+            jws_public_key: None,
+        }
+    }
+
+    /// The same, registering `public_key_pem` as its JWS verification key.
+    pub fn with_jws_public_key(mut self, public_key_pem: impl Into<String>) -> Onboarding {
+        self.jws_public_key = Some(public_key_pem.into());
+        self
+    }
 }
 
 impl AdminClient {
@@ -85,7 +113,8 @@ impl AdminClient {
         })
     }
 
-    /// Creates the participant, its limit, all callback endpoints, and deposits funds.
+    /// Creates the participant, its limit, its JWS key (when given), all callback endpoints,
+    /// and deposits funds.
     pub async fn onboard(&self, dfsp: &Onboarding) -> Result<(), AdminError> {
         use reqwest::Method;
         self.call(
@@ -100,6 +129,9 @@ impl AdminClient {
             Some(json!({"currency": dfsp.currency, "limit": {"type": "NET_DEBIT_CAP", "value": dfsp.net_debit_cap}, "initialPosition": 0})),
         )
         .await?;
+        if let Some(pem) = &dfsp.jws_public_key {
+            self.add_jws_key(&dfsp.name, pem).await?;
+        }
         for (kind, value) in callback_endpoints(&dfsp.callback_base) {
             self.call(
                 Method::POST,
@@ -110,6 +142,43 @@ impl AdminClient {
         }
         self.funds_in(&dfsp.name, &dfsp.currency, &dfsp.funds_in)
             .await
+    }
+
+    /// Registers a public key (PEM) the hub verifies the participant's `FSPIOP-Signature`
+    /// with (`POST /participants/{name}/jwsKeys`); answers `{fingerprint, alg, ..}`.
+    pub async fn add_jws_key(
+        &self,
+        participant: &str,
+        public_key_pem: &str,
+    ) -> Result<Value, AdminError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/participants/{participant}/jwsKeys"),
+            Some(json!({"publicKey": public_key_pem})),
+        )
+        .await
+    }
+
+    /// The participant's registered JWS keys (`GET /participants/{name}/jwsKeys`).
+    pub async fn jws_keys(&self, participant: &str) -> Result<Value, AdminError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/participants/{participant}/jwsKeys"),
+            None,
+        )
+        .await
+    }
+
+    /// The hub's JWS public key (PEM) DFSPs verify hub messages with (`GET /hub/jwsKey`).
+    pub async fn hub_jws_key(&self) -> Result<String, AdminError> {
+        let answer = self.call(reqwest::Method::GET, "/hub/jwsKey", None).await?;
+        answer["publicKey"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| AdminError::Refused {
+                status: 200,
+                body: format!("no publicKey in the hub's answer: {answer}"),
+            })
     }
 
     /// Deposits funds into the participant's settlement account.

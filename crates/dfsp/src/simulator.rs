@@ -1,7 +1,14 @@
 //! A simulated DFSP backend: answers the hub's callbacks the way a DFSP running the Mojaloop
 //! SDK would, with real ILP packets, conditions and fulfilments, and records every message it
 //! receives so tests and the demo can wait for them.
+//!
+//! With [`SimOptions`] it signs everything it sends (`FSPIOP-Signature`) and verifies what it
+//! receives the way the SDK does with `VALIDATE_INBOUND_JWS=true`: a message from the hub
+//! that is unsigned or badly signed, or a forwarded peer message with a bad signature, is
+//! answered `400` with `3105 Invalid signature`, recorded (see [`Received::signature`] and
+//! [`Simulator::signature_failures`]) and otherwise ignored.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,7 +17,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use fspiop::FspiopDateTime;
 use fspiop::headers::{Method, Resource};
 use serde_json::{Value, json};
@@ -63,7 +70,63 @@ pub struct Received {
     pub body: Value,
     /// When it arrived.
     pub at: Instant,
+    /// The outcome of the `FSPIOP-Signature` check.
+    pub signature: SignatureCheck,
 }
+
+/// What the simulator made of a received message's `FSPIOP-Signature`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Not checked: the simulator has no hub key, or the message has no body (GET).
+    NotChecked,
+    /// No `FSPIOP-Signature` header although the sender's key is known (refused with `3105`
+    /// when the sender is the hub, accepted from a peer: `PUT /parties` is usually unsigned).
+    Unsigned,
+    /// The signature verifies with the key of `signer` (its `FSPIOP-Source`).
+    Verified {
+        /// `FSPIOP-Source` of the message.
+        signer: String,
+    },
+    /// The signature does not verify (refused with `3105`); the reason.
+    Invalid(String),
+    /// No key is known for the `FSPIOP-Source` (accepted).
+    Unverifiable,
+}
+
+/// How to start a [`Simulator`]: transport and JWS keys.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// The HTTP client requests to the hub are sent with (plain or mTLS).
+    pub http: reqwest::Client,
+    /// Key every message with a body is signed with (`None`: unsigned).
+    pub signing_key: Option<Arc<jws::SigningKey>>,
+    /// The hub's public key; when set, every inbound message with a body is verified.
+    pub hub_key: Option<jws::VerifyingKey>,
+    /// The hub's `FSPIOP-Source` name (compared case-insensitively); default `Hub`, the
+    /// hub's default `hub_name`.
+    pub hub_name: String,
+    /// Public keys of other DFSPs, by name, for the messages the hub forwards from them.
+    pub peer_keys: HashMap<String, jws::VerifyingKey>,
+}
+
+impl SimOptions {
+    /// No keys (nothing signed, nothing verified), hub named `Hub`, sending through `http`.
+    pub fn new(http: reqwest::Client) -> SimOptions {
+        SimOptions {
+            http,
+            signing_key: None,
+            hub_key: None,
+            hub_name: DEFAULT_HUB_NAME.to_string(),
+            peer_keys: HashMap::new(),
+        }
+    }
+}
+
+/// The hub's default `FSPIOP-Source` name (`HubConfig::hub_name`).
+pub const DEFAULT_HUB_NAME: &str = "Hub";
+
+/// At most this many signature failures are kept for [`Simulator::signature_failures`].
+const MAX_KEPT_FAILURES: usize = 1024;
 
 impl Received {
     /// A header by lower-case name.
@@ -147,6 +210,75 @@ struct Inner {
     record: std::sync::atomic::AtomicBool,
     waiters: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<Received>>>,
     quote_validity_seconds: std::sync::atomic::AtomicI64,
+    hub_key: Option<jws::VerifyingKey>,
+    hub_name: String,
+    peer_keys: HashMap<String, jws::VerifyingKey>,
+    failures: Mutex<Vec<Received>>,
+    failure_count: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    /// Whether `received` comes from the hub (by `FSPIOP-Source`).
+    fn is_from_hub(&self, received: &Received) -> bool {
+        received
+            .header("fspiop-source")
+            .is_some_and(|source| source.eq_ignore_ascii_case(&self.hub_name))
+    }
+
+    /// Whether the message was refused with `3105` (and so not acted upon).
+    fn rejected(&self, received: &Received) -> bool {
+        match received.signature {
+            SignatureCheck::Invalid(_) => true,
+            SignatureCheck::Unsigned => self.is_from_hub(received),
+            _ => false,
+        }
+    }
+
+    /// Verifies the `FSPIOP-Signature` of a received message.
+    fn check_signature(&self, received: &Received) -> SignatureCheck {
+        let Some(hub_key) = &self.hub_key else {
+            return SignatureCheck::NotChecked;
+        };
+        if received.raw.is_empty() {
+            return SignatureCheck::NotChecked;
+        }
+        let source = received.header("fspiop-source").unwrap_or_default();
+        let key = if source.eq_ignore_ascii_case(&self.hub_name) {
+            hub_key
+        } else if let Some(key) = self.peer_keys.get(source).or_else(|| {
+            self.peer_keys
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(source))
+                .map(|(_, key)| key)
+        }) {
+            key
+        } else {
+            return SignatureCheck::Unverifiable;
+        };
+        let signature = received.header("fspiop-signature").unwrap_or_default();
+        if signature.trim().is_empty() {
+            return SignatureCheck::Unsigned;
+        }
+        let parts = jws::RequestParts {
+            method: received.header("fspiop-http-method").unwrap_or_default(),
+            uri: received.header("fspiop-uri").unwrap_or_default(),
+            source,
+            destination: received.header("fspiop-destination"),
+            date: received.header("date"),
+        };
+        match jws::verify(
+            signature,
+            &parts,
+            &received.raw,
+            std::slice::from_ref(key),
+            &[jws::Alg::Rs256, jws::Alg::Es256],
+        ) {
+            Ok(_) => SignatureCheck::Verified {
+                signer: source.to_string(),
+            },
+            Err(error) => SignatureCheck::Invalid(error.to_string()),
+        }
+    }
 }
 
 /// A running simulated DFSP.
@@ -182,18 +314,56 @@ impl Simulator {
         bind: SocketAddr,
         http: reqwest::Client,
     ) -> std::io::Result<Simulator> {
+        Simulator::start_with_options(
+            name,
+            currency,
+            parties,
+            hub_url,
+            bind,
+            SimOptions::new(http),
+        )
+        .await
+    }
+
+    /// Like [`Simulator::start`], with a transport and JWS keys: signs everything it sends
+    /// with `options.signing_key` and, when `options.hub_key` is set, verifies everything it
+    /// receives.
+    pub async fn start_with_options(
+        name: &str,
+        currency: &str,
+        parties: Vec<SimParty>,
+        hub_url: &str,
+        bind: SocketAddr,
+        options: SimOptions,
+    ) -> std::io::Result<Simulator> {
+        let SimOptions {
+            http,
+            signing_key,
+            hub_key,
+            hub_name,
+            peer_keys,
+        } = options;
+        let mut client = FspiopClient::new(http, hub_url, name);
+        if let Some(key) = signing_key {
+            client = client.with_signing_key(key);
+        }
         let inner = Arc::new(Inner {
             name: name.into(),
             currency: currency.into(),
             secret: format!("{name}-ilp-secret").into_bytes(),
             parties,
-            client: FspiopClient::new(http, hub_url, name),
+            client,
             behaviour: Mutex::new(PayeeBehaviour::Commit),
             events: Mutex::new(Vec::new()),
             notify: Notify::new(),
             record: std::sync::atomic::AtomicBool::new(true),
             waiters: Mutex::new(std::collections::HashMap::new()),
             quote_validity_seconds: std::sync::atomic::AtomicI64::new(60),
+            hub_key,
+            hub_name,
+            peer_keys,
+            failures: Mutex::new(Vec::new()),
+            failure_count: std::sync::atomic::AtomicU64::new(0),
         });
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
@@ -263,6 +433,24 @@ impl Simulator {
             .clone()
     }
 
+    /// The messages refused with `3105`: unsigned from the hub, or with a signature that does
+    /// not verify. Kept even when recording is off (the first 1024). Empty means every hub
+    /// message was correctly signed.
+    pub fn signature_failures(&self) -> Vec<Received> {
+        self.inner
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How many messages were refused with `3105` (all of them, not only those kept).
+    pub fn signature_failure_count(&self) -> u64 {
+        self.inner
+            .failure_count
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until a received message satisfies `predicate`.
     pub async fn wait_for(
         &self,
@@ -318,7 +506,7 @@ impl Simulator {
             })
             .await
             .ok_or_else(|| SimError::Timeout(party_path.clone()))?;
-        failed("party lookup", &party)?;
+        self.failed("party lookup", &party)?;
         let payee_fsp = party
             .body
             .pointer("/party/partyIdInfo/fspId")
@@ -362,7 +550,7 @@ impl Simulator {
             })
             .await
             .ok_or_else(|| SimError::Timeout(transfer_path.clone()))?;
-        failed("transfer", &done)?;
+        self.failed("transfer", &done)?;
         Ok(P2pOutcome {
             transfer_id,
             payee_fsp,
@@ -416,8 +604,22 @@ impl Simulator {
             })
             .await
             .ok_or_else(|| SimError::Timeout(quote_path.clone()))?;
-        failed("quote", &quoted)?;
+        self.failed("quote", &quoted)?;
         Ok(quoted)
+    }
+
+    /// `Err` if `received` is an error callback, or was refused for its signature (as
+    /// `3105`).
+    fn failed(&self, what: &str, received: &Received) -> Result<(), SimError> {
+        if self.inner.rejected(received) {
+            let reason = rejection_reason(&received.signature);
+            return Err(SimError::Failed {
+                what: what.into(),
+                code: "3105".into(),
+                body: format!("Invalid signature - {reason}"),
+            });
+        }
+        failed(what, received)
     }
 
     /// The ILP terms this DFSP, as payee, produces for a quote request (v1, as the SDK does).
@@ -476,12 +678,12 @@ fn transaction_of(quote: &Value, expiration: &str) -> Value {
     transaction
 }
 
-async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl IntoResponse {
+async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let raw = axum::body::to_bytes(body, 5_242_880)
         .await
         .unwrap_or_default();
-    let received = Received {
+    let mut received = Received {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         headers: parts
@@ -496,7 +698,12 @@ async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl Into
         body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
         raw,
         at: Instant::now(),
+        signature: SignatureCheck::NotChecked,
     };
+    received.signature = inner.check_signature(&received);
+    if inner.rejected(&received) {
+        return refuse(&inner, received);
+    }
     let status = if matches!(received.method.as_str(), "PUT" | "PATCH") {
         StatusCode::OK
     } else {
@@ -528,7 +735,58 @@ async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> impl Into
             .push(received);
         inner.notify.notify_waiters();
     }
-    status
+    status.into_response()
+}
+
+/// Why a message was refused, for `Invalid signature - <reason>`.
+fn rejection_reason(check: &SignatureCheck) -> String {
+    match check {
+        SignatureCheck::Invalid(reason) => reason.clone(),
+        _ => jws::JwsError::Missing.to_string(),
+    }
+}
+
+/// Records a message refused for its signature and answers `400` with `3105`, as the SDK
+/// does; nothing else happens: no [`Simulator::expect`] waiter gets it, no answer is sent.
+fn refuse(inner: &Inner, received: Received) -> Response {
+    let reason = rejection_reason(&received.signature);
+    tracing::warn!(
+        dfsp = %inner.name,
+        method = %received.method,
+        path = %received.path,
+        source = received.header("fspiop-source").unwrap_or_default(),
+        %reason,
+        "simulator refused a message for its signature"
+    );
+    inner
+        .failure_count
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    {
+        let mut failures = inner.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() < MAX_KEPT_FAILURES {
+            failures.push(received.clone());
+        }
+    }
+    if inner.record.load(std::sync::atomic::Ordering::Relaxed)
+        || received.path.starts_with("/parties")
+    {
+        inner
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(received);
+    }
+    inner.notify.notify_waiters();
+    let body = json!({"errorInformation": {
+        "errorCode": "3105",
+        "errorDescription": format!("Invalid signature - {reason}"),
+    }});
+    (
+        StatusCode::BAD_REQUEST,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Answers what a DFSP must answer.

@@ -29,6 +29,30 @@ pub struct FileConfig {
     /// Transport security of the FSPIOP listener.
     #[serde(default)]
     pub tls: TlsFile,
+    /// JWS signatures.
+    #[serde(default)]
+    pub jws: JwsFile,
+}
+
+/// `[jws]`: signature verification and the hub's signing key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwsFile {
+    /// Verify inbound signatures (default true; false is for development only).
+    pub verify: Option<bool>,
+    /// Accepted algorithms (default `["RS256", "ES256"]`).
+    pub algorithms: Option<Vec<String>>,
+    /// Largest distance of `Date` from the hub's clock, seconds (default 300).
+    pub date_window_secs: Option<u64>,
+    /// The signature must cover `Date` (default true).
+    pub require_signed_date: Option<bool>,
+    /// Accept unsigned `PUT /parties` (default false; the SDK does not sign them unless
+    /// `JWS_SIGN_PUT_PARTIES=true`).
+    pub unsigned_put_parties: Option<bool>,
+    /// Require signatures on GET/DELETE over the empty payload (default false).
+    pub verify_bodyless: Option<bool>,
+    /// The hub's signing key (PEM); default `<data_dir>/jws/hub-signing-key.pem`, generated.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// `[tls]`: how the FSPIOP listener gets its certificates.
@@ -133,6 +157,7 @@ pub fn resolve(
     if let Some(ms) = file.callbacks.backoff_ms {
         callbacks.backoff = Duration::from_millis(ms);
     }
+    apply_jws(&mut config.jws, file.jws)?;
     let mode = match (tls_mode, file.tls.mode.as_deref()) {
         (Some(mode), _) => mode,
         (None, None | Some("bootstrap")) => TlsMode::Bootstrap,
@@ -170,6 +195,42 @@ pub fn resolve(
         }
     };
     Ok(config)
+}
+
+fn apply_jws(policy: &mut hub::JwsPolicy, file: JwsFile) -> anyhow::Result<()> {
+    if let Some(verify) = file.verify {
+        policy.verify = verify;
+    }
+    if let Some(names) = file.algorithms {
+        anyhow::ensure!(!names.is_empty(), "jws.algorithms must name at least one");
+        policy.algorithms = names
+            .iter()
+            .map(|name| {
+                name.parse::<jws::Alg>()
+                    .map_err(|_| anyhow::anyhow!("jws.algorithms: {name} is not RS256 or ES256"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(secs) = file.date_window_secs {
+        anyhow::ensure!(
+            (1..=3600).contains(&secs),
+            "jws.date_window_secs must be between 1 and 3600"
+        );
+        policy.date_window = Duration::from_secs(secs);
+    }
+    if let Some(required) = file.require_signed_date {
+        policy.require_signed_date = required;
+    }
+    if let Some(allowed) = file.unsigned_put_parties {
+        policy.unsigned_put_parties = allowed;
+    }
+    if let Some(bodyless) = file.verify_bodyless {
+        policy.verify_bodyless = bodyless;
+    }
+    if let Some(path) = file.signing_key {
+        policy.signing_key = Some(path);
+    }
+    Ok(())
 }
 
 /// Opens the hub's PKI directory, creating the CA and the hub's certificates on first start.
@@ -228,6 +289,38 @@ mod tests {
         );
         let file: FileConfig = toml::from_str("[tls]\nmode = \"files\"\n").unwrap();
         assert!(resolve(file, Some(dir.path().to_path_buf()), None, None, None).is_err());
+    }
+
+    #[test]
+    fn jws_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let file: FileConfig = toml::from_str(
+            "[jws]\nalgorithms = [\"ES256\"]\ndate_window_secs = 60\nunsigned_put_parties = true\n",
+        )
+        .unwrap();
+        let config = resolve(
+            file,
+            Some(dir.path().into()),
+            None,
+            None,
+            Some(TlsMode::Off),
+        )
+        .unwrap();
+        assert!(config.jws.verify, "verification stays on by default");
+        assert_eq!(config.jws.algorithms, vec![jws::Alg::Es256]);
+        assert_eq!(config.jws.date_window, Duration::from_secs(60));
+        assert!(config.jws.unsigned_put_parties);
+        let file: FileConfig = toml::from_str("[jws]\nalgorithms = [\"HS256\"]\n").unwrap();
+        assert!(
+            resolve(
+                file,
+                Some(dir.path().into()),
+                None,
+                None,
+                Some(TlsMode::Off)
+            )
+            .is_err()
+        );
     }
 
     #[test]

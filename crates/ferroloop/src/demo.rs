@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, Simulator};
 use fspiop::headers::{Method, Resource};
 use serde_json::json;
 
@@ -64,15 +65,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         running.admin_token_path.display()
     );
 
+    // Each DFSP signs with its own JWS key (the payer RS256, the payee ES256, to show both)
+    // and verifies what the hub originates with the hub's published key.
+    let payer_key = dfsp_jws_key(&args.data_dir, "payerfsp", jws::Alg::Rs256)?;
+    let payee_key = dfsp_jws_key(&args.data_dir, "payeefsp", jws::Alg::Es256)?;
+    let options =
+        |http, own: &Arc<jws::SigningKey>, peer: &str, peer_key: &Arc<jws::SigningKey>| {
+            let mut options = SimOptions::new(http);
+            options.signing_key = Some(own.clone());
+            options.hub_key = Some(running.jws_public_key.clone());
+            options
+                .peer_keys
+                .insert(peer.to_string(), peer_key.verifying_key().clone());
+            options
+        };
     let payer_http =
         dfsp::client::mtls_client(&ca_pem, &payer_identity.cert_pem, &payer_identity.key_pem)?;
-    let payer = Simulator::start_with_client(
+    let payer = Simulator::start_with_options(
         "payerfsp",
         CURRENCY,
         vec![],
         &hub_url,
         args.payer_listen,
-        payer_http,
+        options(payer_http, &payer_key, "payeefsp", &payee_key),
     )
     .await?;
     let payee_party = SimParty {
@@ -83,18 +98,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     let payee_http =
         dfsp::client::mtls_client(&ca_pem, &payee_identity.cert_pem, &payee_identity.key_pem)?;
-    let payee = Simulator::start_with_client(
+    let payee = Simulator::start_with_options(
         "payeefsp",
         CURRENCY,
         vec![payee_party],
         &hub_url,
         args.payee_listen,
-        payee_http,
+        options(payee_http, &payee_key, "payerfsp", &payer_key),
     )
     .await?;
     let admin = AdminClient::new(reqwest::Client::new(), &admin_url, &running.admin_token);
-    for (sim, funds) in [(&payer, "10000"), (&payee, "10000")] {
-        onboard(&admin, sim, funds).await?;
+    for (sim, funds, key) in [(&payer, "10000", &payer_key), (&payee, "10000", &payee_key)] {
+        onboard(&admin, sim, funds, key).await?;
     }
     // The payee registers its customer in the hub's party oracle over FSPIOP.
     let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
@@ -142,6 +157,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     let after = balances(&admin).await?;
     println!("after       {after}");
+    let failures = payer.signature_failure_count() + payee.signature_failure_count();
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} hub message(s) failed the DFSPs' signature check"
+    );
+    println!(
+        "signatures  every DFSP message verified by the hub; every hub message verified by the DFSPs (hub key {})",
+        running.jws_public_key.fingerprint()
+    );
+    println!(
+        "evidence    ferroloop evidence verify {} --data-dir {}",
+        outcome.transfer_id,
+        args.data_dir.display()
+    );
 
     let demo_json = json!({
         "hub": {
@@ -151,11 +180,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "adminTokenFile": running.admin_token_path,
             "transport": "DFSP to hub: mutual TLS (TLS 1.2+, client certificate required); hub to DFSP callbacks: plain HTTP on loopback (outbound mTLS not yet built)",
             "caCertificate": pki.ca_cert_path(),
+            "jws": {
+                "alg": running.jws_public_key.alg().as_str(),
+                "fingerprint": running.jws_public_key.fingerprint(),
+                "publicKey": running.jws_public_key.to_pem(),
+                "published": [format!("{hub_url}/hub/jwsKey"), format!("{admin_url}/hub/jwsKey")],
+                "signs": "every message the hub originates (error callbacks, PATCH notifications, GET answers, party-oracle answers); DFSP messages are forwarded with their own signature",
+                "verifies": "every DFSP POST/PUT/PATCH against the sender's registered keys (3105 on failure)",
+            },
         },
         "currency": CURRENCY,
         "participants": [
-            {"name": "payerfsp", "callbackUrl": payer.base_url(), "certificate": payer_identity.cert_path, "key": payer_identity.key_path, "parties": []},
-            {"name": "payeefsp", "callbackUrl": payee.base_url(), "certificate": payee_identity.cert_path, "key": payee_identity.key_path, "parties": [{"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN}]},
+            {"name": "payerfsp", "callbackUrl": payer.base_url(), "certificate": payer_identity.cert_path, "key": payer_identity.key_path, "jwsKey": jws_key_path(&args.data_dir, "payerfsp"), "jwsFingerprint": payer_key.verifying_key().fingerprint(), "parties": []},
+            {"name": "payeefsp", "callbackUrl": payee.base_url(), "certificate": payee_identity.cert_path, "key": payee_identity.key_path, "jwsKey": jws_key_path(&args.data_dir, "payeefsp"), "jwsFingerprint": payee_key.verifying_key().fingerprint(), "parties": [{"partyIdType": "MSISDN", "partyIdentifier": PAYEE_MSISDN}]},
         ],
         "lastTransfer": {"transferId": outcome.transfer_id, "state": outcome.state},
     });
@@ -173,8 +210,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Onboards a simulated DFSP, or (when the data directory is reused) refreshes its endpoints.
-async fn onboard(admin: &AdminClient, sim: &Simulator, funds: &str) -> anyhow::Result<()> {
+/// Onboards a simulated DFSP, or (when the data directory is reused) refreshes its endpoints
+/// and makes sure its JWS key is registered.
+async fn onboard(
+    admin: &AdminClient,
+    sim: &Simulator,
+    funds: &str,
+    key: &jws::SigningKey,
+) -> anyhow::Result<()> {
+    let public = key.verifying_key();
     let existing = admin
         .call(
             reqwest::Method::GET,
@@ -192,16 +236,68 @@ async fn onboard(admin: &AdminClient, sim: &Simulator, funds: &str) -> anyhow::R
                 )
                 .await?;
         }
+        let keys = admin.jws_keys(sim.name()).await?;
+        let registered = keys.as_array().is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k["fingerprint"] == public.fingerprint() && k["status"] == "active")
+        });
+        if !registered {
+            admin.add_jws_key(sim.name(), &public.to_pem()).await?;
+        }
         return Ok(());
     }
-    let onboarding = Onboarding {
-        name: sim.name().into(),
-        currency: CURRENCY.into(),
-        net_debit_cap: "5000".into(),
-        funds_in: funds.into(),
-        callback_base: sim.base_url(),
-    };
+    let onboarding = Onboarding::new(sim.name(), CURRENCY, "5000", funds, sim.base_url())
+        .with_jws_public_key(public.to_pem());
     admin.onboard(&onboarding).await?;
+    Ok(())
+}
+
+fn jws_key_path(data_dir: &std::path::Path, name: &str) -> PathBuf {
+    data_dir
+        .join("dfsps")
+        .join(name)
+        .join("jws-signing-key.pem")
+}
+
+/// A demo DFSP's JWS signing key: reused from `<data-dir>/dfsps/<name>/` when present, else
+/// generated there (0600).
+fn dfsp_jws_key(
+    data_dir: &std::path::Path,
+    name: &str,
+    alg: jws::Alg,
+) -> anyhow::Result<Arc<jws::SigningKey>> {
+    let path = jws_key_path(data_dir, name);
+    if path.exists() {
+        let pem = std::fs::read_to_string(&path)?;
+        let key = jws::SigningKey::from_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        return Ok(Arc::new(key));
+    }
+    let key = match alg {
+        jws::Alg::Rs256 => jws::SigningKey::generate_rs256(2048),
+        _ => jws::SigningKey::generate_es256(),
+    }
+    .map_err(|e| anyhow::anyhow!("generating {name}'s JWS key: {e}"))?;
+    let pem = key
+        .to_pkcs8_pem()
+        .map_err(|e| anyhow::anyhow!("encoding {name}'s JWS key: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(&path, &pem)?;
+    Ok(Arc::new(key))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
     Ok(())
 }
 
@@ -236,17 +332,7 @@ fn dfsp_identity(
         .map_err(|e| anyhow::anyhow!("issuing {name}'s certificate: {e}"))?;
     let key_pem = issued.key_pem.clone().unwrap_or_default();
     std::fs::write(&cert_path, &issued.cert_pem)?;
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&key_path)?;
-        file.write_all(key_pem.as_bytes())?;
-    }
+    write_private(&key_path, &key_pem)?;
     Ok(Identity {
         cert_pem: issued.cert_pem,
         key_pem,

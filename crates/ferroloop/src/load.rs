@@ -4,6 +4,11 @@
 //! A transfer counts as completed when the payer receives the hub's `PUT /transfers/{ID}` with
 //! `COMMITTED`; its latency runs from sending `POST /transfers` to that callback. The payer keeps
 //! `concurrency` transfers in flight (closed loop).
+//!
+//! With JWS on (the default, as in production) the payer signs with RS256, the SDK's default
+//! algorithm, and every prepare is signed *before* the clock starts, so the figure is the hub's
+//! cost (verification included), not the generator's; the payee signs its fulfils with ES256
+//! (25 µs each). The simulators do not verify what they receive (the tests do that).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, Simulator};
 use fspiop::headers::{Method, Resource};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -33,14 +38,20 @@ pub struct LoadArgs {
     /// Transfers sent before measuring (connection set-up, caches).
     #[arg(long, default_value_t = 200)]
     warmup: u64,
+    /// Sign every DFSP message and verify it at the hub (`on`, the default), or run without
+    /// JWS (`off`) to measure what signatures cost.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    jws: String,
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let temporary = tempdir()?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temporary.clone());
+    let jws_on = args.jws == "on";
     let mut config = hub::HubConfig::new(&data_dir);
     config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.jws.verify = jws_on;
     let store = crate::open_store(&data_dir).await?;
     let running = hub::start(config, store).await?;
     let hub_url = format!("http://{}", running.fspiop_addr);
@@ -50,22 +61,51 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         &running.admin_token,
     );
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let payer = Simulator::start("loadpayer", "USD", vec![], &hub_url, any).await?;
+    let payer_key = Arc::new(
+        jws::SigningKey::generate_rs256(2048).map_err(|e| anyhow::anyhow!("payer key: {e}"))?,
+    );
+    let payee_key =
+        Arc::new(jws::SigningKey::generate_es256().map_err(|e| anyhow::anyhow!("payee key: {e}"))?);
+    let options = |key: &Arc<jws::SigningKey>| {
+        let mut options = SimOptions::new(reqwest::Client::new());
+        if jws_on {
+            options.signing_key = Some(key.clone());
+        }
+        options
+    };
+    let payer = Simulator::start_with_options(
+        "loadpayer",
+        "USD",
+        vec![],
+        &hub_url,
+        any,
+        options(&payer_key),
+    )
+    .await?;
     let party = SimParty {
         id_type: "MSISDN".into(),
         identifier: "15550000001".into(),
         first_name: "Load".into(),
         last_name: "Payee".into(),
     };
-    let payee = Simulator::start("loadpayee", "USD", vec![party], &hub_url, any).await?;
-    for sim in [&payer, &payee] {
-        let onboarding = Onboarding {
-            name: sim.name().into(),
-            currency: "USD".into(),
-            net_debit_cap: "1000000000".into(),
-            funds_in: "1000000000".into(),
-            callback_base: sim.base_url(),
-        };
+    let payee = Simulator::start_with_options(
+        "loadpayee",
+        "USD",
+        vec![party],
+        &hub_url,
+        any,
+        options(&payee_key),
+    )
+    .await?;
+    for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
+        let onboarding = Onboarding::new(
+            sim.name(),
+            "USD",
+            "1000000000",
+            "1000000000",
+            sim.base_url(),
+        )
+        .with_jws_public_key(key.verifying_key().to_pem());
         admin
             .onboard(&onboarding)
             .await
@@ -119,15 +159,30 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     payer.set_recording(false);
     payee.set_recording(false);
 
-    let terms = Arc::new(terms);
+    println!(
+        "jws         {}",
+        if jws_on {
+            "on: payer RS256 (pre-signed), payee ES256, hub verifies every message and signs its own"
+        } else {
+            "off: nothing signed or verified"
+        }
+    );
+    let warmup = presign(&payer, &terms, args.warmup);
     println!("warm-up     {} transfers", args.warmup);
-    drive(&payer, &terms, args.warmup, args.concurrency).await?;
+    drive(&payer, warmup, args.concurrency).await?;
+    let signing = Instant::now();
+    let measured = presign(&payer, &terms, args.transfers);
+    println!(
+        "pre-signed  {} prepares in {:.2} s (not measured)",
+        args.transfers,
+        signing.elapsed().as_secs_f64()
+    );
     println!(
         "measuring   {} transfers, {} in flight",
         args.transfers, args.concurrency
     );
     let started = Instant::now();
-    let (histogram, failures) = drive(&payer, &terms, args.transfers, args.concurrency).await?;
+    let (histogram, failures) = drive(&payer, measured, args.concurrency).await?;
     let elapsed = started.elapsed();
     let completed = histogram.len();
     let rate = completed as f64 / elapsed.as_secs_f64();
@@ -153,10 +208,42 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One ready-to-send prepare: id, headers (signature included) and body bytes.
+struct Prepared {
+    id: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+/// Builds and signs `count` prepares up front, so signing is not part of the measurement.
+fn presign(payer: &Simulator, terms: &Terms, count: u64) -> Vec<Prepared> {
+    (0..count)
+        .map(|_| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let body = json!({
+                "transferId": id,
+                "payerFsp": "loadpayer",
+                "payeeFsp": "loadpayee",
+                "amount": {"amount": "1", "currency": "USD"},
+                "ilpPacket": terms.ilp_packet,
+                "condition": terms.condition,
+                "expiration": terms.expiration,
+            });
+            let (headers, body) = payer.client().signed_request(
+                Method::Post,
+                Resource::Transfers,
+                "/transfers",
+                Some("loadpayee"),
+                Some(&body),
+            );
+            Prepared { id, headers, body }
+        })
+        .collect()
+}
+
 async fn drive(
     payer: &Simulator,
-    terms: &Arc<Terms>,
-    count: u64,
+    prepared: Vec<Prepared>,
     concurrency: usize,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -175,13 +262,12 @@ async fn drive(
             }
         }
     };
-    for _ in 0..count {
+    for prepare in prepared {
         let permit = permits.clone().acquire_owned().await?;
         let payer = payer.clone();
-        let terms = terms.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            one_transfer(&payer, &terms).await
+            one_transfer(&payer, prepare).await
         });
         while let Some(done) = tasks.try_join_next() {
             record(done?, &mut histogram);
@@ -193,28 +279,12 @@ async fn drive(
     Ok((histogram, failures))
 }
 
-async fn one_transfer(payer: &Simulator, terms: &Terms) -> Result<Duration, String> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let waiter = payer.expect(&format!("/transfers/{id}"));
-    let body = json!({
-        "transferId": id,
-        "payerFsp": "loadpayer",
-        "payeeFsp": "loadpayee",
-        "amount": {"amount": "1", "currency": "USD"},
-        "ilpPacket": terms.ilp_packet,
-        "condition": terms.condition,
-        "expiration": terms.expiration,
-    });
+async fn one_transfer(payer: &Simulator, prepare: Prepared) -> Result<Duration, String> {
+    let waiter = payer.expect(&format!("/transfers/{}", prepare.id));
     let started = Instant::now();
     let answer = payer
         .client()
-        .send(
-            Method::Post,
-            Resource::Transfers,
-            "/transfers",
-            Some("loadpayee"),
-            Some(&body),
-        )
+        .send_raw(Method::Post, "/transfers", &prepare.headers, prepare.body)
         .await
         .map_err(|e| e.to_string())?;
     if answer.status != 202 {

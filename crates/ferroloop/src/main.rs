@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod evidence_cmd;
 mod load;
 mod pki_cmd;
 
@@ -50,6 +51,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure end-to-end transfers per second against an embedded hub.
     Load(load::LoadArgs),
+    /// Non-repudiation evidence kept by the hub (`verify <transferId>`).
+    Evidence(evidence_cmd::EvidenceArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Demo(args) => demo::run(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Evidence(args) => evidence_cmd::run(args).await,
             Command::Pki(args) => pki_cmd::run(args),
         }
     })

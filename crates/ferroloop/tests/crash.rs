@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimParty, Simulator, in_seconds};
+use dfsp::simulator::{SimOptions, SimParty, Simulator, in_seconds};
 use fspiop::headers::{Method, Resource};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -73,31 +73,48 @@ async fn sigkill_loses_no_acknowledged_transfer() {
     let (mut hub, token) = spawn_hub(dir.path(), fspiop, admin_addr);
     let hub_url = format!("http://{fspiop}");
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let payer = Simulator::start("crashpayer", "USD", vec![], &hub_url, any)
-        .await
-        .expect("payer");
+    // Both DFSPs sign (the hub verifies by default); their keys are registered at onboarding.
+    let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer key"));
+    let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee key"));
+    let signing = |key: &Arc<jws::SigningKey>| {
+        let mut options = SimOptions::new(reqwest::Client::new());
+        options.signing_key = Some(key.clone());
+        options
+    };
+    let payer = Simulator::start_with_options(
+        "crashpayer",
+        "USD",
+        vec![],
+        &hub_url,
+        any,
+        signing(&payer_key),
+    )
+    .await
+    .expect("payer");
     let party = SimParty {
         id_type: "MSISDN".into(),
         identifier: "15551230000".into(),
         first_name: "C".into(),
         last_name: "P".into(),
     };
-    let payee = Simulator::start("crashpayee", "USD", vec![party], &hub_url, any)
-        .await
-        .expect("payee");
+    let payee = Simulator::start_with_options(
+        "crashpayee",
+        "USD",
+        vec![party],
+        &hub_url,
+        any,
+        signing(&payee_key),
+    )
+    .await
+    .expect("payee");
     let admin = AdminClient::new(
         reqwest::Client::new(),
         format!("http://{admin_addr}"),
         &token,
     );
-    for sim in [&payer, &payee] {
-        let onboarding = Onboarding {
-            name: sim.name().into(),
-            currency: "USD".into(),
-            net_debit_cap: "1000000".into(),
-            funds_in: "1000000".into(),
-            callback_base: sim.base_url(),
-        };
+    for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
+        let onboarding = Onboarding::new(sim.name(), "USD", "1000000", "1000000", sim.base_url())
+            .with_jws_public_key(key.verifying_key().to_pem());
         admin.onboard(&onboarding).await.expect("onboard");
     }
     payee.set_quote_validity(3600);
@@ -180,6 +197,7 @@ async fn sigkill_loses_no_acknowledged_transfer() {
     // Every acknowledged transfer exists and becomes final (commit, or expiry within ~1 s).
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut committed = Decimal::ZERO;
+    let mut committed_id = None;
     for (id, body) in &acknowledged {
         let state = loop {
             let transfer = admin
@@ -199,6 +217,9 @@ async fn sigkill_loses_no_acknowledged_transfer() {
         );
         if state == "COMMITTED" {
             committed += dec(body["amount"]["amount"].as_str().unwrap_or("0"));
+            if committed_id.is_none() {
+                committed_id = Some(id.clone());
+            }
         }
     }
 
@@ -253,4 +274,38 @@ async fn sigkill_loses_no_acknowledged_transfer() {
 
     hub.kill().expect("stop hub");
     let _ = hub.wait();
+
+    // The signed evidence of a transfer acknowledged before the crash re-verifies offline,
+    // from the data directory alone.
+    let id = committed_id.expect("at least one transfer committed");
+    let output = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
+        .args(["evidence", "verify", &id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run ferroloop evidence verify");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "evidence verify failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "transfer.prepare",
+        "crashpayer",
+        "transfer.fulfil",
+        "crashpayee",
+        "VERIFIED",
+        "evidence verifies",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let unknown = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
+        .args(["evidence", "verify", "no-such-transfer", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run ferroloop evidence verify");
+    assert!(!unknown.status.success(), "an unknown transfer must fail");
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use fspiop::{Amount, Currency, ErrorCode, FspiopDateTime, FspiopError};
 use ledger::engine::FundsAction;
 use ledger::{Account, AccountType, Endpoint, Participant};
@@ -29,6 +29,8 @@ pub struct AdminState {
     pub operations: Operations,
     /// The bootstrap token (compared in constant time).
     pub token: Arc<String>,
+    /// The hub's published JWS key (`GET /hub/jwsKey`).
+    pub hub_jws_key: Arc<Value>,
 }
 
 /// The admin router.
@@ -67,6 +69,15 @@ pub fn router(state: AdminState) -> Router {
             put(settle_funds_out),
         )
         .route("/participants/{name}/positions", get(positions))
+        .route(
+            "/participants/{name}/jwsKeys",
+            get(list_jws_keys).post(add_jws_key),
+        )
+        .route(
+            "/participants/{name}/jwsKeys/{fingerprint}",
+            delete(retire_jws_key),
+        )
+        .route("/hub/jwsKey", get(hub_jws_key))
         .route("/transfers/{id}", get(transfer))
         .route("/audit", get(audit))
         .route("/deliveries", get(deliveries))
@@ -301,6 +312,83 @@ async fn add_endpoint(
     };
     state.operations.set_endpoint(&actor(who), endpoint).await?;
     Ok(StatusCode::CREATED.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddJwsKey {
+    public_key: String,
+    not_before: Option<String>,
+    not_after: Option<String>,
+}
+
+fn optional_instant(text: Option<&str>, field: &str) -> Result<Option<i64>, AdminError> {
+    text.map(|t| {
+        FspiopDateTime::parse(t)
+            .map(FspiopDateTime::unix_millis)
+            .map_err(|e| bad(format!("{field}: {e}")))
+    })
+    .transpose()
+}
+
+fn jws_key_json(key: &crate::signatures::RegisteredKey, now_ms: i64) -> Value {
+    let record = &key.record;
+    json!({
+        "fingerprint": record.fingerprint,
+        "alg": record.alg,
+        "bits": key.key.bits(),
+        "publicKey": record.public_key_pem,
+        "notBefore": record.not_before_ms.map(date),
+        "notAfter": record.not_after_ms.map(date),
+        "added": date(record.added_at_ms),
+        "retired": record.retired_at_ms.map(date),
+        "status": key.status_at(now_ms),
+    })
+}
+
+async fn add_jws_key(
+    State(state): State<AdminState>,
+    who: Option<axum::Extension<Actor>>,
+    Path(name): Path<String>,
+    Json(body): Json<AddJwsKey>,
+) -> AdminResult {
+    let not_before = optional_instant(body.not_before.as_deref(), "notBefore")?;
+    let not_after = optional_instant(body.not_after.as_deref(), "notAfter")?;
+    let key = state
+        .operations
+        .add_jws_key(&actor(who), &name, &body.public_key, not_before, not_after)
+        .await?;
+    let now = state.operations.now_ms();
+    Ok((StatusCode::CREATED, Json(jws_key_json(&key, now))).into_response())
+}
+
+async fn list_jws_keys(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
+    if state.operations.participant(&name).await?.is_none() {
+        return Err(AdminError(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        )));
+    }
+    let keys = state.operations.jws_keys(&name).await?;
+    let now = state.operations.now_ms();
+    let list: Vec<Value> = keys.iter().map(|k| jws_key_json(k, now)).collect();
+    Ok(Json(Value::Array(list)).into_response())
+}
+
+async fn retire_jws_key(
+    State(state): State<AdminState>,
+    who: Option<axum::Extension<Actor>>,
+    Path((name, fingerprint)): Path<(String, String)>,
+) -> AdminResult {
+    state
+        .operations
+        .retire_jws_key(&actor(who), &name, &fingerprint)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn hub_jws_key(State(state): State<AdminState>) -> AdminResult {
+    Ok(Json((*state.hub_jws_key).clone()).into_response())
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,11 @@
 //! 3. headers (`Accept`, `Date`, `Content-Length`, `Content-Type`, `FSPIOP-Source`) — `310x`/`3001`;
 //! 4. the caller (from the connection) may send as `FSPIOP-Source`, which must be a registered,
 //!    active participant — `3000`/`3200`;
-//! 5. JSON syntax and the v1.1 schema — `3100`–`3103`.
+//! 5. the JWS signature (`FSPIOP-Signature`) with the sender's registered keys, over the body
+//!    bytes as received, before anything parses the body — `3105`;
+//! 6. JSON syntax and the v1.1 schema — `3100`–`3103`.
+//!
+//! Identity and signature refusals are audited.
 //!
 //! Only then is the request accepted (`202`/`200`, empty body) and handled.
 
@@ -24,6 +28,7 @@ use fspiop::{ErrorCode, FspiopError};
 use crate::caller::Caller;
 use crate::handlers;
 use crate::message::Inbound;
+use crate::signatures::{InboundRequest, SignedBy, verify_inbound};
 use crate::state::HubState;
 
 /// The shape of a request path below its resource.
@@ -69,6 +74,8 @@ pub struct Accepted {
     pub inbound: Inbound,
     /// Query string, if any.
     pub query: Option<String>,
+    /// The verified signature, when the message carried one (kept as evidence).
+    pub signed: Option<SignedBy>,
 }
 
 /// Axum handler for every FSPIOP path.
@@ -149,7 +156,13 @@ async fn gate(
     };
     let checked = headers::check_request_headers(method, resource, lookup, body.len())?;
     if let Err(error) = caller.authorize_source(&checked.source, &state.hub_name) {
-        audit_refusal(state, caller, &checked.source, &error);
+        audit_refusal(
+            state,
+            caller,
+            "fspiop.source_refused",
+            &checked.source,
+            &error,
+        );
         return Err(error);
     }
     match state.directory.active(&checked.source).await {
@@ -173,6 +186,38 @@ async fn gate(
             ));
         }
     }
+    let signed = verify_inbound(
+        &state.jws,
+        &state.keys,
+        state.writer.ledger().now_ms(),
+        &InboundRequest {
+            method,
+            resource,
+            party_path: matches!(route, Route::Party { .. } | Route::PartyError { .. }),
+            uri: fspiop_uri_of(&path),
+            source: &checked.source,
+            destination: checked.destination.as_deref(),
+            date: lookup("date"),
+            fspiop_uri: lookup("fspiop-uri"),
+            fspiop_method: lookup("fspiop-http-method"),
+            signature: lookup("fspiop-signature"),
+            body: &body,
+        },
+    )
+    .await;
+    let signed = match signed {
+        Ok(signed) => signed,
+        Err(error) => {
+            audit_refusal(
+                state,
+                caller,
+                "fspiop.signature_refused",
+                &checked.source,
+                &error,
+            );
+            return Err(error);
+        }
+    };
     let parsed = match kind {
         None => {
             if !body.is_empty() {
@@ -216,11 +261,31 @@ async fn gate(
             body,
         },
         query,
+        signed,
     })
 }
 
-/// Records an identity refusal (a caller speaking as someone else) in the audit log.
-fn audit_refusal(state: &HubState, caller: &Caller, claimed: &str, error: &FspiopError) {
+/// The request path from its resource segment on (what `FSPIOP-URI` carries), as received:
+/// `/switch/transfers/abc` → `/transfers/abc`.
+pub fn fspiop_uri_of(path: &str) -> &str {
+    let mut offset: usize = 0;
+    for segment in path.split('/') {
+        if Resource::from_segment(segment).is_some() {
+            return path.get(offset.saturating_sub(1)..).unwrap_or(path);
+        }
+        offset = offset.saturating_add(segment.len()).saturating_add(1);
+    }
+    path
+}
+
+/// Records a refusal (a caller speaking as someone else, a bad signature) in the audit log.
+fn audit_refusal(
+    state: &HubState,
+    caller: &Caller,
+    action: &str,
+    claimed: &str,
+    error: &FspiopError,
+) {
     let actor = match &caller.identity {
         crate::caller::CallerIdentity::Participant(name) => name.clone(),
         crate::caller::CallerIdentity::Unauthenticated => "unauthenticated".to_string(),
@@ -228,7 +293,7 @@ fn audit_refusal(state: &HubState, caller: &Caller, claimed: &str, error: &Fspio
     let entry = ledger::AuditEntry {
         at_ms: state.writer.ledger().now_ms(),
         actor,
-        action: "fspiop.source_refused".into(),
+        action: action.into(),
         subject: claimed.to_string(),
         detail: serde_json::json!({
             "remote": caller.remote.map(|r| r.to_string()),
@@ -450,6 +515,18 @@ mod tests {
             parse_path("/transfers/a/b/c").unwrap_err().code,
             ErrorCode::UNKNOWN_URI
         );
+    }
+
+    #[test]
+    fn fspiop_uri_starts_at_the_resource() {
+        assert_eq!(fspiop_uri_of("/transfers/abc"), "/transfers/abc");
+        assert_eq!(fspiop_uri_of("/switch/transfers/abc"), "/transfers/abc");
+        assert_eq!(
+            fspiop_uri_of("/parties/MSISDN/%2B123"),
+            "/parties/MSISDN/%2B123"
+        );
+        assert_eq!(fspiop_uri_of("/nothing"), "/nothing");
+        assert_eq!(fspiop_uri_of(""), "");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::endpoints::Directory;
 use crate::message::Outbound;
+use crate::signatures::HubSigner;
 use crate::writer::LedgerWriter;
 
 /// Delivery settings.
@@ -46,15 +47,18 @@ pub struct Dispatcher {
     writer: LedgerWriter,
     permits: Arc<Semaphore>,
     config: CallbackConfig,
+    signer: Arc<HubSigner>,
 }
 
 impl Dispatcher {
-    /// A dispatcher using `client` (which carries the hub's TLS identity when configured).
+    /// A dispatcher using `client` (which carries the hub's TLS identity when configured),
+    /// signing what the hub originates with `signer`.
     pub fn new(
         client: reqwest::Client,
         endpoints: Directory,
         writer: LedgerWriter,
         config: CallbackConfig,
+        signer: Arc<HubSigner>,
     ) -> Dispatcher {
         let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
         Dispatcher {
@@ -63,21 +67,53 @@ impl Dispatcher {
             writer,
             permits,
             config,
+            signer,
         }
     }
 
-    /// Queues a message; returns at once.
+    /// Queues a message; returns at once. Messages the hub originates are signed here, on
+    /// the way out, so no code path can send one unsigned.
     pub fn send(&self, message: Outbound) {
         let this = self.clone();
         tokio::spawn(async move {
             let Ok(_permit) = this.permits.clone().acquire_owned().await else {
                 return;
             };
+            let mut message = message;
+            if !this.sign(&mut message) {
+                return;
+            }
             let delivered = this.deliver(&message).await;
-            if !delivered && let Some(fallback) = message.fallback {
+            if !delivered
+                && let Some(mut fallback) = message.fallback.take()
+                && this.sign(&mut fallback)
+            {
                 let _ = this.deliver(&fallback).await;
             }
         });
+    }
+
+    /// Signs a hub-originated message; false (and logged) if it cannot be signed, in which
+    /// case it is not sent: DFSPs refuse unsigned hub messages anyway.
+    fn sign(&self, message: &mut Outbound) -> bool {
+        if !message.from_hub {
+            return true;
+        }
+        match self.signer.sign(message) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!(to = %message.to, uri = %message.fspiop_uri, %error, "cannot sign a hub message; not sent");
+                self.record(
+                    message,
+                    "",
+                    1,
+                    None,
+                    Some(format!("not signed: {error}")),
+                    0,
+                );
+                false
+            }
+        }
     }
 
     /// Delivers with retries; true if the receiver answered 2xx.

@@ -35,6 +35,26 @@ pub async fn dispatch(state: &HubState, request: Accepted) -> Result<(), FspiopE
     }
 }
 
+/// The non-repudiation record of a message that changes money: headers the signature binds,
+/// the signature and the body exactly as received.
+fn evidence(state: &HubState, request: &Accepted, subject: &str, kind: &str) -> ledger::Evidence {
+    let inbound = &request.inbound;
+    ledger::Evidence {
+        subject: subject.to_string(),
+        kind: kind.to_string(),
+        participant: request.source.clone(),
+        method: request.method.as_str().to_string(),
+        uri: crate::api::fspiop_uri_of(inbound.path.split('?').next().unwrap_or_default())
+            .to_string(),
+        destination: request.destination.clone(),
+        date: inbound.header("date").map(str::to_string),
+        signature: request.signed.as_ref().map(|s| s.header_value.clone()),
+        key_fingerprint: request.signed.as_ref().map(|s| s.fingerprint.clone()),
+        body: inbound.body.to_vec(),
+        received_at_ms: state.writer.ledger().now_ms(),
+    }
+}
+
 fn store_failed(error: WriterError) -> FspiopError {
     tracing::error!(%error, "ledger write failed");
     FspiopError::new(
@@ -206,9 +226,18 @@ async fn prepare(state: &HubState, request: Accepted) -> Result<(), FspiopError>
         expiration_ms: datetime_ms(body, &["expiration"])?,
         hash: fspiop::canonical::content_hash(body),
     };
+    let record = evidence(state, &request, &id, "transfer.prepare");
     let outcome = state
         .writer
-        .run(move |ledger, tx| Box::pin(async move { ledger.prepare(tx, command).await }))
+        .run(move |ledger, tx| {
+            Box::pin(async move {
+                let outcome = ledger.prepare(tx, command).await?;
+                if matches!(outcome, PrepareOutcome::Reserved(_)) {
+                    tx.append_evidence(&record).await?;
+                }
+                Ok(outcome)
+            })
+        })
         .await
         .map_err(store_failed)?;
     match outcome {
@@ -262,9 +291,21 @@ async fn fulfil(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
         fulfilment: optional_text(body, &["fulfilment"]).map(str::to_string),
         hash: fspiop::canonical::content_hash(body),
     };
+    let record = evidence(state, &request, &id, "transfer.fulfil");
     let outcome = state
         .writer
-        .run(move |ledger, tx| Box::pin(async move { ledger.fulfil(tx, command).await }))
+        .run(move |ledger, tx| {
+            Box::pin(async move {
+                let outcome = ledger.fulfil(tx, command).await?;
+                if matches!(
+                    outcome,
+                    FulfilOutcome::Committed(..) | FulfilOutcome::Aborted(..)
+                ) {
+                    tx.append_evidence(&record).await?;
+                }
+                Ok(outcome)
+            })
+        })
         .await
         .map_err(store_failed)?;
     match outcome {
@@ -357,9 +398,18 @@ async fn payee_abort(state: &HubState, request: Accepted) -> Result<(), FspiopEr
         error_description: text(body, &["errorInformation", "errorDescription"])?.to_string(),
         hash: fspiop::canonical::content_hash(body),
     };
+    let record = evidence(state, &request, &id, "transfer.abort");
     let outcome = state
         .writer
-        .run(move |ledger, tx| Box::pin(async move { ledger.abort(tx, command).await }))
+        .run(move |ledger, tx| {
+            Box::pin(async move {
+                let outcome = ledger.abort(tx, command).await?;
+                if matches!(outcome, AbortOutcome::Aborted(_)) {
+                    tx.append_evidence(&record).await?;
+                }
+                Ok(outcome)
+            })
+        })
         .await
         .map_err(store_failed)?;
     match outcome {
@@ -494,10 +544,17 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
                 currency: text(body, &["amount", "currency"])?.to_string(),
                 hash: fspiop::canonical::content_hash(body),
             };
+            let record = evidence(state, &request, &id, "quote.request");
             let outcome = state
                 .writer
                 .run(move |ledger, tx| {
-                    Box::pin(async move { ledger.quote_request(tx, command).await })
+                    Box::pin(async move {
+                        let outcome = ledger.quote_request(tx, command).await?;
+                        if matches!(outcome, QuoteOutcome::Forward) {
+                            tx.append_evidence(&record).await?;
+                        }
+                        Ok(outcome)
+                    })
                 })
                 .await
                 .map_err(store_failed)?;
@@ -541,10 +598,17 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
                 expiration_ms: datetime_ms(body, &["expiration"])?,
                 hash: fspiop::canonical::content_hash(body),
             };
+            let record = evidence(state, &request, id, "quote.response");
             let outcome = state
                 .writer
                 .run(move |ledger, tx| {
-                    Box::pin(async move { ledger.quote_response(tx, command).await })
+                    Box::pin(async move {
+                        let outcome = ledger.quote_response(tx, command).await?;
+                        if matches!(outcome, QuoteOutcome::Forward) {
+                            tx.append_evidence(&record).await?;
+                        }
+                        Ok(outcome)
+                    })
                 })
                 .await
                 .map_err(store_failed)?;

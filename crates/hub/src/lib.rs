@@ -7,7 +7,9 @@
 //! - [`callbacks`] and [`message`]: outbound delivery with retries and a delivery log;
 //! - [`expiry`]: deadline-driven transfer expiry;
 //! - [`admin`] and [`operations`]: the operator plane and the one door operator actions use;
+//! - [`evidence`]: offline re-verification of the signed messages kept per transfer;
 //! - [`caller`]: the identity the transport proved;
+//! - [`signatures`]: JWS verification at ingress, the hub's signing key and the key registry;
 //! - [`server`]: wiring and lifecycle.
 #![forbid(unsafe_code)]
 
@@ -16,13 +18,16 @@ pub mod api;
 pub mod callbacks;
 pub mod caller;
 pub mod endpoints;
+pub mod evidence;
 pub mod expiry;
 pub mod handlers;
 pub mod message;
 pub mod operations;
 pub mod server;
+pub mod signatures;
 pub mod state;
 pub mod tls;
 pub mod writer;
 
 pub use server::{HubConfig, HubError, RunningHub, start};
+pub use signatures::JwsPolicy;

@@ -56,6 +56,9 @@ pub struct Outbound {
     /// A message to send instead to the original sender when this one cannot be delivered
     /// (only for requests, never for callbacks, so failures cannot loop).
     pub fallback: Option<Box<Outbound>>,
+    /// The hub originates this message, so the dispatcher signs it with the hub's key;
+    /// `false` for forwards, which keep their sender's signature untouched.
+    pub from_hub: bool,
 }
 
 /// An inbound request as received: what a forward needs.
@@ -115,10 +118,12 @@ pub fn forward(inbound: &Inbound, to: &str, endpoint: EndpointType, target: Targ
             Some(inbound.body.clone())
         },
         fallback: None,
+        from_hub: false,
     }
 }
 
-/// A message the hub originates: `FSPIOP-Source` is the hub, body in canonical JSON.
+/// A message the hub originates: `FSPIOP-Source` is the hub, body in canonical JSON (sorted
+/// keys, so every SDK generation verifies the signature the dispatcher adds).
 #[allow(clippy::too_many_arguments)]
 pub fn originate(
     hub_name: &str,
@@ -153,6 +158,7 @@ pub fn originate(
         headers,
         body: body.map(|b| Bytes::from(fspiop::canonical::to_canonical_string(b))),
         fallback: None,
+        from_hub: true,
     }
 }
 

@@ -14,6 +14,7 @@ use ledger::{
 use rust_decimal::Decimal;
 
 use crate::endpoints::Directory;
+use crate::signatures::{JwsPolicy, KeyRegistry, RegisteredKey, check_upload};
 use crate::writer::{LedgerWriter, WriterError};
 
 /// Who performs an operator action.
@@ -28,6 +29,8 @@ pub struct Actor {
 pub struct Operations {
     writer: LedgerWriter,
     directory: Directory,
+    keys: KeyRegistry,
+    jws: JwsPolicy,
 }
 
 fn failed(error: WriterError) -> FspiopError {
@@ -49,9 +52,84 @@ macro_rules! write_op {
 }
 
 impl Operations {
-    /// Operations over a writer; `directory` is refreshed after participant changes.
-    pub fn new(writer: LedgerWriter, directory: Directory) -> Operations {
-        Operations { writer, directory }
+    /// Operations over a writer; `directory` and `keys` are refreshed after changes; `jws`
+    /// says which uploaded keys are acceptable.
+    pub fn new(
+        writer: LedgerWriter,
+        directory: Directory,
+        keys: KeyRegistry,
+        jws: JwsPolicy,
+    ) -> Operations {
+        Operations {
+            writer,
+            directory,
+            keys,
+            jws,
+        }
+    }
+
+    /// Registers a JWS verification key for a participant. The PEM is parsed and checked
+    /// here (RSA 2048..=4096 bits or P-256, an algorithm the hub accepts); the fingerprint is
+    /// the SHA-256 of the key's SubjectPublicKeyInfo.
+    pub async fn add_jws_key(
+        &self,
+        actor: &Actor,
+        participant: &str,
+        public_key_pem: &str,
+        not_before_ms: Option<i64>,
+        not_after_ms: Option<i64>,
+    ) -> Result<RegisteredKey, FspiopError> {
+        let key = check_upload(public_key_pem, &self.jws)?;
+        let record = ledger::JwsKey {
+            participant: participant.to_string(),
+            fingerprint: key.fingerprint().to_string(),
+            alg: key.alg().as_str().to_string(),
+            public_key_pem: key.to_pem(),
+            not_before_ms,
+            not_after_ms,
+            added_at_ms: 0,
+            retired_at_ms: None,
+        };
+        let result = write_op!(self, actor, |ledger, tx, who| ledger
+            .add_jws_key(tx, &who, record));
+        self.keys.invalidate(participant);
+        let record = result?;
+        Ok(RegisteredKey { record, key })
+    }
+
+    /// Retires a participant's JWS key: it no longer verifies new messages, and stays in the
+    /// registry so that evidence signed with it can still be checked.
+    pub async fn retire_jws_key(
+        &self,
+        actor: &Actor,
+        participant: &str,
+        fingerprint: &str,
+    ) -> Result<(), FspiopError> {
+        let (participant_owned, fingerprint) = (participant.to_string(), fingerprint.to_string());
+        let result = write_op!(self, actor, |ledger, tx, who| ledger.retire_jws_key(
+            tx,
+            &who,
+            &participant_owned,
+            &fingerprint
+        ));
+        self.keys.invalidate(participant);
+        result
+    }
+
+    /// Every JWS key of a participant, retired ones included, oldest first.
+    pub async fn jws_keys(&self, participant: &str) -> Result<Vec<RegisteredKey>, FspiopError> {
+        let name = participant.to_string();
+        let records = self
+            .writer
+            .read(move |_, tx| Box::pin(async move { tx.jws_keys(&name).await }))
+            .await
+            .map_err(failed)?;
+        Ok(crate::signatures::parse_keys(records))
+    }
+
+    /// The hub's clock, in milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.writer.ledger().now_ms()
     }
 
     /// Creates a participant or adds a currency to it.

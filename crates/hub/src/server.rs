@@ -21,6 +21,7 @@ use crate::caller::{Caller, CallerIdentity};
 use crate::endpoints::Directory;
 use crate::expiry::{ExpiryScheduler, OnDue};
 use crate::operations::Operations;
+use crate::signatures::{HubSigner, JwsPolicy, KeyRegistry, SignerError};
 use crate::state::HubState;
 use crate::tls::{ReloadableAcceptor, TlsError, TlsFiles};
 use crate::writer::LedgerWriter;
@@ -50,6 +51,8 @@ pub struct HubConfig {
     pub tls: Option<TlsFiles>,
     /// Longest a TLS handshake may take.
     pub handshake_timeout: Duration,
+    /// JWS: inbound verification policy and the hub's signing key.
+    pub jws: JwsPolicy,
 }
 
 impl HubConfig {
@@ -67,6 +70,7 @@ impl HubConfig {
             ilp_policy: IlpPolicy::Strict,
             tls: None,
             handshake_timeout: Duration::from_secs(10),
+            jws: JwsPolicy::default(),
         }
     }
 }
@@ -89,6 +93,9 @@ pub enum HubError {
     /// TLS material is unusable.
     #[error("tls: {0}")]
     Tls(#[from] TlsError),
+    /// The hub's JWS signing key is unusable.
+    #[error("{0}")]
+    Signer(#[from] SignerError),
 }
 
 /// A running hub.
@@ -103,6 +110,10 @@ pub struct RunningHub {
     pub admin_token_path: PathBuf,
     /// Whether the FSPIOP listener requires mutual TLS.
     pub mtls: bool,
+    /// The hub's public JWS key (what DFSPs verify hub messages with).
+    pub jws_public_key: jws::VerifyingKey,
+    /// Where the hub's JWS signing key is kept.
+    pub jws_signing_key_path: PathBuf,
     acceptor: Option<ReloadableAcceptor>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -138,6 +149,16 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         .map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
     let token_path = config.data_dir.join("admin-token");
     let admin_token = load_or_create_secret(&token_path)?;
+    let signer = Arc::new(HubSigner::load_or_generate(
+        &config.data_dir,
+        config.jws.signing_key.as_deref(),
+        &config.hub_name,
+    )?);
+    if !config.jws.verify {
+        tracing::warn!(
+            "inbound JWS verification is OFF: DFSP messages are accepted unsigned (development only)"
+        );
+    }
 
     let ledger = Ledger::new(config.clock.clone()).with_ilp_policy(config.ilp_policy);
     if config.ilp_policy != IlpPolicy::Strict {
@@ -156,7 +177,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         directory.clone(),
         writer.clone(),
         config.callbacks.clone(),
+        signer.clone(),
     );
+    let keys = KeyRegistry::new(writer.clone(), Duration::from_secs(30));
 
     let weak: Arc<OnceLock<Weak<HubState>>> = Arc::new(OnceLock::new());
     let on_due: OnDue = {
@@ -177,6 +200,8 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         dispatcher,
         directory: directory.clone(),
         expiry: expiry.clone(),
+        jws: config.jws.clone(),
+        keys: keys.clone(),
     });
     let _ = weak.set(Arc::downgrade(&state));
 
@@ -204,16 +229,26 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         .local_addr()
         .map_err(|e| HubError::Bind(config.admin_listen, e))?;
 
+    // DFSPs fetch the hub's public JWS key over the same authenticated link they send on.
+    let published = Arc::new(signer.published());
     let fspiop_app = Router::new()
+        .route(
+            "/hub/jwsKey",
+            axum::routing::get(move || {
+                let published = published.clone();
+                async move { axum::Json((*published).clone()) }
+            }),
+        )
         .fallback(crate::api::handle)
         .with_state(state.clone())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ));
-    let operations = Operations::new(writer.clone(), directory);
+    let operations = Operations::new(writer.clone(), directory, keys, config.jws.clone());
     let admin_app = admin::router(AdminState {
         operations,
         token: Arc::new(admin_token.clone()),
+        hub_jws_key: Arc::new(signer.published()),
     })
     .layer(tower_http::catch_panic::CatchPanicLayer::new());
 
@@ -270,6 +305,8 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         admin_token,
         admin_token_path: token_path,
         mtls,
+        jws_public_key: signer.public_key().clone(),
+        jws_signing_key_path: signer.path().to_path_buf(),
         acceptor,
         shutdown,
         tasks,
@@ -323,7 +360,7 @@ fn load_or_create_secret(path: &Path) -> Result<String, HubError> {
     Ok(token)
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -3,6 +3,7 @@
 use crate::callbacks::Dispatcher;
 use crate::endpoints::Directory;
 use crate::expiry::ExpiryScheduler;
+use crate::signatures::{JwsPolicy, KeyRegistry};
 use crate::writer::LedgerWriter;
 
 /// Everything a handler needs.
@@ -17,4 +18,8 @@ pub struct HubState {
     pub directory: Directory,
     /// Transfer deadlines.
     pub expiry: ExpiryScheduler,
+    /// What inbound signatures must satisfy.
+    pub jws: JwsPolicy,
+    /// Participants' JWS keys.
+    pub keys: KeyRegistry,
 }

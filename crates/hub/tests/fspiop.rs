@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dfsp::simulator::{PayeeBehaviour, Received, SimError};
+use dfsp::simulator::{PayeeBehaviour, Received, SignatureCheck, SimError};
 use fspiop::headers::{Method, Resource};
 use serde_json::{Value, json};
 
@@ -136,13 +136,16 @@ async fn prepare_and_fulfil_are_forwarded_byte_for_byte() {
     );
     set_header(
         &mut headers,
-        "fspiop-signature",
-        r#"{"signature":"cGF5ZXItc2ln","protectedHeader":"eyJhbGciOiJSUzI1NiJ9"}"#,
-    );
-    set_header(
-        &mut headers,
         "traceparent",
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    );
+    // The payer signs these exact bytes; the signature must travel untouched.
+    sign_crafted(
+        &t.payer,
+        Method::Post,
+        "/transfers",
+        &mut headers,
+        prepare_raw.as_bytes(),
     );
     let answer = t
         .send_raw(
@@ -196,10 +199,12 @@ async fn prepare_and_fulfil_are_forwarded_byte_for_byte() {
         &path,
         Some(PAYER),
     );
-    set_header(
+    sign_crafted(
+        &t.payee,
+        Method::Put,
+        &path,
         &mut headers,
-        "fspiop-signature",
-        r#"{"signature":"cGF5ZWUtc2ln","protectedHeader":"eyJhbGciOiJQUzI1NiJ9"}"#,
+        fulfil_raw.as_bytes(),
     );
     let answer = t
         .send_raw(
@@ -217,6 +222,13 @@ async fn prepare_and_fulfil_are_forwarded_byte_for_byte() {
         forwarded.raw,
         fulfil_raw.as_bytes(),
         "fulfil body bytes changed on the way"
+    );
+    assert_eq!(
+        forwarded.signature,
+        SignatureCheck::Verified {
+            signer: PAYEE.into()
+        },
+        "the payer verifies the payee's own signature on the forwarded fulfil"
     );
     for name in [
         "fspiop-signature",
@@ -1080,9 +1092,10 @@ async fn admin_api_authentication_and_audit() {
             "endpoint.set {name}"
         );
         assert_eq!(count("funds.record", name), 1, "funds.record {name}");
+        assert_eq!(count("jws_key.add", name), 1, "jws_key.add {name}");
     }
     assert_eq!(count("participant.set_active", PAYEE), 2);
     assert_eq!(count("limits.set", PAYER), 1);
     let ok = entries.iter().filter(|e| e["outcome"] == "ok").count();
-    assert_eq!(ok, 2 * (3 + endpoints) + 3, "no unexpected audited actions");
+    assert_eq!(ok, 2 * (4 + endpoints) + 3, "no unexpected audited actions");
 }

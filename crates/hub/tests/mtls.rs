@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dfsp::client::{FspiopClient, mtls_client};
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, Simulator};
 use fspiop::headers::{Method, Resource};
 use hub::tls::TlsFiles;
 use pki::dir::PkiDir;
@@ -57,32 +57,48 @@ async fn start() -> Fixture {
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let payer_http = mtls_client(&ca, &payer_cert.0, &payer_cert.1).expect("client");
     let payee_http = mtls_client(&ca, &payee_cert.0, &payee_cert.1).expect("client");
-    let payer = Simulator::start_with_client("payerfsp", "USD", vec![], &hub_url, any, payer_http)
-        .await
-        .expect("payer");
+    let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer JWS key"));
+    let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee JWS key"));
+    let options = |http, key: &Arc<jws::SigningKey>| {
+        let mut options = SimOptions::new(http);
+        options.signing_key = Some(key.clone());
+        options.hub_key = Some(hub.jws_public_key.clone());
+        options
+    };
+    let payer = Simulator::start_with_options(
+        "payerfsp",
+        "USD",
+        vec![],
+        &hub_url,
+        any,
+        options(payer_http, &payer_key),
+    )
+    .await
+    .expect("payer");
     let party = SimParty {
         id_type: "MSISDN".into(),
         identifier: "27713803912".into(),
         first_name: "A".into(),
         last_name: "L".into(),
     };
-    let payee =
-        Simulator::start_with_client("payeefsp", "USD", vec![party], &hub_url, any, payee_http)
-            .await
-            .expect("payee");
+    let payee = Simulator::start_with_options(
+        "payeefsp",
+        "USD",
+        vec![party],
+        &hub_url,
+        any,
+        options(payee_http, &payee_key),
+    )
+    .await
+    .expect("payee");
     let admin = AdminClient::new(
         reqwest::Client::new(),
         format!("http://{}", hub.admin_addr),
         &hub.admin_token,
     );
-    for sim in [&payer, &payee] {
-        let onboarding = Onboarding {
-            name: sim.name().into(),
-            currency: "USD".into(),
-            net_debit_cap: "1000".into(),
-            funds_in: "1000".into(),
-            callback_base: sim.base_url(),
-        };
+    for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
+        let onboarding = Onboarding::new(sim.name(), "USD", "1000", "1000", sim.base_url())
+            .with_jws_public_key(key.verifying_key().to_pem());
         admin.onboard(&onboarding).await.expect("onboard");
     }
     let path = "/participants/MSISDN/27713803912";

@@ -136,6 +136,26 @@ pub fn sign(key: &SigningKey, request: &RequestParts<'_>, body: &[u8]) -> Result
     if body.is_empty() {
         return Err(JwsError::EmptyBody);
     }
+    sign_payload(key, request, body)
+}
+
+/// Signs a request without a body (`GET`, `DELETE`) over the empty payload, as RFC 7515
+/// allows: the signing input is `BASE64URL(protected header) "."`.
+///
+/// The reference SDK never signs such requests; use this only where the scheme has agreed to
+/// sign them (the hub's `verify_bodyless` policy).
+///
+/// # Errors
+/// As [`sign`], except that there is no body to be missing.
+pub fn sign_bodyless(key: &SigningKey, request: &RequestParts<'_>) -> Result<String, JwsError> {
+    sign_payload(key, request, &[])
+}
+
+fn sign_payload(
+    key: &SigningKey,
+    request: &RequestParts<'_>,
+    body: &[u8],
+) -> Result<String, JwsError> {
     let parts = [
         (HeaderField::Uri, Some(request.uri)),
         (HeaderField::Method, Some(request.method)),
@@ -181,6 +201,33 @@ pub fn verify(
     if body.is_empty() {
         return Err(JwsError::EmptyBody);
     }
+    verify_payload(header_value, request, body, keys, allowed_algs)
+}
+
+/// Verifies the signature of a request without a body (`GET`, `DELETE`) made by
+/// [`sign_bodyless`]: the same checks as [`verify`], over the empty payload.
+///
+/// # Errors
+/// As [`verify`]; [`JwsError::EmptyBody`] is never returned.
+pub fn verify_bodyless(
+    header_value: &str,
+    request: &RequestParts<'_>,
+    keys: &[VerifyingKey],
+    allowed_algs: &[Alg],
+) -> Result<Verified, JwsError> {
+    if header_value.trim().is_empty() {
+        return Err(JwsError::Missing);
+    }
+    verify_payload(header_value, request, &[], keys, allowed_algs)
+}
+
+fn verify_payload(
+    header_value: &str,
+    request: &RequestParts<'_>,
+    body: &[u8],
+    keys: &[VerifyingKey],
+    allowed_algs: &[Alg],
+) -> Result<Verified, JwsError> {
     let signature_header = SignatureHeader::parse(header_value)?;
     let header = signature_header.protected_header()?;
     if !allowed_algs.contains(&header.alg) {
@@ -515,5 +562,36 @@ mod tests {
         );
         assert_eq!(canonical_json(b"{\"a\":\"\\ud800\"}"), None);
         assert_eq!(canonical_json(b"\xff"), None);
+    }
+
+    #[test]
+    fn bodyless_requests_sign_over_the_empty_payload() {
+        let key = SigningKey::generate_es256().expect("key");
+        let request = RequestParts {
+            method: "GET",
+            uri: "/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069",
+            source: "payerfsp",
+            destination: Some("payeefsp"),
+            date: Some(NOW),
+        };
+        let header = sign_bodyless(&key, &request).expect("signed");
+        let keys = [key.verifying_key().clone()];
+        let verified = verify_bodyless(&header, &request, &keys, &[Alg::Es256]).expect("valid");
+        assert_eq!(verified.body_form, BodyForm::Raw);
+        // A bodyless signature does not verify a request with a body, and the URI is bound.
+        assert_eq!(
+            verify(&header, &request, b"{}", &keys, &[Alg::Es256]),
+            Err(JwsError::BadSignature)
+        );
+        let mut other = request;
+        other.uri = "/transfers/00000000-0000-4000-8000-000000000000";
+        assert!(matches!(
+            verify_bodyless(&header, &other, &keys, &[Alg::Es256]),
+            Err(JwsError::HeaderMismatch { .. })
+        ));
+        assert_eq!(
+            verify_bodyless(" ", &request, &keys, &[Alg::Es256]),
+            Err(JwsError::Missing)
+        );
     }
 }

@@ -1007,6 +1007,111 @@ impl Ledger {
         Ok(Ok(()))
     }
 
+    /// Registers a participant's JWS verification key. The caller has already parsed the PEM
+    /// and computed the fingerprint; the ledger checks that the participant exists, that the
+    /// fingerprint is a lowercase hex SHA-256 not yet registered for that participant (retired
+    /// keys included), the algorithm, and the validity window. `added_at_ms` is set to now and
+    /// `retired_at_ms` to `None`, whatever the caller passed. Returns the key as stored.
+    pub async fn add_jws_key(
+        &self,
+        tx: &mut dyn LedgerTx,
+        actor: &str,
+        key: JwsKey,
+    ) -> LedgerResult<Result<JwsKey, FspiopError>> {
+        let Some(participant) = tx.participant(&key.participant).await? else {
+            return Ok(Err(unknown_participant(&key.participant)));
+        };
+        if !is_sha256_hex(&key.fingerprint) {
+            return Ok(Err(FspiopError::validation(
+                "JWS key fingerprint must be 64 lowercase hex digits (SHA-256 of the SPKI DER)",
+            )));
+        }
+        if !matches!(key.alg.as_str(), "RS256" | "ES256") {
+            return Ok(Err(FspiopError::validation(format!(
+                "unsupported JWS algorithm {}; use RS256 or ES256",
+                key.alg
+            ))));
+        }
+        if let (Some(not_before), Some(not_after)) = (key.not_before_ms, key.not_after_ms)
+            && not_after <= not_before
+        {
+            return Ok(Err(FspiopError::validation(
+                "JWS key notAfter must be later than notBefore",
+            )));
+        }
+        // Refuse a duplicate here: the store's uniqueness error would fail the whole batch.
+        if tx
+            .jws_keys(&participant.name)
+            .await?
+            .iter()
+            .any(|k| k.fingerprint == key.fingerprint)
+        {
+            return Ok(Err(FspiopError::validation(format!(
+                "{} already has JWS key {}",
+                participant.name, key.fingerprint
+            ))));
+        }
+        let key = JwsKey {
+            participant: participant.name,
+            added_at_ms: self.now_ms(),
+            retired_at_ms: None,
+            ..key
+        };
+        tx.insert_jws_key(&key).await?;
+        let detail = serde_json::json!({
+            "fingerprint": key.fingerprint,
+            "alg": key.alg,
+            "notBefore": key.not_before_ms,
+            "notAfter": key.not_after_ms,
+        })
+        .to_string();
+        self.audit(tx, actor, "jws_key.add", &key.participant, detail)
+            .await?;
+        Ok(Ok(key))
+    }
+
+    /// Retires a participant's JWS key: it no longer verifies new messages but is kept, so that
+    /// stored evidence signed with it can still be verified.
+    pub async fn retire_jws_key(
+        &self,
+        tx: &mut dyn LedgerTx,
+        actor: &str,
+        participant: &str,
+        fingerprint: &str,
+    ) -> LedgerResult<Result<(), FspiopError>> {
+        let Some(participant) = tx.participant(participant).await? else {
+            return Ok(Err(unknown_participant(participant)));
+        };
+        let name = participant.name;
+        let keys = tx.jws_keys(&name).await?;
+        match keys.iter().find(|k| k.fingerprint == fingerprint) {
+            None => {
+                return Ok(Err(FspiopError::new(
+                    ErrorCode::ID_NOT_FOUND,
+                    format!("{name} has no JWS key {fingerprint}"),
+                )));
+            }
+            Some(key) if key.retired_at_ms.is_some() => {
+                return Ok(Err(FspiopError::new(
+                    ErrorCode::ID_NOT_FOUND,
+                    format!("{name}'s JWS key is already retired: {fingerprint}"),
+                )));
+            }
+            Some(_) => {}
+        }
+        let now = self.now_ms();
+        if !tx.retire_jws_key(&name, fingerprint, now).await? {
+            // The key was listed as active a moment ago in this same transaction.
+            return Err(StoreError::Corrupt(format!(
+                "JWS key {fingerprint} of {name} is listed as active but could not be retired"
+            )));
+        }
+        let detail = serde_json::json!({"fingerprint": fingerprint, "retiredAt": now}).to_string();
+        self.audit(tx, actor, "jws_key.retire", &name, detail)
+            .await?;
+        Ok(Ok(()))
+    }
+
     /// Sets the first net debit cap (and optionally an initial position) for a currency.
     pub async fn initial_position_and_limits(
         &self,
@@ -1469,6 +1574,12 @@ fn unknown_participant(name: &str) -> FspiopError {
         ErrorCode::ID_NOT_FOUND,
         format!("participant {name} does not exist"),
     )
+}
+
+/// Whether `text` is a SHA-256 digest in lowercase hex (the form JWS key fingerprints take, so
+/// that one key cannot be registered twice under differently cased fingerprints).
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn check_payee_message(

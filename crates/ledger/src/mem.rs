@@ -19,12 +19,15 @@
 //!   participants, accounts (participant, currency, type), transfers, quotes and funds transfers
 //!   fail with [`StoreError::Duplicate`]; rows that reference a missing participant or account,
 //!   and updates of rows that do not exist, fail with [`StoreError::Backend`] (foreign keys and
-//!   "not found" in SQL).
+//!   "not found" in SQL). JWS keys are unique by (participant ignoring ASCII case, fingerprint),
+//!   and that uniqueness is checked before the participant reference, as SQLite checks a unique
+//!   index before an immediate foreign key; keys are looked up ignoring the participant's case.
 //! - **Decimals are stored normalized** (`1.50` reads back as `1.5`), as the SQLite backend
 //!   stores canonical text.
 //! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
 //!   limits by currency, endpoints by type, open transfers by (expiration, id), parties by
-//!   (sub-id, currency), audit entries and deliveries newest (last appended) first.
+//!   (sub-id, currency), audit entries and deliveries newest (last appended) first, JWS keys by
+//!   (added time, registration order), evidence of a subject in append order.
 //!
 //! A write transaction copies the whole state once, so the model is meant for tests of modest
 //! size, not for production.
@@ -67,6 +70,10 @@ struct State {
     funds: HashMap<String, FundsTransfer>,
     audit: Vec<AuditEntry>,
     deliveries: Vec<Delivery>,
+    /// In registration order.
+    jws_keys: Vec<JwsKey>,
+    /// Subject → rows in append order.
+    evidence: BTreeMap<String, Vec<Evidence>>,
 }
 
 /// An in-memory ledger store (see the module docs for its semantics).
@@ -558,6 +565,73 @@ impl LedgerTx for MemTx {
 
     async fn deliveries(&mut self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         Ok(newest_first(&self.state.deliveries, limit))
+    }
+
+    async fn insert_jws_key(&mut self, key: &JwsKey) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if state.jws_keys.iter().any(|k| {
+            k.participant.eq_ignore_ascii_case(&key.participant) && k.fingerprint == key.fingerprint
+        }) {
+            return Err(duplicate(
+                "jws key",
+                format_args!("{} {}", key.participant, key.fingerprint),
+            ));
+        }
+        state.require_participant(&key.participant)?;
+        state.jws_keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn retire_jws_key(
+        &mut self,
+        participant: &str,
+        fingerprint: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let state = self.write()?;
+        let row = state.jws_keys.iter_mut().find(|k| {
+            k.participant.eq_ignore_ascii_case(participant)
+                && k.fingerprint == fingerprint
+                && k.retired_at_ms.is_none()
+        });
+        Ok(match row {
+            Some(row) => {
+                row.retired_at_ms = Some(at_ms);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn jws_keys(&mut self, participant: &str) -> Result<Vec<JwsKey>, StoreError> {
+        let mut keys: Vec<JwsKey> = self
+            .state
+            .jws_keys
+            .iter()
+            .filter(|k| k.participant.eq_ignore_ascii_case(participant))
+            .cloned()
+            .collect();
+        // Stable: registration order among equal times.
+        keys.sort_by_key(|k| k.added_at_ms);
+        Ok(keys)
+    }
+
+    async fn append_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        self.write()?
+            .evidence
+            .entry(evidence.subject.clone())
+            .or_default()
+            .push(evidence.clone());
+        Ok(())
+    }
+
+    async fn evidence(&mut self, subject: &str) -> Result<Vec<Evidence>, StoreError> {
+        Ok(self
+            .state
+            .evidence
+            .get(subject)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -338,3 +338,66 @@ pub struct Delivery {
     /// Milliseconds the attempt took.
     pub duration_ms: u64,
 }
+
+/// A participant's registered JWS verification key. Retired keys are kept forever so that
+/// stored evidence can still be verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwsKey {
+    /// Owner: the participant's name as registered.
+    pub participant: String,
+    /// Hex SHA-256 of the key's SPKI DER (computed by the caller); unique per participant.
+    pub fingerprint: String,
+    /// Signature algorithm: `RS256` or `ES256`.
+    pub alg: String,
+    /// The key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key_pem: String,
+    /// Start of validity, ms since the epoch; `None` when valid from registration.
+    pub not_before_ms: Option<i64>,
+    /// End of validity, ms since the epoch; `None` when open-ended.
+    pub not_after_ms: Option<i64>,
+    /// Registration time, ms since the epoch.
+    pub added_at_ms: i64,
+    /// Retirement time, ms since the epoch; `None` while the key is in use.
+    pub retired_at_ms: Option<i64>,
+}
+
+/// One signed FSPIOP message that changed money (quote request/response, transfer prepare,
+/// fulfil, abort), kept as received for non-repudiation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What the message is about: the transfer id or the quote id.
+    pub subject: String,
+    /// Which message: one of the `Evidence::*` kind constants, e.g. `transfer.prepare`.
+    pub kind: String,
+    /// Sender (`FSPIOP-Source`).
+    pub participant: String,
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// `FSPIOP-URI` header value.
+    pub uri: String,
+    /// `FSPIOP-Destination` header value, if sent.
+    pub destination: Option<String>,
+    /// `Date` header value, if sent.
+    pub date: Option<String>,
+    /// `FSPIOP-Signature` header value as received; `None` when the message was unsigned.
+    pub signature: Option<String>,
+    /// Fingerprint of the [`JwsKey`] that verified the signature, if one did.
+    pub key_fingerprint: Option<String>,
+    /// The body bytes exactly as received (not re-serialized).
+    pub body: Vec<u8>,
+    /// When the hub received the message, ms since the epoch.
+    pub received_at_ms: i64,
+}
+
+impl Evidence {
+    /// `kind` of a `POST /quotes`.
+    pub const QUOTE_REQUEST: &'static str = "quote.request";
+    /// `kind` of a `PUT /quotes/{ID}`.
+    pub const QUOTE_RESPONSE: &'static str = "quote.response";
+    /// `kind` of a `POST /transfers`.
+    pub const TRANSFER_PREPARE: &'static str = "transfer.prepare";
+    /// `kind` of a `PUT /transfers/{ID}`.
+    pub const TRANSFER_FULFIL: &'static str = "transfer.fulfil";
+    /// `kind` of a `PUT /transfers/{ID}/error`.
+    pub const TRANSFER_ABORT: &'static str = "transfer.abort";
+}

@@ -143,6 +143,28 @@ pub trait LedgerTx: Send {
     /// The newest deliveries, newest first.
     async fn deliveries(&mut self, limit: u32) -> Result<Vec<Delivery>, StoreError>;
 
+    // JWS keys and non-repudiation evidence.
+    /// Registers a JWS verification key. The participant must exist (exact name, like every
+    /// other reference to a participant); a key whose fingerprint is already registered for
+    /// the same participant (name compared ignoring ASCII case) is [`StoreError::Duplicate`].
+    async fn insert_jws_key(&mut self, key: &JwsKey) -> Result<(), StoreError>;
+    /// Sets `retired_at_ms` of a key that is not retired yet. Returns `false` (and changes
+    /// nothing) when the participant (name compared ignoring ASCII case) has no such key, or the
+    /// key is already retired.
+    async fn retire_jws_key(
+        &mut self,
+        participant: &str,
+        fingerprint: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Every key of a participant (name compared ignoring ASCII case), retired ones included,
+    /// oldest `added_at_ms` first (registration order among equal times).
+    async fn jws_keys(&mut self, participant: &str) -> Result<Vec<JwsKey>, StoreError>;
+    /// Appends a received message to the evidence log (append-only: rows are never changed).
+    async fn append_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError>;
+    /// Every evidence row of a subject (exact match), in the order they were appended.
+    async fn evidence(&mut self, subject: &str) -> Result<Vec<Evidence>, StoreError>;
+
     /// Makes every write of this transaction durable, atomically.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

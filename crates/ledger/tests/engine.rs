@@ -14,8 +14,8 @@ use ledger::engine::{
 };
 use ledger::mem::MemStore;
 use ledger::{
-    Account, AccountType, AuditEntry, Endpoint, FundsTransfer, HUB_PARTICIPANT, LedgerStore,
-    LedgerTx, Limit, ManualClock, PartyRegistration, Transfer, TransferState,
+    Account, AccountType, AuditEntry, Endpoint, FundsTransfer, HUB_PARTICIPANT, JwsKey,
+    LedgerStore, LedgerTx, Limit, ManualClock, PartyRegistration, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -1815,6 +1815,267 @@ async fn delete_party_of_a_non_owned_registration_is_3040() {
         .await
         .unwrap();
     assert!(parties.is_empty());
+}
+
+// --------------------------------------------------------------------------------------------
+// JWS keys
+
+/// A key of `participant` whose fingerprint is the byte `n` repeated, as the hub would pass it
+/// after parsing the PEM.
+fn jws_key(participant: &str, n: u8) -> JwsKey {
+    JwsKey {
+        participant: participant.into(),
+        fingerprint: format!("{n:02x}").repeat(32),
+        alg: "ES256".into(),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n".into(),
+        not_before_ms: None,
+        not_after_ms: None,
+        added_at_ms: 0,
+        retired_at_ms: None,
+    }
+}
+
+impl Env {
+    async fn add_jws_key(&self, key: JwsKey) -> Result<JwsKey, FspiopError> {
+        let mut tx = self.begin().await;
+        let result = self
+            .ledger
+            .add_jws_key(&mut *tx, "alice", key)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        result
+    }
+
+    async fn retire_jws_key(
+        &self,
+        participant: &str,
+        fingerprint: &str,
+    ) -> Result<(), FspiopError> {
+        let mut tx = self.begin().await;
+        let result = self
+            .ledger
+            .retire_jws_key(&mut *tx, "bob", participant, fingerprint)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        result
+    }
+
+    async fn jws_keys(&self, participant: &str) -> Vec<JwsKey> {
+        self.read().await.jws_keys(participant).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn add_jws_key_stores_it_at_the_ledger_time_and_audits() {
+    let env = Env::standard().await;
+    let key = JwsKey {
+        alg: "RS256".into(),
+        not_before_ms: Some(env.now() - 1),
+        not_after_ms: Some(env.now() + 86_400_000),
+        // The caller's times are ignored.
+        added_at_ms: 42,
+        retired_at_ms: Some(43),
+        ..jws_key(PAYER, 0xa1)
+    };
+    let stored = env.add_jws_key(key.clone()).await.expect("key added");
+    let expected = JwsKey {
+        added_at_ms: env.now(),
+        retired_at_ms: None,
+        ..key.clone()
+    };
+    assert_eq!(stored, expected);
+    assert_eq!(env.jws_keys(PAYER).await, std::slice::from_ref(&expected));
+
+    // A second key for the same participant, and the same key for another participant.
+    env.advance_ms(10);
+    let second = env.add_jws_key(jws_key(PAYER, 2)).await.unwrap();
+    let payee = env
+        .add_jws_key(JwsKey {
+            participant: PAYEE.into(),
+            ..key
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.added_at_ms, expected.added_at_ms + 10);
+    assert_eq!(env.jws_keys(PAYER).await, [expected, second]);
+    assert_eq!(env.jws_keys(PAYEE).await, [payee]);
+
+    let entries = env.audit().await;
+    let entry = &entries[2];
+    assert_eq!(
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.subject.as_str()
+        ),
+        ("alice", "jws_key.add", PAYER)
+    );
+    assert_eq!(entry.at_ms, env.now() - 10);
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(
+        detail,
+        serde_json::json!({
+            "fingerprint": "a1".repeat(32),
+            "alg": "RS256",
+            "notBefore": env.now() - 11,
+            "notAfter": env.now() - 10 + 86_400_000,
+        })
+    );
+    let detail: serde_json::Value = serde_json::from_str(&entries[1].detail).unwrap();
+    assert_eq!(detail["notBefore"], serde_json::Value::Null);
+    assert_eq!(detail["notAfter"], serde_json::Value::Null);
+    assert_eq!(entries[0].subject, PAYEE);
+}
+
+#[tokio::test]
+async fn add_jws_key_refusals_write_nothing() {
+    let env = Env::standard().await;
+    env.add_jws_key(jws_key(PAYER, 1)).await.unwrap();
+    env.add_jws_key(jws_key(PAYER, 2)).await.unwrap();
+    env.retire_jws_key(PAYER, &jws_key(PAYER, 2).fingerprint)
+        .await
+        .unwrap();
+    let keys = env.jws_keys(PAYER).await;
+    let audit = env.audit().await;
+
+    let now = env.now();
+    let cases: Vec<(JwsKey, u16, &str)> = vec![
+        (jws_key("ghostfsp", 3), 3200, "ghostfsp does not exist"),
+        (jws_key(PAYER, 1), 3100, "already has JWS key"),
+        (jws_key(PAYER, 2), 3100, "already has JWS key"),
+        (
+            JwsKey {
+                not_before_ms: Some(now),
+                not_after_ms: Some(now),
+                ..jws_key(PAYER, 3)
+            },
+            3100,
+            "notAfter",
+        ),
+        (
+            JwsKey {
+                not_before_ms: Some(now),
+                not_after_ms: Some(now - 1),
+                ..jws_key(PAYER, 3)
+            },
+            3100,
+            "notAfter",
+        ),
+        (
+            JwsKey {
+                fingerprint: "AB".repeat(32),
+                ..jws_key(PAYER, 3)
+            },
+            3100,
+            "fingerprint",
+        ),
+        (
+            JwsKey {
+                fingerprint: "ab".repeat(31),
+                ..jws_key(PAYER, 3)
+            },
+            3100,
+            "fingerprint",
+        ),
+        (
+            JwsKey {
+                alg: "HS256".into(),
+                ..jws_key(PAYER, 3)
+            },
+            3100,
+            "HS256",
+        ),
+    ];
+    // All in one transaction, as the writer batches them: a refusal must not spoil the batch.
+    let mut tx = env.begin().await;
+    for (key, expected_code, text) in cases {
+        let error = env
+            .ledger
+            .add_jws_key(&mut *tx, "alice", key.clone())
+            .await
+            .unwrap()
+            .expect_err("refused");
+        assert_eq!(code(&error), expected_code, "{key:?}: {error}");
+        assert!(error.description.contains(text), "{error}");
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(env.jws_keys(PAYER).await, keys);
+    assert_eq!(env.audit().await, audit);
+
+    // Only one bound, or none, is fine.
+    env.add_jws_key(JwsKey {
+        not_after_ms: Some(now - 1),
+        ..jws_key(PAYER, 4)
+    })
+    .await
+    .unwrap();
+    env.add_jws_key(JwsKey {
+        not_before_ms: Some(now + 1),
+        ..jws_key(PAYER, 5)
+    })
+    .await
+    .unwrap();
+    assert_eq!(env.jws_keys(PAYER).await.len(), keys.len() + 2);
+}
+
+#[tokio::test]
+async fn retire_jws_key_keeps_the_key_and_audits_once() {
+    let env = Env::standard().await;
+    let key = env.add_jws_key(jws_key(PAYER, 0xab)).await.unwrap();
+    let other = env.add_jws_key(jws_key(PAYEE, 0xcd)).await.unwrap();
+    env.advance_ms(500);
+    env.retire_jws_key(PAYER, &key.fingerprint)
+        .await
+        .expect("retired");
+    assert_eq!(
+        env.jws_keys(PAYER).await,
+        [JwsKey {
+            retired_at_ms: Some(env.now()),
+            ..key.clone()
+        }],
+        "the key is kept, retired"
+    );
+    let audit = env.audit().await;
+    let entry = &audit[0];
+    assert_eq!(
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.subject.as_str()
+        ),
+        ("bob", "jws_key.retire", PAYER)
+    );
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(detail["fingerprint"], key.fingerprint.as_str());
+    assert_eq!(detail["retiredAt"], env.now());
+
+    env.advance_ms(500);
+    for (participant, fingerprint, text) in [
+        (PAYER, key.fingerprint.as_str(), "already retired"),
+        (PAYER, other.fingerprint.as_str(), "has no JWS key"),
+        (PAYEE, key.fingerprint.as_str(), "has no JWS key"),
+        (
+            "ghostfsp",
+            key.fingerprint.as_str(),
+            "ghostfsp does not exist",
+        ),
+    ] {
+        let error = env
+            .retire_jws_key(participant, fingerprint)
+            .await
+            .expect_err("refused");
+        assert_eq!(code(&error), 3200, "{error}");
+        assert!(error.description.contains(text), "{error}");
+    }
+    assert_eq!(env.audit().await, audit, "refusals are not audited");
+    assert_eq!(
+        env.jws_keys(PAYER).await[0].retired_at_ms,
+        Some(env.now() - 500),
+        "the first retirement time stays"
+    );
+    assert_eq!(env.jws_keys(PAYEE).await, [other]);
 }
 
 // --------------------------------------------------------------------------------------------

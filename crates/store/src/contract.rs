@@ -10,7 +10,11 @@
 //! - amounts read back normalized (`1.50` → `1.5`);
 //! - orderings: participants by name (byte order), accounts by id, limits by currency, endpoints
 //!   by type, open transfers by (expiration, id), parties by (sub-id, currency), audit entries and
-//!   deliveries newest (last appended) first;
+//!   deliveries newest (last appended) first, JWS keys by (added time, registration order),
+//!   evidence of a subject in append order;
+//! - JWS keys are unique by (participant ignoring ASCII case, fingerprint) — retired keys
+//!   included — and looked up and retired ignoring the participant's case; fingerprints are
+//!   compared exactly; evidence bodies are kept byte for byte (empty and non-UTF-8 included);
 //! - updates of rows that do not exist, and rows referring to a missing participant or account,
 //!   fail with an error other than [`StoreError::Duplicate`];
 //! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
@@ -20,9 +24,9 @@
 //! then dropped.
 
 use ledger::{
-    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, JournalEntry, LedgerStore,
-    LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError, Transfer,
-    TransferState,
+    Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
+    JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote,
+    StoreError, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 
@@ -132,6 +136,46 @@ fn delivery(n: u32) -> Delivery {
             Some(format!("connect error {n}"))
         },
         duration_ms: u64::from(n) * 7,
+    }
+}
+
+/// A key of `participant` whose fingerprint is the byte `n` repeated (64 hex digits).
+fn jws_key(participant: &str, n: u8) -> JwsKey {
+    JwsKey {
+        participant: participant.to_owned(),
+        fingerprint: format!("{n:02x}").repeat(32),
+        alg: if n.is_multiple_of(2) {
+            "ES256"
+        } else {
+            "RS256"
+        }
+        .to_owned(),
+        public_key_pem: format!(
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE{n}\n-----END PUBLIC KEY-----\n"
+        ),
+        not_before_ms: None,
+        not_after_ms: None,
+        added_at_ms: 1_700_000_000_000 + i64::from(n),
+        retired_at_ms: None,
+    }
+}
+
+/// A signed transfer message received from `payerfsp`, with a small JSON body.
+fn evidence(subject: &str, kind: &str, n: i64) -> Evidence {
+    Evidence {
+        subject: subject.to_owned(),
+        kind: kind.to_owned(),
+        participant: "payerfsp".to_owned(),
+        method: "POST".to_owned(),
+        uri: "/transfers".to_owned(),
+        destination: Some("payeefsp".to_owned()),
+        date: Some("Tue, 14 Nov 2023 22:13:20 GMT".to_owned()),
+        signature: Some(format!(
+            "{{\"signature\":\"sig-{n}\",\"protectedHeader\":\"eyJhbGciOiJSUzI1NiJ9\"}}"
+        )),
+        key_fingerprint: Some("ab".repeat(32)),
+        body: format!("{{\"transferId\":\"{subject}\",\"n\":{n}}}").into_bytes(),
+        received_at_ms: 1_700_000_000_000 + n,
     }
 }
 
@@ -604,9 +648,23 @@ pub async fn references_must_exist(store: &dyn LedgerStore) {
         "funds transfer on an unknown account",
     );
     drop(tx);
-
-    // Transfers and quotes may name unknown FSPs (refused prepares are recorded too).
     let mut tx = begin(store).await;
+    assert_refused(
+        tx.insert_jws_key(&jws_key("ghost", 1)).await,
+        "jws key of an unknown participant",
+    );
+    drop(tx);
+
+    // Transfers and quotes may name unknown FSPs (refused prepares are recorded too), and
+    // evidence records what was received, whoever sent it.
+    let mut tx = begin(store).await;
+    tx.append_evidence(&Evidence {
+        participant: "ghost".to_owned(),
+        destination: Some("ghost".to_owned()),
+        ..evidence("t-unknown-payee", "transfer.prepare", 1)
+    })
+    .await
+    .unwrap();
     tx.insert_transfer(&Transfer {
         payee: "ghost".to_owned(),
         state: TransferState::Invalid,
@@ -1226,6 +1284,328 @@ pub async fn deliveries_newest_first(store: &dyn LedgerStore) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// JWS keys and evidence.
+
+/// JWS keys round-trip (optional validity bounds, a key inserted already retired); a
+/// participant's keys come back oldest added first, registration order among equal times;
+/// retiring keeps the key listed, with its retirement time; the same fingerprint may belong to
+/// two participants.
+pub async fn jws_keys_round_trip(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let first = JwsKey {
+        added_at_ms: 300,
+        ..jws_key("payerfsp", 0xa1)
+    };
+    let older = JwsKey {
+        not_before_ms: Some(-5),
+        not_after_ms: Some(i64::MAX),
+        added_at_ms: 100,
+        retired_at_ms: Some(200),
+        ..jws_key("payerfsp", 0xb2)
+    };
+    let same_time = JwsKey {
+        not_before_ms: Some(250),
+        added_at_ms: 300,
+        ..jws_key("payerfsp", 0x03)
+    };
+    let payee = JwsKey {
+        participant: "payeefsp".to_owned(),
+        ..first.clone()
+    };
+    let mut tx = begin(store).await;
+    assert!(tx.jws_keys("payerfsp").await.unwrap().is_empty());
+    for key in [&first, &older, &same_time, &payee] {
+        tx.insert_jws_key(key).await.unwrap();
+    }
+    let expected = [older.clone(), first.clone(), same_time.clone()];
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        expected,
+        "read your writes, oldest added first"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.jws_keys("payerfsp").await.unwrap(), expected);
+    assert_eq!(
+        tx.jws_keys("payeefsp").await.unwrap(),
+        std::slice::from_ref(&payee)
+    );
+    assert!(tx.jws_keys("nobody").await.unwrap().is_empty());
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert!(
+        tx.retire_jws_key("payerfsp", &first.fingerprint, 400)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let retired = JwsKey {
+        retired_at_ms: Some(400),
+        ..first.clone()
+    };
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        [older, retired, same_time],
+        "retired keys are kept, in place"
+    );
+    assert_eq!(
+        tx.jws_keys("payeefsp").await.unwrap(),
+        [payee],
+        "retiring is per participant"
+    );
+}
+
+/// A fingerprint registered twice for one participant is a duplicate — across transactions,
+/// in one transaction, and after the first key was retired (retired keys stay registered).
+pub async fn duplicate_jws_key(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp"]).await;
+    let key = jws_key("payerfsp", 1);
+    let mut tx = begin(store).await;
+    tx.insert_jws_key(&key).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_jws_key(&JwsKey {
+            alg: "ES256".to_owned(),
+            public_key_pem: "other".to_owned(),
+            added_at_ms: 9,
+            ..key.clone()
+        })
+        .await,
+        "committed fingerprint",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert!(
+        tx.retire_jws_key("payerfsp", &key.fingerprint, 10)
+            .await
+            .unwrap()
+    );
+    assert_duplicate(
+        tx.insert_jws_key(&key).await,
+        "fingerprint of a retired key",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.insert_jws_key(&jws_key("payerfsp", 2)).await.unwrap();
+    assert_duplicate(
+        tx.insert_jws_key(&jws_key("payerfsp", 2)).await,
+        "duplicate inside one transaction",
+    );
+    drop(tx);
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.jws_keys("payerfsp").await.unwrap(), [key]);
+}
+
+/// Keys are listed, retired and kept unique ignoring the participant name's ASCII case, but
+/// stored under the name as registered (a key naming the participant in another case refers to
+/// no participant).
+pub async fn jws_keys_ignore_participant_case(store: &dyn LedgerStore) {
+    seed_participants(store, &["PayerFSP"]).await;
+    let key = jws_key("PayerFSP", 1);
+    let mut tx = begin(store).await;
+    tx.insert_jws_key(&key).await.unwrap();
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        std::slice::from_ref(&key)
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    for name in ["PayerFSP", "payerfsp", "PAYERFSP"] {
+        assert_eq!(
+            tx.jws_keys(name).await.unwrap(),
+            std::slice::from_ref(&key),
+            "{name}"
+        );
+    }
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_jws_key(&jws_key("payerfsp", 1)).await,
+        "same fingerprint, participant in another case",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.insert_jws_key(&jws_key("PAYERFSP", 2)).await,
+        "participant not named as registered",
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert!(
+        tx.retire_jws_key("PAYERFSP", &key.fingerprint, 77)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        [JwsKey {
+            retired_at_ms: Some(77),
+            ..key
+        }]
+    );
+}
+
+/// A key is retired once: retiring it again, retiring an unknown key or a key of an unknown
+/// participant returns `false` and changes nothing; fingerprints are matched exactly; a retire
+/// that is rolled back leaves the key in use.
+pub async fn retire_jws_key_only_once(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let key = jws_key("payerfsp", 0xab);
+    let mut tx = begin(store).await;
+    tx.insert_jws_key(&key).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert!(
+        tx.retire_jws_key("payerfsp", &key.fingerprint, 50)
+            .await
+            .unwrap()
+    );
+    drop(tx);
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        std::slice::from_ref(&key),
+        "a rolled-back retire changes nothing"
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    let fingerprint = key.fingerprint.as_str();
+    assert!(
+        !tx.retire_jws_key("payerfsp", &"cd".repeat(32), 60)
+            .await
+            .unwrap(),
+        "unknown fingerprint"
+    );
+    assert!(
+        !tx.retire_jws_key("payerfsp", &fingerprint.to_uppercase(), 60)
+            .await
+            .unwrap(),
+        "fingerprints are matched exactly"
+    );
+    assert!(
+        !tx.retire_jws_key("payeefsp", fingerprint, 60)
+            .await
+            .unwrap(),
+        "key of another participant"
+    );
+    assert!(
+        !tx.retire_jws_key("nobody", fingerprint, 60).await.unwrap(),
+        "unknown participant"
+    );
+    assert!(
+        tx.retire_jws_key("payerfsp", fingerprint, 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !tx.retire_jws_key("payerfsp", fingerprint, 200)
+            .await
+            .unwrap(),
+        "retired twice in one transaction"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert!(
+        !tx.retire_jws_key("payerfsp", fingerprint, 300)
+            .await
+            .unwrap(),
+        "retired twice across transactions"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.jws_keys("payerfsp").await.unwrap(),
+        [JwsKey {
+            retired_at_ms: Some(100),
+            ..key
+        }],
+        "the first retirement time stays"
+    );
+}
+
+/// Evidence round-trips byte for byte (binary, non-UTF-8 and empty bodies; absent optional
+/// headers); a subject's rows come back in append order — not by time — across transactions;
+/// subjects are matched exactly; identical rows are all kept.
+pub async fn evidence_round_trip(store: &dyn LedgerStore) {
+    let prepare = evidence("t1", "transfer.prepare", 5);
+    let fulfil = Evidence {
+        kind: "transfer.fulfil".to_owned(),
+        participant: "payeefsp".to_owned(),
+        method: "PUT".to_owned(),
+        uri: "/transfers/t1".to_owned(),
+        destination: None,
+        date: None,
+        signature: None,
+        key_fingerprint: None,
+        // Not UTF-8: a lone continuation byte, an invalid lead, NUL, and a truncated sequence.
+        body: vec![0x80, b'{', 0xff, 0xfe, 0x00, b'"', 0xc3, 0x28, 0xe2, 0x82],
+        ..evidence("t1", "transfer.fulfil", 9)
+    };
+    let quote = Evidence {
+        kind: "quote.request".to_owned(),
+        uri: "/quotes".to_owned(),
+        body: Vec::new(),
+        ..evidence("q1", "quote.request", 1)
+    };
+    // Every byte value, and big enough to span several database pages.
+    let abort = Evidence {
+        kind: "transfer.abort".to_owned(),
+        method: "PUT".to_owned(),
+        uri: "/transfers/t1/error".to_owned(),
+        body: (0..=255_u8).cycle().take(70_000).collect(),
+        // Earlier than everything else: order is by append, not by time.
+        received_at_ms: 0,
+        ..evidence("t1", "transfer.abort", 0)
+    };
+    assert!(std::str::from_utf8(&fulfil.body).is_err());
+
+    let mut tx = begin(store).await;
+    assert!(tx.evidence("t1").await.unwrap().is_empty());
+    tx.append_evidence(&prepare).await.unwrap();
+    tx.append_evidence(&quote).await.unwrap();
+    tx.append_evidence(&fulfil).await.unwrap();
+    assert_eq!(
+        tx.evidence("t1").await.unwrap(),
+        [prepare.clone(), fulfil.clone()],
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.append_evidence(&abort).await.unwrap();
+    tx.append_evidence(&quote).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    let got = tx.evidence("t1").await.unwrap();
+    assert_eq!(got, [prepare, fulfil.clone(), abort]);
+    assert_eq!(got[1].body, fulfil.body, "binary body kept byte for byte");
+    assert_eq!(
+        tx.evidence("q1").await.unwrap(),
+        [quote.clone(), quote],
+        "identical rows are all kept"
+    );
+    assert!(tx.evidence("q1").await.unwrap()[0].body.is_empty());
+    assert!(tx.evidence("T1").await.unwrap().is_empty(), "exact subject");
+    assert!(tx.evidence("t").await.unwrap().is_empty(), "exact subject");
+    assert!(tx.evidence("nothing").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Transactions.
 
 /// Inside one transaction every write is visible to the following reads.
@@ -1311,6 +1691,10 @@ pub async fn rollback_on_drop(store: &dyn LedgerStore) {
         .unwrap();
     tx.append_audit(&audit(1)).await.unwrap();
     tx.append_delivery(&delivery(1)).await.unwrap();
+    tx.insert_jws_key(&jws_key("payerfsp", 1)).await.unwrap();
+    tx.append_evidence(&evidence("t1", "transfer.prepare", 1))
+        .await
+        .unwrap();
     drop(tx);
 
     // Visible neither to readers nor to the next writer.
@@ -1324,6 +1708,8 @@ pub async fn rollback_on_drop(store: &dyn LedgerStore) {
         assert!(tx.parties("MSISDN", "1", None).await.unwrap().is_empty());
         assert!(tx.audit_entries(10).await.unwrap().is_empty());
         assert!(tx.deliveries(10).await.unwrap().is_empty());
+        assert!(tx.jws_keys("payerfsp").await.unwrap().is_empty());
+        assert!(tx.evidence("t1").await.unwrap().is_empty());
     }
 
     // The rolled-back names and ids are free again.
@@ -1333,6 +1719,7 @@ pub async fn rollback_on_drop(store: &dyn LedgerStore) {
         .unwrap();
     tx.insert_transfer(&transfer("t1")).await.unwrap();
     tx.insert_quote(&quote("q1")).await.unwrap();
+    tx.insert_jws_key(&jws_key("payerfsp", 1)).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -1383,6 +1770,43 @@ pub async fn uncommitted_invisible_to_read(store: &dyn LedgerStore) {
 
 /// A read view refuses writes.
 pub async fn read_view_refuses_writes(store: &dyn LedgerStore) {
+    // A participant with a key, so that the key writes below fail for being writes, not for
+    // referring to nothing.
+    let key = jws_key("payeefsp", 1);
+    let mut tx = begin(store).await;
+    tx.insert_participant(&participant("payeefsp"))
+        .await
+        .unwrap();
+    tx.insert_jws_key(&key).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut view = read(store).await;
+    assert_refused(
+        view.insert_jws_key(&jws_key("payeefsp", 2)).await,
+        "jws key through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_refused(
+        view.retire_jws_key("payeefsp", &key.fingerprint, 5).await,
+        "retire through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_refused(
+        view.append_evidence(&evidence("t1", "transfer.prepare", 1))
+            .await,
+        "evidence through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_eq!(
+        view.jws_keys("payeefsp").await.unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert!(view.evidence("t1").await.unwrap().is_empty());
+    drop(view);
+
     let mut view = read(store).await;
     assert_refused(
         view.insert_participant(&participant("payerfsp")).await,

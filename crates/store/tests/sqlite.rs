@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ledger::{
-    AccountType, JournalEntry, LedgerStore, NewAccount, Participant, StoreError, Transfer,
-    TransferState,
+    AccountType, Evidence, JournalEntry, JwsKey, LedgerStore, NewAccount, Participant, StoreError,
+    Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 use sqlx::ConnectOptions;
@@ -221,6 +221,127 @@ async fn duplicate_errors_name_the_key() {
         }
         other => panic!("expected Duplicate, got {other:?}"),
     }
+}
+
+fn jws_key(participant: &str) -> JwsKey {
+    JwsKey {
+        participant: participant.to_owned(),
+        fingerprint: "ab".repeat(32),
+        alg: "RS256".to_owned(),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n".to_owned(),
+        not_before_ms: None,
+        not_after_ms: None,
+        added_at_ms: 1,
+        retired_at_ms: None,
+    }
+}
+
+fn evidence(subject: &str, body: &[u8]) -> Evidence {
+    Evidence {
+        subject: subject.to_owned(),
+        kind: "transfer.prepare".to_owned(),
+        participant: "payerfsp".to_owned(),
+        method: "POST".to_owned(),
+        uri: "/transfers".to_owned(),
+        destination: None,
+        date: None,
+        signature: None,
+        key_fingerprint: None,
+        body: body.to_vec(),
+        received_at_ms: 1,
+    }
+}
+
+/// The key and evidence lookups are index searches, not table scans (the statements are the
+/// ones `SqliteTx` runs).
+#[tokio::test]
+async fn jws_and_evidence_lookups_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut conn = raw(&path).await;
+    for (statement, index) in [
+        (
+            "SELECT participant FROM jws_keys WHERE participant = ?1 COLLATE NOCASE \
+             ORDER BY added_at_ms, id",
+            "jws_keys_by_participant",
+        ),
+        (
+            "UPDATE jws_keys SET retired_at_ms = ?3 \
+             WHERE participant = ?1 COLLATE NOCASE AND fingerprint = ?2 \
+             AND retired_at_ms IS NULL",
+            "jws_keys_by_participant",
+        ),
+        (
+            "SELECT body FROM evidence WHERE subject = ?1 ORDER BY seq",
+            "evidence_by_subject",
+        ),
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {statement}"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.starts_with("SEARCH") && d.contains(index)),
+            "{statement}: {details:?}"
+        );
+        if statement.contains("FROM evidence") {
+            assert!(
+                !details.iter().any(|d| d.contains("TEMP B-TREE")),
+                "append order comes from the index: {details:?}"
+            );
+        }
+    }
+    store.close().await;
+}
+
+/// Bodies are stored as BLOBs (an empty body too, never NULL or TEXT), and text that does not
+/// decode is reported as corruption of the table it is in.
+#[tokio::test]
+async fn jws_and_evidence_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_participant(&participant("payerfsp"))
+        .await
+        .unwrap();
+    tx.insert_jws_key(&jws_key("payerfsp")).await.unwrap();
+    tx.append_evidence(&evidence("t1", b"")).await.unwrap();
+    tx.append_evidence(&evidence("t2", b"{}")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut other = raw(&path).await;
+    let types: Vec<(String, i64)> =
+        sqlx::query_as("SELECT typeof(body), length(body) FROM evidence ORDER BY seq")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+    assert_eq!(types, [("blob".to_owned(), 0), ("blob".to_owned(), 2)]);
+
+    sqlx::query("UPDATE evidence SET uri = CAST(X'FF' AS TEXT) WHERE subject = 't2'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jws_keys SET alg = CAST(X'C328' AS TEXT)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = store.read().await.unwrap();
+    match tx.evidence("t2").await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("evidence"), "{message}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    match tx.jws_keys("payerfsp").await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("jws_keys"), "{message}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(tx.evidence("t1").await.unwrap(), [evidence("t1", b"")]);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use dfsp::client::Answer;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{Received, SimParty, Simulator};
+use dfsp::simulator::{Received, SignatureCheck, SimOptions, SimParty, Simulator};
 use fspiop::FspiopDateTime;
 use fspiop::headers::{Method, Resource};
 use serde_json::{Value, json};
@@ -73,28 +73,51 @@ impl TestHub {
             .expect("hub starts");
         let fspiop_url = format!("http://{}", running.fspiop_addr);
         let admin_url = format!("http://{}", running.admin_addr);
-        let payer = Simulator::start(PAYER, CURRENCY, vec![], &fspiop_url, loopback())
-            .await
-            .expect("payer simulator");
+        let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer JWS key"));
+        let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee JWS key"));
+        let options = |key: &Arc<jws::SigningKey>, peer: &str, peer_key: &Arc<jws::SigningKey>| {
+            let mut options = SimOptions::new(reqwest::Client::new());
+            options.signing_key = Some(key.clone());
+            options.hub_key = Some(running.jws_public_key.clone());
+            options
+                .peer_keys
+                .insert(peer.to_string(), peer_key.verifying_key().clone());
+            options
+        };
+        let payer = Simulator::start_with_options(
+            PAYER,
+            CURRENCY,
+            vec![],
+            &fspiop_url,
+            loopback(),
+            options(&payer_key, PAYEE, &payee_key),
+        )
+        .await
+        .expect("payer simulator");
         let party = SimParty {
             id_type: "MSISDN".into(),
             identifier: PAYEE_MSISDN.into(),
             first_name: "Ada".into(),
             last_name: "Lovelace".into(),
         };
-        let payee = Simulator::start(PAYEE, CURRENCY, vec![party], &fspiop_url, loopback())
-            .await
-            .expect("payee simulator");
+        let payee = Simulator::start_with_options(
+            PAYEE,
+            CURRENCY,
+            vec![party],
+            &fspiop_url,
+            loopback(),
+            options(&payee_key, PAYER, &payer_key),
+        )
+        .await
+        .expect("payee simulator");
         let http = reqwest::Client::new();
         let admin = AdminClient::new(http.clone(), &admin_url, &running.admin_token);
-        for (sim, funds) in [(&payer, PAYER_FUNDS), (&payee, PAYEE_FUNDS)] {
-            let onboarding = Onboarding {
-                name: sim.name().into(),
-                currency: CURRENCY.into(),
-                net_debit_cap: CAP.into(),
-                funds_in: funds.into(),
-                callback_base: sim.base_url(),
-            };
+        for (sim, funds, key) in [
+            (&payer, PAYER_FUNDS, &payer_key),
+            (&payee, PAYEE_FUNDS, &payee_key),
+        ] {
+            let onboarding = Onboarding::new(sim.name(), CURRENCY, CAP, funds, sim.base_url())
+                .with_jws_public_key(key.verifying_key().to_pem());
             admin.onboard(&onboarding).await.expect("onboarding");
         }
         let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
@@ -285,8 +308,30 @@ impl TestHub {
         from.client().headers(method, resource, path, destination)
     }
 
-    /// Sends exactly these headers and body bytes as `from`.
+    /// Sends these headers and body bytes as `from`, signed by `from` over exactly those
+    /// bytes and headers (unless the headers already carry `fspiop-signature`), so that the
+    /// request gets past the signature check to whatever the test is about.
     pub async fn send_raw(
+        &self,
+        from: &Simulator,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<String>,
+    ) -> Answer {
+        let mut headers = headers.to_vec();
+        sign_crafted(
+            from,
+            method,
+            path,
+            &mut headers,
+            body.as_deref().unwrap_or_default().as_bytes(),
+        );
+        self.send_unsigned(from, method, path, &headers, body).await
+    }
+
+    /// Sends exactly these headers and body bytes as `from`, adding nothing.
+    pub async fn send_unsigned(
         &self,
         from: &Simulator,
         method: Method,
@@ -301,7 +346,7 @@ impl TestHub {
     }
 
     /// Sends a request over a bare TCP connection (no header added by an HTTP client, e.g. no
-    /// default `Accept`).
+    /// default `Accept`), signed as the simulator its `fspiop-source` names would sign it.
     pub async fn send_bare(
         &self,
         method: &str,
@@ -309,7 +354,18 @@ impl TestHub {
         headers: &[(String, String)],
         body: &[u8],
     ) -> BareAnswer {
-        raw_http(self.hub.fspiop_addr, method, path, headers, body).await
+        let mut headers = headers.to_vec();
+        let source = headers
+            .iter()
+            .find(|(k, _)| k == "fspiop-source")
+            .map(|(_, v)| v.clone());
+        let parsed = parse_method(method);
+        if let (Some(source), Some(parsed)) = (source, parsed)
+            && (source == PAYER || source == PAYEE)
+        {
+            sign_crafted(self.sim(&source), parsed, path, &mut headers, body);
+        }
+        raw_http(self.hub.fspiop_addr, method, path, headers.as_slice(), body).await
     }
 
     /// Waits for a callback to `path` or `path/error` (a PUT) at `sim`.
@@ -362,6 +418,7 @@ impl TestHub {
             Some(format!("{path}/error").as_str())
         );
         assert_eq!(received.header("fspiop-http-method"), Some("PUT"));
+        assert_hub_signed(&received);
         received
     }
 
@@ -415,6 +472,71 @@ impl TestHub {
             r.method == "POST" && r.path == "/transfers"
         })
         .await;
+    }
+}
+
+/// Asserts that the hub signed a message it originated, verified by the receiving simulator
+/// with the hub's published key.
+pub fn assert_hub_signed(received: &Received) {
+    assert_eq!(
+        received.signature,
+        SignatureCheck::Verified {
+            signer: HUB.to_string()
+        },
+        "{} {} from the hub is not signed by the hub's key",
+        received.method,
+        received.path
+    );
+}
+
+fn parse_method(method: &str) -> Option<Method> {
+    Some(match method {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        _ => return None,
+    })
+}
+
+/// Signs crafted headers and body as `sim` would, over exactly these bytes, unless the headers
+/// already hold a signature, there is no body, or a header the signature binds is missing or
+/// unsignable (those requests are refused before the signature check anyway).
+pub fn sign_crafted(
+    sim: &Simulator,
+    method: Method,
+    path: &str,
+    headers: &mut Vec<(String, String)>,
+    body: &[u8],
+) {
+    let Some(key) = sim.client().signing_key() else {
+        return;
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if body.is_empty() || header("fspiop-signature").is_some() {
+        return;
+    }
+    let Some(source) = header("fspiop-source") else {
+        return;
+    };
+    let destination = header("fspiop-destination");
+    let date = header("date");
+    let uri = hub::api::fspiop_uri_of(path.split('?').next().unwrap_or(path)).to_string();
+    let parts = jws::RequestParts {
+        method: method.as_str(),
+        uri: &uri,
+        source: &source,
+        destination: destination.as_deref(),
+        date: date.as_deref(),
+    };
+    if let Ok(signature) = jws::sign(key, &parts, body) {
+        headers.push(("fspiop-signature".to_string(), signature));
     }
 }
 

@@ -73,6 +73,10 @@ impl<'r> Cols<'r> {
         self.row.try_get(index).map_err(|e| self.corrupt(index, e))
     }
 
+    pub(crate) fn blob(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        self.row.try_get(index).map_err(|e| self.corrupt(index, e))
+    }
+
     pub(crate) fn flag(&self, index: usize) -> Result<bool, StoreError> {
         match self.int(index)? {
             0 => Ok(false),

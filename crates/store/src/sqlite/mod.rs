@@ -45,11 +45,18 @@ pub const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// are what `sqlx::migrate!` derives from the file name `<version>_<description>.sql`, so the
 /// checksums recorded in `_sqlx_migrations` are the same either way. A test checks that this
 /// list matches `migrations/sqlite/`.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "jws",
+        include_str!("../../migrations/sqlite/0002_jws.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(

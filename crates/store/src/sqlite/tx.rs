@@ -5,8 +5,9 @@
 
 use async_trait::async_trait;
 use ledger::{
-    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, JournalEntry, LedgerTx,
-    Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError, Transfer,
+    Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
+    JwsKey, LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError,
+    Transfer,
 };
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
@@ -185,6 +186,37 @@ fn delivery_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
     })
 }
 
+fn jws_key_row(row: &SqliteRow) -> Result<JwsKey, StoreError> {
+    let c = Cols::new(row, "jws_keys");
+    Ok(JwsKey {
+        participant: c.text(0)?,
+        fingerprint: c.text(1)?,
+        alg: c.text(2)?,
+        public_key_pem: c.text(3)?,
+        not_before_ms: c.opt_int(4)?,
+        not_after_ms: c.opt_int(5)?,
+        added_at_ms: c.int(6)?,
+        retired_at_ms: c.opt_int(7)?,
+    })
+}
+
+fn evidence_row(row: &SqliteRow) -> Result<Evidence, StoreError> {
+    let c = Cols::new(row, "evidence");
+    Ok(Evidence {
+        subject: c.text(0)?,
+        kind: c.text(1)?,
+        participant: c.text(2)?,
+        method: c.text(3)?,
+        uri: c.text(4)?,
+        destination: c.opt_text(5)?,
+        date: c.opt_text(6)?,
+        signature: c.opt_text(7)?,
+        key_fingerprint: c.opt_text(8)?,
+        body: c.blob(9)?,
+        received_at_ms: c.int(10)?,
+    })
+}
+
 fn all<T>(
     rows: Vec<SqliteRow>,
     decode: fn(&SqliteRow) -> Result<T, StoreError>,
@@ -215,6 +247,18 @@ macro_rules! funds_cols {
     () => {
         "id, participant, account_id, action, amount, currency, state, reason, \
          external_reference, created_at_ms"
+    };
+}
+macro_rules! jws_key_cols {
+    () => {
+        "participant, fingerprint, alg, public_key_pem, not_before_ms, not_after_ms, \
+         added_at_ms, retired_at_ms"
+    };
+}
+macro_rules! evidence_cols {
+    () => {
+        "subject, kind, participant, method, uri, destination, date, signature, \
+         key_fingerprint, body, received_at_ms"
     };
 }
 
@@ -800,6 +844,113 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| map_err(e, || "read deliveries".to_owned()))?;
         all(rows, delivery_row)
+    }
+
+    async fn insert_jws_key(&mut self, key: &JwsKey) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO jws_keys (",
+            jws_key_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ))
+        .bind(&key.participant)
+        .bind(&key.fingerprint)
+        .bind(&key.alg)
+        .bind(&key.public_key_pem)
+        .bind(key.not_before_ms)
+        .bind(key.not_after_ms)
+        .bind(key.added_at_ms)
+        .bind(key.retired_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("insert jws key {} of {}", key.fingerprint, key.participant)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn retire_jws_key(
+        &mut self,
+        participant: &str,
+        fingerprint: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE jws_keys SET retired_at_ms = ?3 \
+             WHERE participant = ?1 COLLATE NOCASE AND fingerprint = ?2 \
+             AND retired_at_ms IS NULL",
+        )
+        .bind(participant)
+        .bind(fingerprint)
+        .bind(at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("retire jws key {fingerprint} of {participant}")
+            })
+        })?;
+        match result.rows_affected() {
+            0 => Ok(false),
+            1 => Ok(true),
+            n => Err(StoreError::Corrupt(format!(
+                "sqlite: {n} rows updated for jws key {fingerprint} of {participant}"
+            ))),
+        }
+    }
+
+    async fn jws_keys(&mut self, participant: &str) -> Result<Vec<JwsKey>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            jws_key_cols!(),
+            " FROM jws_keys WHERE participant = ?1 COLLATE NOCASE ORDER BY added_at_ms, id"
+        ))
+        .bind(participant)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read jws keys of {participant}")))?;
+        all(rows, jws_key_row)
+    }
+
+    async fn append_evidence(&mut self, evidence: &Evidence) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO evidence (",
+            evidence_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .bind(&evidence.subject)
+        .bind(&evidence.kind)
+        .bind(&evidence.participant)
+        .bind(&evidence.method)
+        .bind(&evidence.uri)
+        .bind(&evidence.destination)
+        .bind(&evidence.date)
+        .bind(&evidence.signature)
+        .bind(&evidence.key_fingerprint)
+        .bind(evidence.body.as_slice())
+        .bind(evidence.received_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("append {} evidence of {}", evidence.kind, evidence.subject)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn evidence(&mut self, subject: &str) -> Result<Vec<Evidence>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            evidence_cols!(),
+            " FROM evidence WHERE subject = ?1 ORDER BY seq"
+        ))
+        .bind(subject)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read evidence of {subject}")))?;
+        all(rows, evidence_row)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
