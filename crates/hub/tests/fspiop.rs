@@ -284,6 +284,7 @@ async fn reserved_fulfil_gets_commit_notifications() {
     assert_eq!(patch.header("fspiop-source"), Some(HUB));
     assert_eq!(patch.header("fspiop-destination"), Some(PAYEE));
     assert_eq!(patch.header("fspiop-http-method"), Some("PATCH"));
+    assert_hub_signed(&patch);
     assert_eq!(patch.header("fspiop-uri"), Some(path.as_str()));
     assert_eq!(patch.body["transferState"], "COMMITTED");
     assert!(patch.body["completedTimestamp"].is_string());

@@ -53,6 +53,12 @@ pub struct TestHub {
     pub payer: Simulator,
     /// The payee DFSP (owns [`PAYEE_MSISDN`]).
     pub payee: Simulator,
+    /// The payer's JWS signing key (registered at onboarding).
+    pub payer_key: Arc<jws::SigningKey>,
+    /// The payee's JWS signing key (registered at onboarding).
+    pub payee_key: Arc<jws::SigningKey>,
+    /// The hub's data directory (its SQLite file is `hub.db` there).
+    pub data_dir: std::path::PathBuf,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -60,6 +66,11 @@ pub struct TestHub {
 impl TestHub {
     /// Starts the hub and both simulators, onboards them and registers the payee's party.
     pub async fn start() -> TestHub {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestHub::start`] with the hub's configuration adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut hub::HubConfig)) -> TestHub {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = store::SqliteStore::open(&dir.path().join("hub.db"))
             .await
@@ -68,6 +79,7 @@ impl TestHub {
         config.fspiop_listen = loopback();
         config.admin_listen = loopback();
         config.callbacks.backoff = Duration::from_millis(20);
+        configure(&mut config);
         let running = hub::start(config, Arc::new(store))
             .await
             .expect("hub starts");
@@ -150,6 +162,9 @@ impl TestHub {
             fspiop_url,
             payer,
             payee,
+            payer_key,
+            payee_key,
+            data_dir: dir.path().to_path_buf(),
             http,
             _dir: dir,
         }
