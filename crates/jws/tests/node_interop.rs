@@ -9,15 +9,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+#[path = "../../../interop/node/harness.rs"]
+mod harness;
+
+use std::process::Command;
+
+use harness::{assert_success, interop_dir, run};
 
 use common::{BOTH, read_vector};
 use jws::{RequestParts, SigningKey, canonical_json, sign};
 use serde_json::{Value, json};
-
-const ENABLE: &str = "FERROLOOP_NODE_INTEROP";
 
 #[test]
 fn node_signs_and_we_verify() {
@@ -308,48 +309,3 @@ const EDGE_CASES: &str = r#"{
   "nested" : { "z" : [ { "y" : null, "x" : true } ], "a" : false, "extensionList" : { "extension" : [] } },
   "b" : "duplicate wins"
 }"#;
-
-/// The interop directory with its npm dependencies installed, or `None` (after a note) when
-/// the interop tests are not enabled.
-fn interop_dir() -> Option<PathBuf> {
-    if std::env::var(ENABLE).as_deref() != Ok("1") {
-        eprintln!("skipped: set {ENABLE}=1 to run the Node interop tests (needs node and npm)");
-        return None;
-    }
-    static READY: OnceLock<PathBuf> = OnceLock::new();
-    Some(READY.get_or_init(install).clone())
-}
-
-fn install() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../interop/node")
-        .canonicalize()
-        .expect("interop/node exists");
-    if !dir
-        .join("node_modules/@mojaloop/sdk-standard-components")
-        .is_dir()
-    {
-        let output = run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir));
-        assert_success("npm ci", &output);
-    }
-    dir
-}
-
-fn run(command: &mut Command) -> Output {
-    command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
-}
-
-fn assert_success(what: &str, output: &Output) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    print!("{stdout}");
-}
