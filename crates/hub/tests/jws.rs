@@ -147,7 +147,8 @@ async fn bad_signatures_are_refused_before_anything_else_and_change_nothing() {
     tampered["amount"]["amount"] = json!("11");
 
     // (what, headers, body, expected words in the description)
-    let mut cases: Vec<(&str, Vec<(String, String)>, String, &str)> = Vec::new();
+    type Case<'a> = (&'a str, Vec<(String, String)>, String, &'a str);
+    let mut cases: Vec<Case> = Vec::new();
     cases.push(("unsigned", base.clone(), canonical.clone(), "missing"));
     let mut headers = base.clone();
     set_header(
