@@ -48,7 +48,8 @@ pub fn run(command: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
-/// Runs `node <script>` in `dir` with `stdin` as its standard input.
+/// Runs `node <script> <args>` in `dir` with `stdin` as its standard input (written from
+/// another thread, so a large answer cannot dead-lock against a large request).
 pub fn node_with_input(dir: &Path, script: &str, args: &[&str], stdin: &[u8]) -> Output {
     use std::io::Write;
     let mut child = Command::new("node")
@@ -59,14 +60,17 @@ pub fn node_with_input(dir: &Path, script: &str, args: &[&str], stdin: &[u8]) ->
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node {script}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write to node");
-    child.wait_with_output().expect("node finishes")
+        .unwrap_or_else(|e| panic!("{ENABLE}=1 but `node {script}` cannot be run: {e}"));
+    let mut pipe = child.stdin.take().expect("stdin");
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let output = child.wait_with_output().expect("node finishes");
+    let written = writer.join().expect("stdin writer");
+    assert!(
+        written.is_ok() || !output.status.success(),
+        "node {script} exited 0 without reading its input: {written:?}"
+    );
+    output
 }
 
 /// Fails with both output streams unless the command succeeded; echoes its stdout.

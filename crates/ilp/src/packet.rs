@@ -3,13 +3,14 @@
 //!
 //! Every packet is an envelope: one type byte, then the contents as a variable-length octet
 //! string. Decoding is strict (see [`crate::oer`]) and every field is validated into a type
-//! that can only hold valid values, so for any `bytes`:
+//! that can only hold valid values (the ILPv1 `account` excepted: it is kept as raw bytes, as
+//! the reference DFSP library writes it; see [`Payment`]), so for any `bytes`:
 //! `Packet::decode(bytes).map(|p| p.encode()) == Ok(bytes)` whenever decoding succeeds.
 
 use std::fmt;
 
 use crate::IlpError;
-use crate::address::Address;
+use crate::address::{Address, AddressError, MAX_ADDRESS_LEN};
 use crate::base64url;
 use crate::condition::{Condition, Fulfilment};
 use crate::oer::{Layer, OerError, Reader, Writer, var_octet_string_len};
@@ -166,18 +167,37 @@ impl From<Reject> for Packet {
 
 /// ILPv1 Interledger Payment (type 1), the FSPIOP v1.x `ilpPacket`.
 ///
-/// Contents: `amount` UInt64, `account` address, `data` octet string, then the extensibility
-/// byte, which must be `0x00` (no extensions).
+/// Contents: `amount` UInt64, `account` octet string, `data` octet string, then the
+/// extensibility byte, which must be `0x00` (no extensions).
+///
+/// The `account` is meant to be an ILP address, but the reference DFSP library
+/// (`@mojaloop/sdk-standard-components`) writes `g.{fspId}.{partyIdType}.{partyIdentifier}`
+/// whatever the identifier holds: the `@` of an `EMAIL`, spaces, and non-ASCII text as the low
+/// byte of each UTF-16 code unit. Its own decoder (`ilp-packet` 2.2.0) does not check the field
+/// either. So the account is kept as the raw bytes on the wire (1 to
+/// [`MAX_ADDRESS_LEN`] of them); [`Payment::account_address`] gives the RFC 15 view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     amount: u64,
-    account: Address,
+    account: Vec<u8>,
     data: Vec<u8>,
 }
 
 impl Payment {
-    /// Builds a Payment; fails if `data` is longer than [`MAX_DATA_LEN`].
+    /// Builds a Payment to an ILP address; fails if `data` is longer than [`MAX_DATA_LEN`].
     pub fn new(amount: u64, account: Address, data: Vec<u8>) -> Result<Self, IlpError> {
+        Self::with_raw_account(amount, account.into_string().into_bytes(), data)
+    }
+
+    /// Builds a Payment whose account is any 1 to [`MAX_ADDRESS_LEN`] bytes, as the SDK
+    /// writes it for party identifiers that are not valid address segments (see
+    /// [`crate::terms::sdk_party_account`]); fails if `data` is longer than [`MAX_DATA_LEN`].
+    pub fn with_raw_account(
+        amount: u64,
+        account: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<Self, IlpError> {
+        check_account(&account)?;
         check_data_len(&data)?;
         Ok(Self {
             amount,
@@ -206,9 +226,15 @@ impl Payment {
         self.amount
     }
 
-    /// ILP address of the payee account.
-    pub fn account(&self) -> &Address {
+    /// The payee account, as the bytes on the wire (not necessarily an ILP address or even
+    /// UTF-8; see the type's documentation).
+    pub fn account(&self) -> &[u8] {
         &self.account
+    }
+
+    /// The payee account as an RFC 15 ILP address, if it is one.
+    pub fn account_address(&self) -> Result<Address, AddressError> {
+        Address::from_bytes(&self.account)
     }
 
     /// End-to-end data (in FSPIOP: ASCII base64url of the Transaction JSON).
@@ -218,7 +244,8 @@ impl Payment {
 
     fn read_contents(r: &mut Reader<'_>) -> Result<Self, IlpError> {
         let amount = r.read_u64().map_err(malformed("amount"))?;
-        let account = read_address(r, "account")?;
+        let account = r.read_var_octet_string().map_err(malformed("account"))?;
+        check_account(account)?;
         let data = read_data(r)?;
         let extensions = r.read_u8().map_err(malformed("extensions"))?;
         if extensions != NO_EXTENSIONS {
@@ -226,21 +253,21 @@ impl Payment {
         }
         Ok(Self {
             amount,
-            account,
+            account: account.to_vec(),
             data,
         })
     }
 
     fn contents_len(&self) -> usize {
         8usize
-            .saturating_add(var_octet_string_len(self.account.as_bytes().len()))
+            .saturating_add(var_octet_string_len(self.account.len()))
             .saturating_add(var_octet_string_len(self.data.len()))
             .saturating_add(1)
     }
 
     fn write_contents(&self, w: &mut Writer) {
         w.write_u64(self.amount);
-        w.write_var_octet_string(self.account.as_bytes());
+        w.write_var_octet_string(&self.account);
         w.write_var_octet_string(&self.data);
         w.write_u8(NO_EXTENSIONS);
     }
@@ -600,6 +627,21 @@ fn unexpected(expected: PacketType, actual: &Packet) -> IlpError {
     }
 }
 
+/// The ILPv1 account: not empty, and no longer than an ILP address may be.
+fn check_account(account: &[u8]) -> Result<(), IlpError> {
+    if account.is_empty() {
+        return Err(IlpError::Empty { field: "account" });
+    }
+    if account.len() > MAX_ADDRESS_LEN {
+        return Err(IlpError::TooLong {
+            field: "account",
+            len: account.len(),
+            max: MAX_ADDRESS_LEN,
+        });
+    }
+    Ok(())
+}
+
 fn check_data_len(data: &[u8]) -> Result<(), IlpError> {
     if data.len() > MAX_DATA_LEN {
         return Err(IlpError::TooLong {
@@ -627,7 +669,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::address::{ALLOCATION_SCHEMES, AddressError};
+    use crate::address::ALLOCATION_SCHEMES;
     use crate::oer::OerError;
     use crate::test_vectors::{self as tv, bytes};
     use crate::timestamp::TimestampError;
@@ -673,7 +715,11 @@ mod tests {
             panic!("not a Payment")
         };
         assert_eq!(p.amount(), 10050);
-        assert_eq!(p.account().as_str(), "g.payeefsp.msisdn.27713803912");
+        assert_eq!(p.account(), b"g.payeefsp.msisdn.27713803912");
+        assert_eq!(
+            p.account_address().unwrap().as_str(),
+            "g.payeefsp.msisdn.27713803912"
+        );
         assert_eq!(p.data(), base64url::encode(tv::TRANSACTION_JSON).as_bytes());
         assert_eq!(p.data().len(), 639);
         assert_eq!(p.encode(), raw);
@@ -1082,16 +1128,48 @@ mod tests {
             Packet::decode(&wrap(1, &inner)),
             Err(IlpError::UnsupportedExtensions(0x80))
         );
-        // Invalid account address.
+        // The ILPv1 account is raw bytes (the SDK writes EMAIL identifiers, spaces, non-ASCII
+        // text there), but not empty and not longer than an ILP address.
         let mut inner = contents(&bytes(tv::V1_ILP_PACKET));
         inner[9] = b'x'; // "g." -> "x."
+        let Packet::Payment(p) = Packet::decode(&wrap(1, &inner)).unwrap() else {
+            panic!("not a Payment")
+        };
+        assert_eq!(p.account(), b"x.payeefsp.msisdn.27713803912");
+        assert_eq!(p.account_address(), Err(AddressError::UnknownScheme));
+        let payment = |account: &[u8]| {
+            let mut w = Writer::new();
+            w.write_u64(1);
+            w.write_var_octet_string(account);
+            w.write_var_octet_string(b"");
+            w.write_u8(0);
+            wrap(1, &w.into_bytes())
+        };
+        let odd = b"g.fsp.email.a@b.com \xeb\xff\x00";
+        let Packet::Payment(p) = Packet::decode(&payment(odd)).unwrap() else {
+            panic!("not a Payment")
+        };
+        assert_eq!(p.account(), odd);
+        assert_eq!(p.encode(), payment(odd));
         assert_eq!(
-            Packet::decode(&wrap(1, &inner)),
-            Err(IlpError::InvalidAddress {
+            Packet::decode(&payment(b"")),
+            Err(IlpError::Empty { field: "account" })
+        );
+        let longest = vec![b'a'; crate::address::MAX_ADDRESS_LEN];
+        assert!(Packet::decode(&payment(&longest)).is_ok());
+        let too_long = vec![b'a'; crate::address::MAX_ADDRESS_LEN + 1];
+        assert_eq!(
+            Packet::decode(&payment(&too_long)),
+            Err(IlpError::TooLong {
                 field: "account",
-                source: AddressError::UnknownScheme
+                len: crate::address::MAX_ADDRESS_LEN + 1,
+                max: crate::address::MAX_ADDRESS_LEN
             })
         );
+        assert!(matches!(
+            Payment::with_raw_account(0, vec![], vec![]),
+            Err(IlpError::Empty { field: "account" })
+        ));
         // Empty destination address.
         let inner = [&[0u8; 8][..], b"20300101000000000", &[0; 32], &[0, 0]].concat();
         assert_eq!(
@@ -1184,6 +1262,14 @@ mod tests {
         prop_oneof![
             (any::<u64>(), address(), data())
                 .prop_map(|(a, addr, d)| Packet::Payment(Payment::new(a, addr, d).unwrap())),
+            (
+                any::<u64>(),
+                prop::collection::vec(any::<u8>(), 1..=crate::address::MAX_ADDRESS_LEN),
+                data()
+            )
+                .prop_map(|(a, account, d)| {
+                    Packet::Payment(Payment::with_raw_account(a, account, d).unwrap())
+                }),
             (
                 any::<u64>(),
                 timestamp(),

@@ -10,8 +10,8 @@
 //! * the HMAC-SHA256 key is the ASCII of the *standard* (padded) base64 of the secret;
 //! * condition = SHA-256(fulfilment).
 //!
-//! ILPv1 ([`v1_terms`]): the packet is a Payment to the payee's address
-//! ([`payee_ilp_address`]); fulfilment = HMAC(key, ASCII of the base64url `ilpPacket`).
+//! ILPv1 ([`v1_terms`]): the packet is a Payment to the payee's account ([`payee_account`],
+//! not always an RFC 15 address); fulfilment = HMAC(key, ASCII of the base64url `ilpPacket`).
 //!
 //! ILPv4 ([`v4_terms`]): fulfilment = HMAC(key, ASCII of the standard padded base64 of the
 //! canonical JSON); the packet is a Prepare to `g.mojaloop` embedding that condition.
@@ -23,7 +23,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::IlpError;
-use crate::address::Address;
+use crate::address::{Address, MAX_ADDRESS_LEN};
 use crate::base64url;
 use crate::canonical_json;
 use crate::condition::Fulfilment;
@@ -115,6 +115,63 @@ pub fn amount_to_minor_units(amount: &str, currency: &str) -> Result<u64, IlpErr
         .ok_or(AmountError::Overflow.into())
 }
 
+/// The payee account of the SDK's ILPv1 Payment, byte for byte:
+/// `g.{fspId}.{partyIdType lower}.{partyIdentifier lower}[.{partySubIdOrType lower}]`, written
+/// as the SDK writes it (Node's `ascii` encoding: the low byte of each UTF-16 code unit).
+///
+/// Unlike [`party_ilp_address`] this does not require an RFC 15 address: the SDK builds this
+/// account for any identifier (the `@` of an `EMAIL`, spaces, non-ASCII text), and a payee
+/// must produce the very same bytes. Like the SDK, refuses an empty `partyIdType` or
+/// `partyIdentifier`; `fspId` is not lower-cased and an empty `partySubIdOrType` is left out.
+pub fn sdk_party_account(
+    fsp_id: &str,
+    party_id_type: &str,
+    party_identifier: &str,
+    party_sub_id_or_type: Option<&str>,
+) -> Result<Vec<u8>, IlpError> {
+    if party_id_type.is_empty() {
+        return Err(IlpError::Empty {
+            field: "payee.partyIdInfo.partyIdType",
+        });
+    }
+    if party_identifier.is_empty() {
+        return Err(IlpError::Empty {
+            field: "payee.partyIdInfo.partyIdentifier",
+        });
+    }
+    let mut s = format!(
+        "g.{fsp_id}.{}.{}",
+        party_id_type.to_lowercase(),
+        party_identifier.to_lowercase()
+    );
+    if let Some(sub) = party_sub_id_or_type.filter(|s| !s.is_empty()) {
+        s.push('.');
+        s.push_str(&sub.to_lowercase());
+    }
+    let account: Vec<u8> = s
+        .encode_utf16()
+        .map(|unit| {
+            let [_, low] = unit.to_be_bytes();
+            low
+        })
+        .collect();
+    if account.len() > MAX_ADDRESS_LEN {
+        return Err(IlpError::TooLong {
+            field: "account",
+            len: account.len(),
+            max: MAX_ADDRESS_LEN,
+        });
+    }
+    Ok(account)
+}
+
+/// The SDK's ILPv1 payee account from `transaction.payee.partyIdInfo` (see
+/// [`sdk_party_account`]).
+pub fn payee_account(transaction: &Value) -> Result<Vec<u8>, IlpError> {
+    let (fsp_id, party_id_type, party_identifier, sub_id) = payee_party(transaction)?;
+    sdk_party_account(fsp_id, party_id_type, party_identifier, sub_id)
+}
+
 /// The SDK's ILP address for a party:
 /// `g.{fspId}.{partyIdType lower}.{partyIdentifier lower}[.{partySubIdOrType lower}]`.
 ///
@@ -142,7 +199,17 @@ pub fn party_ilp_address(
 }
 
 /// The payee ILP address from `transaction.payee.partyIdInfo` (see [`party_ilp_address`]).
+///
+/// Fails where the SDK's account is not an RFC 15 address; [`payee_account`] gives the bytes
+/// the SDK actually writes.
 pub fn payee_ilp_address(transaction: &Value) -> Result<Address, IlpError> {
+    let (fsp_id, party_id_type, party_identifier, sub_id) = payee_party(transaction)?;
+    party_ilp_address(fsp_id, party_id_type, party_identifier, sub_id)
+}
+
+/// `fspId`, `partyIdType`, `partyIdentifier` and `partySubIdOrType` (absent when missing or
+/// `null`) of `transaction.payee.partyIdInfo`.
+fn payee_party(transaction: &Value) -> Result<(&str, &str, &str, Option<&str>), IlpError> {
     let info = transaction
         .get("payee")
         .and_then(|p| p.get("partyIdInfo"))
@@ -152,12 +219,12 @@ pub fn payee_ilp_address(transaction: &Value) -> Result<Address, IlpError> {
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(IlpError::MissingField("payee.partyIdInfo.partySubIdOrType")),
     };
-    party_ilp_address(
+    Ok((
         str_field(info, "fspId", "payee.partyIdInfo.fspId")?,
         str_field(info, "partyIdType", "payee.partyIdInfo.partyIdType")?,
         str_field(info, "partyIdentifier", "payee.partyIdInfo.partyIdentifier")?,
         sub_id,
-    )
+    ))
 }
 
 /// The packet amount for a Transaction: `amount.amount` in minor units of `amount.currency`.
@@ -181,8 +248,8 @@ pub fn transaction_data(transaction: &Value) -> Vec<u8> {
 /// `secret` is the payee DFSP's ILP secret (the UTF-8 bytes of the SDK's `ILP_SECRET`).
 pub fn v1_terms(transaction: &Value, secret: &[u8]) -> Result<Terms, IlpError> {
     let amount = transaction_amount(transaction)?;
-    let account = payee_ilp_address(transaction)?;
-    let packet = Payment::new(amount, account, transaction_data(transaction))?;
+    let account = payee_account(transaction)?;
+    let packet = Payment::with_raw_account(amount, account, transaction_data(transaction))?;
     let ilp_packet = base64url::encode(packet.encode());
     let fulfilment = sdk_fulfilment(secret, ilp_packet.as_bytes());
     Ok(Terms {
@@ -481,6 +548,61 @@ mod tests {
             "fspId": "f", "partyIdType": "IBAN", "partyIdentifier": "X1", "partySubIdOrType": "Y"
         }}});
         assert_eq!(payee_ilp_address(&tx).unwrap().as_str(), "g.f.iban.x1.y");
+    }
+
+    #[test]
+    fn sdk_party_accounts() {
+        // Identical to the address whenever that is valid.
+        let a = sdk_party_account("FSP-A", "ACCOUNT_ID", "AbC123", Some("Savings")).unwrap();
+        assert_eq!(a, b"g.FSP-A.account_id.abc123.savings");
+        assert_eq!(
+            sdk_party_account("fsp", "MSISDN", "1", Some("")).unwrap(),
+            b"g.fsp.msisdn.1"
+        );
+        // Not an RFC 15 address, but what the SDK writes (interop/node/ilp.js vectors).
+        assert_eq!(
+            sdk_party_account("fsp", "EMAIL", "A.B@Example.com", None).unwrap(),
+            b"g.fsp.email.a.b@example.com"
+        );
+        assert_eq!(
+            sdk_party_account("fsp", "ACCOUNT_ID", "12 34", None).unwrap(),
+            b"g.fsp.account_id.12 34"
+        );
+        // Lower-cased, then the low byte of each UTF-16 unit: ë = 00EB, 田 = 7530,
+        // 😀 = D83D DE00, final sigma as JavaScript's toLowerCase writes it (03C2).
+        assert_eq!(
+            sdk_party_account("fsp", "ALIAS", "ZOË田😀ΟΔΟΣ", None).unwrap(),
+            b"g.fsp.alias.zo\xeb0=\x00\xbf\xb4\xbf\xc2"
+        );
+        assert_eq!(
+            sdk_party_account("fsp", "MSISDN", "", None),
+            Err(IlpError::Empty {
+                field: "payee.partyIdInfo.partyIdentifier"
+            })
+        );
+        assert_eq!(
+            sdk_party_account("fsp", "", "1", None),
+            Err(IlpError::Empty {
+                field: "payee.partyIdInfo.partyIdType"
+            })
+        );
+        assert!(matches!(
+            sdk_party_account("fsp", "ALIAS", &"x".repeat(1024), None),
+            Err(IlpError::TooLong {
+                field: "account",
+                ..
+            })
+        ));
+        // v1 terms for an EMAIL payee: the Payment carries those bytes.
+        let mut tx = tv::transaction();
+        tx["payee"]["partyIdInfo"] =
+            json!({"fspId": "payeefsp", "partyIdType": "EMAIL", "partyIdentifier": "a@b.com"});
+        let terms = v1_terms(&tx, tv::SECRET).unwrap();
+        let Packet::Payment(p) = Packet::from_base64url(&terms.ilp_packet).unwrap() else {
+            panic!("not a Payment")
+        };
+        assert_eq!(p.account(), b"g.payeefsp.email.a@b.com");
+        assert_eq!(payee_account(&tx).unwrap(), p.account());
     }
 
     #[test]
