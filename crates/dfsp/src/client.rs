@@ -100,8 +100,9 @@ impl FspiopClient {
     }
 
     /// The headers and body [`FspiopClient::send`] would send: the body in canonical form
-    /// (sorted keys, compact) and, when a signing key is set and there is a body,
-    /// `fspiop-signature` over exactly those bytes. Pass both to [`FspiopClient::send_raw`]
+    /// (sorted keys, compact) and, when a signing key is set and there is a body (or the
+    /// request is a `DELETE`, signed over the empty payload), `fspiop-signature` over exactly
+    /// those bytes. Pass both to [`FspiopClient::send_raw`]
     /// (the load generator pre-signs this way).
     ///
     /// If the request cannot be signed (a header value that is not printable ASCII) the
@@ -116,7 +117,13 @@ impl FspiopClient {
     ) -> (Vec<(String, String)>, Option<String>) {
         let mut headers = self.headers(method, resource, path, destination);
         let body = body.map(fspiop::canonical::to_canonical_string);
-        if let (Some(key), Some(bytes)) = (&self.signing_key, &body) {
+        // A DELETE has no body but changes state: it is signed over the empty payload.
+        let payload = match (&body, method) {
+            (Some(bytes), _) => Some(bytes.as_bytes()),
+            (None, Method::Delete) => Some(&b""[..]),
+            (None, _) => None,
+        };
+        if let (Some(key), Some(bytes)) = (&self.signing_key, payload) {
             let header = |name: &str| {
                 headers
                     .iter()
@@ -130,7 +137,12 @@ impl FspiopClient {
                 destination,
                 date: header("date"),
             };
-            match jws::sign(key, &parts, bytes.as_bytes()) {
+            let signed = if bytes.is_empty() {
+                jws::sign_bodyless(key, &parts)
+            } else {
+                jws::sign(key, &parts, bytes)
+            };
+            match signed {
                 Ok(signature) => headers.push(("fspiop-signature".to_string(), signature)),
                 Err(error) => {
                     tracing::warn!(source = %self.name, %path, %error, "request sent unsigned");

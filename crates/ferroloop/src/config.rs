@@ -49,8 +49,11 @@ pub struct JwsFile {
     /// Accept unsigned `PUT /parties` (default false; the SDK does not sign them unless
     /// `JWS_SIGN_PUT_PARTIES=true`).
     pub unsigned_put_parties: Option<bool>,
-    /// Require signatures on GET/DELETE over the empty payload (default false).
-    pub verify_bodyless: Option<bool>,
+    /// Require signed GET requests, over the empty payload (default false).
+    pub verify_get: Option<bool>,
+    /// Accept unsigned DELETE (default false: a DELETE must be signed over the empty payload,
+    /// which the SDK cannot do).
+    pub unsigned_delete: Option<bool>,
     /// The hub's signing key (PEM); default `<data_dir>/jws/hub-signing-key.pem`, generated.
     pub signing_key: Option<PathBuf>,
 }
@@ -224,8 +227,11 @@ fn apply_jws(policy: &mut hub::JwsPolicy, file: JwsFile) -> anyhow::Result<()> {
     if let Some(allowed) = file.unsigned_put_parties {
         policy.unsigned_put_parties = allowed;
     }
-    if let Some(bodyless) = file.verify_bodyless {
-        policy.verify_bodyless = bodyless;
+    if let Some(get) = file.verify_get {
+        policy.verify_get = get;
+    }
+    if let Some(delete) = file.unsigned_delete {
+        policy.unsigned_delete = delete;
     }
     if let Some(path) = file.signing_key {
         policy.signing_key = Some(path);

@@ -39,9 +39,14 @@ pub struct JwsPolicy {
     /// Accept `PUT /parties/...` without a signature (the SDK's default is not to sign them:
     /// `JWS_SIGN_PUT_PARTIES=false`). A signature that is present is always verified.
     pub unsigned_put_parties: bool,
-    /// Also require signatures on requests without a body (`GET`, `DELETE`), over the empty
-    /// payload. The reference SDK never signs these, so this is off by default.
-    pub verify_bodyless: bool,
+    /// Also require signatures on `GET` requests, over the empty payload (RFC 7515). The
+    /// reference SDK never signs them, so this is off by default.
+    pub verify_get: bool,
+    /// Accept `DELETE` (a party de-registration) without a signature. Off by default: a
+    /// `DELETE` changes state, so it must be signed over the empty payload like a `GET` under
+    /// `verify_get`. The reference SDK cannot sign it; turn this on for SDK-based DFSPs that
+    /// de-register parties through the hub.
+    pub unsigned_delete: bool,
     /// The hub's signing key (PEM). `None`: `<data_dir>/jws/hub-signing-key.pem`, generated
     /// (ES256) on first start.
     pub signing_key: Option<PathBuf>,
@@ -55,7 +60,8 @@ impl Default for JwsPolicy {
             date_window: Duration::from_secs(300),
             require_signed_date: true,
             unsigned_put_parties: false,
-            verify_bodyless: false,
+            verify_get: false,
+            unsigned_delete: false,
             signing_key: None,
         }
     }
@@ -366,15 +372,20 @@ pub async fn verify_inbound(
     }
     let bodyless = request.body.is_empty();
     let signature = request.signature.filter(|s| !s.trim().is_empty());
-    if bodyless && !policy.verify_bodyless {
+    if request.method == Method::Get && !policy.verify_get {
         return Ok(None);
     }
     let Some(signature) = signature else {
-        if request.resource == Resource::Parties
-            && request.method == Method::Put
-            && request.party_path
-            && policy.unsigned_put_parties
-        {
+        let exempt = match request.method {
+            Method::Put => {
+                request.resource == Resource::Parties
+                    && request.party_path
+                    && policy.unsigned_put_parties
+            }
+            Method::Delete => policy.unsigned_delete,
+            _ => false,
+        };
+        if exempt {
             return Ok(None);
         }
         return Err(invalid(format!(

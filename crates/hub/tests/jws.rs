@@ -593,8 +593,8 @@ async fn unsigned_put_parties_only_when_configured() {
 }
 
 #[tokio::test]
-async fn bodyless_requests_are_verified_when_configured() {
-    let t = TestHub::start_with(|config| config.jws.verify_bodyless = true).await;
+async fn get_requests_are_verified_when_configured() {
+    let t = TestHub::start_with(|config| config.jws.verify_get = true).await;
     let path = format!("/parties/MSISDN/{PAYEE_MSISDN}");
     let mut headers = t.headers(&t.payer, Method::Get, Resource::Parties, &path, None);
     let answer = t
@@ -700,4 +700,61 @@ async fn evidence_reverifies_offline_and_detects_tampering() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn deletes_are_signed_over_the_empty_payload() {
+    let t = TestHub::start().await;
+    let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
+    let headers = t.headers(
+        &t.payee,
+        Method::Delete,
+        Resource::Participants,
+        &path,
+        None,
+    );
+    let answer = t
+        .send_unsigned(&t.payee, Method::Delete, &path, &headers, None)
+        .await;
+    assert_refused(&answer, 400, "3105", "unsigned DELETE");
+    // Signed for another party: refused.
+    let mut other = headers.clone();
+    let date = header_value(&headers, "date");
+    let parts = jws::RequestParts {
+        method: "DELETE",
+        uri: "/participants/MSISDN/1",
+        source: PAYEE,
+        destination: None,
+        date: date.as_deref(),
+    };
+    set_header(
+        &mut other,
+        "fspiop-signature",
+        &jws::sign_bodyless(&t.payee_key, &parts).expect("signed"),
+    );
+    let answer = t
+        .send_unsigned(&t.payee, Method::Delete, &path, &other, None)
+        .await;
+    assert_refused(&answer, 400, "3105", "DELETE signed for another path");
+    // The simulator's client signs DELETE over the empty payload.
+    let answer = t
+        .payee
+        .client()
+        .send(Method::Delete, Resource::Participants, &path, None, None)
+        .await
+        .expect("reachable");
+    assert_accepted(&answer, 202, "signed DELETE");
+
+    let lenient = TestHub::start_with(|config| config.jws.unsigned_delete = true).await;
+    let headers = lenient.headers(
+        &lenient.payee,
+        Method::Delete,
+        Resource::Participants,
+        &path,
+        None,
+    );
+    let answer = lenient
+        .send_unsigned(&lenient.payee, Method::Delete, &path, &headers, None)
+        .await;
+    assert_accepted(&answer, 202, "unsigned DELETE when allowed");
 }
