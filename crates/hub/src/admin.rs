@@ -31,6 +31,8 @@ pub struct AdminState {
     pub token: Arc<String>,
     /// The hub's published JWS key (`GET /hub/jwsKey`).
     pub hub_jws_key: Arc<Value>,
+    /// The FSPIOP listener's TLS material (`POST /tls/reload`).
+    pub tls: Arc<crate::tls::TlsControl>,
 }
 
 /// The admin router.
@@ -78,6 +80,7 @@ pub fn router(state: AdminState) -> Router {
             delete(retire_jws_key),
         )
         .route("/hub/jwsKey", get(hub_jws_key))
+        .route("/tls/reload", post(reload_tls))
         .route("/transfers/{id}", get(transfer))
         .route("/audit", get(audit))
         .route("/deliveries", get(deliveries))
@@ -385,6 +388,46 @@ async fn retire_jws_key(
         .retire_jws_key(&actor(who), &name, &fingerprint)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Re-reads the FSPIOP listener's certificate, trust store and CRL (after `ferroloop pki
+/// revoke`, a rotation or a new CA) and closes connections whose certificate is now revoked.
+async fn reload_tls(
+    State(state): State<AdminState>,
+    who: Option<axum::Extension<Actor>>,
+) -> AdminResult {
+    let who = actor(who);
+    let tls = state.tls.clone();
+    let result = tokio::task::spawn_blocking(move || tls.reload())
+        .await
+        .map_err(|e| AdminError(FspiopError::internal(e.to_string())))?;
+    match result {
+        Ok(closed) => {
+            state.operations.record(
+                &who.name,
+                "tls.reload",
+                "",
+                &json!({"closedConnections": closed}).to_string(),
+                "ok",
+            );
+            Ok(
+                Json(json!({"reloaded": state.tls.is_mtls(), "closedConnections": closed}))
+                    .into_response(),
+            )
+        }
+        Err(error) => {
+            state.operations.record(
+                &who.name,
+                "tls.reload",
+                "",
+                &json!({"error": error.to_string()}).to_string(),
+                "failed",
+            );
+            Err(AdminError(FspiopError::validation(format!(
+                "TLS material not reloaded (the previous set stays in force): {error}"
+            ))))
+        }
+    }
 }
 
 async fn hub_jws_key(State(state): State<AdminState>) -> AdminResult {

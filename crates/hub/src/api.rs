@@ -87,6 +87,7 @@ pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Res
             "no caller identity on the connection",
         ));
     };
+    state.metrics.request();
     match gate(&state, &caller, request).await {
         Ok(accepted) => {
             let status = match accepted.method {
@@ -100,6 +101,7 @@ pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Res
         }
         Err(error) => {
             tracing::info!(code = %error.code, description = %error.description, "request refused");
+            state.metrics.refusal(&error.code.to_string());
             let mut response = error_response(&error);
             if response.status() == StatusCode::METHOD_NOT_ALLOWED
                 && let Ok((resource, route)) = parse_path(&path)
@@ -286,6 +288,7 @@ fn audit_refusal(
     claimed: &str,
     error: &FspiopError,
 ) {
+    state.metrics.security_refusal(action);
     let actor = match &caller.identity {
         crate::caller::CallerIdentity::Participant(name) => name.clone(),
         crate::caller::CallerIdentity::Unauthenticated => "unauthenticated".to_string(),

@@ -31,6 +31,7 @@ pub struct Operations {
     directory: Directory,
     keys: KeyRegistry,
     jws: JwsPolicy,
+    connections: std::sync::Arc<crate::connections::ConnectionRegistry>,
 }
 
 fn failed(error: WriterError) -> FspiopError {
@@ -59,12 +60,14 @@ impl Operations {
         directory: Directory,
         keys: KeyRegistry,
         jws: JwsPolicy,
+        connections: std::sync::Arc<crate::connections::ConnectionRegistry>,
     ) -> Operations {
         Operations {
             writer,
             directory,
             keys,
             jws,
+            connections,
         }
     }
 
@@ -157,6 +160,16 @@ impl Operations {
         let result = write_op!(self, actor, |ledger, tx, who| ledger
             .set_participant_active(tx, &who, &n, active));
         self.directory.invalidate(name);
+        if result.is_ok() && !active {
+            let closed = self.connections.close_participant(name);
+            if closed > 0 {
+                tracing::info!(
+                    participant = name,
+                    closed,
+                    "closed the connections of a deactivated participant"
+                );
+            }
+        }
         result
     }
 
@@ -270,13 +283,20 @@ impl Operations {
 
     /// Records a refused operator attempt (bad credentials and the like).
     pub fn record_denied(&self, actor: &str, action: &str, detail: &str) {
+        self.record(actor, action, "", detail, "denied");
+    }
+
+    /// Records a security event or an action outside the ledger (TLS reload, a refused
+    /// connection) in the audit log, best effort (dropped with a warning if the writer's
+    /// bookkeeping queue is full).
+    pub fn record(&self, actor: &str, action: &str, subject: &str, detail: &str, outcome: &str) {
         let entry = AuditEntry {
             at_ms: self.writer.ledger().now_ms(),
             actor: actor.into(),
             action: action.into(),
-            subject: String::new(),
+            subject: subject.into(),
             detail: detail.into(),
-            outcome: "denied".into(),
+            outcome: outcome.into(),
         };
         self.writer
             .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));

@@ -18,12 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, AdminState};
 use crate::callbacks::{CallbackConfig, Dispatcher};
 use crate::caller::{Caller, CallerIdentity};
+use crate::connections::ConnectionRegistry;
 use crate::endpoints::Directory;
 use crate::expiry::{ExpiryScheduler, OnDue};
+use crate::metrics::Metrics;
 use crate::operations::Operations;
 use crate::signatures::{HubSigner, JwsPolicy, KeyRegistry, SignerError};
 use crate::state::HubState;
-use crate::tls::{ReloadableAcceptor, TlsError, TlsFiles};
+use crate::tls::{FspiopListener, ReloadableAcceptor, TlsControl, TlsError, TlsFiles, TlsGuard};
 use crate::writer::LedgerWriter;
 
 /// How to run a hub.
@@ -53,6 +55,8 @@ pub struct HubConfig {
     pub handshake_timeout: Duration,
     /// JWS: inbound verification policy and the hub's signing key.
     pub jws: JwsPolicy,
+    /// Metrics and health listener (its own plane); `None` serves no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl HubConfig {
@@ -71,6 +75,7 @@ impl HubConfig {
             tls: None,
             handshake_timeout: Duration::from_secs(10),
             jws: JwsPolicy::default(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3002))),
         }
     }
 }
@@ -114,7 +119,11 @@ pub struct RunningHub {
     pub jws_public_key: jws::VerifyingKey,
     /// Where the hub's JWS signing key is kept.
     pub jws_signing_key_path: PathBuf,
-    acceptor: Option<ReloadableAcceptor>,
+    /// Where the metrics listener is bound.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Counters (also served on the metrics listener).
+    pub metrics: Arc<Metrics>,
+    tls: Arc<TlsControl>,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -129,12 +138,15 @@ impl RunningHub {
     }
 
     /// Re-reads the TLS files (server certificate, trust store, CRL) and swaps them in for new
-    /// connections; on error the previous set stays in force.
-    pub fn reload_tls(&self) -> Result<(), TlsError> {
-        match &self.acceptor {
-            Some(acceptor) => acceptor.reload(),
-            None => Ok(()),
-        }
+    /// connections, then closes open connections whose certificate the CRL now revokes;
+    /// returns how many were closed. On error the previous set stays in force.
+    pub fn reload_tls(&self) -> Result<usize, TlsError> {
+        self.tls.reload()
+    }
+
+    /// Mutual-TLS connections open on the FSPIOP listener.
+    pub fn open_connections(&self) -> usize {
+        self.tls.registry.open()
     }
 
     /// A token that is cancelled when the hub stops.
@@ -180,6 +192,8 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         signer.clone(),
     );
     let keys = KeyRegistry::new(writer.clone(), Duration::from_secs(30));
+    let metrics = Arc::new(Metrics::default());
+    let registry = Arc::new(ConnectionRegistry::default());
 
     let weak: Arc<OnceLock<Weak<HubState>>> = Arc::new(OnceLock::new());
     let on_due: OnDue = {
@@ -202,6 +216,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         expiry: expiry.clone(),
         jws: config.jws.clone(),
         keys: keys.clone(),
+        metrics: metrics.clone(),
     });
     let _ = weak.set(Arc::downgrade(&state));
 
@@ -244,24 +259,63 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ));
-    let operations = Operations::new(writer.clone(), directory, keys, config.jws.clone());
+    let acceptor = match &config.tls {
+        Some(files) => Some(ReloadableAcceptor::new(files.clone())?),
+        None => None,
+    };
+    let tls = Arc::new(TlsControl::new(
+        acceptor.clone(),
+        config.tls.as_ref().and_then(|f| f.crl.clone()),
+        registry.clone(),
+    ));
+    // Connections a CRL already revokes are closed at once when the CRL changes.
+    tls.reload_revocations();
+    let operations = Operations::new(
+        writer.clone(),
+        directory,
+        keys,
+        config.jws.clone(),
+        registry.clone(),
+    );
     let admin_app = admin::router(AdminState {
-        operations,
+        operations: operations.clone(),
         token: Arc::new(admin_token.clone()),
         hub_jws_key: Arc::new(signer.published()),
+        tls: tls.clone(),
     })
     .layer(tower_http::catch_panic::CatchPanicLayer::new());
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
-    let acceptor = match &config.tls {
-        Some(files) => Some(ReloadableAcceptor::new(files.clone())?),
-        None => None,
-    };
     match acceptor.clone() {
         Some(acceptor) => {
-            let listener =
-                crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout);
+            let guard = TlsGuard {
+                registry: registry.clone(),
+                metrics: metrics.clone(),
+                pins: Arc::default(),
+                on_refusal: {
+                    let operations = operations.clone();
+                    Arc::new(move |refusal: crate::tls::TlsRefusal| {
+                        let detail = serde_json::json!({
+                            "remote": refusal.remote.map(|r| r.to_string()),
+                            "reason": refusal.reason,
+                            "detail": refusal.detail,
+                        })
+                        .to_string();
+                        operations.record(
+                            refusal.participant.as_deref().unwrap_or("unauthenticated"),
+                            "tls.refused",
+                            refusal.participant.as_deref().unwrap_or(""),
+                            &detail,
+                            "denied",
+                        );
+                    })
+                },
+            };
+            let listener = FspiopListener::new(
+                crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout),
+                guard,
+            );
             let app = fspiop_app.layer(middleware::from_fn(connection_caller));
             tasks.push(tokio::spawn(async move {
                 let service = app.into_make_service_with_connect_info::<Caller>();
@@ -297,6 +351,26 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
             tracing::error!(%error, "admin listener failed");
         }
     }));
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| HubError::Bind(addr, e))?;
+            let bound = listener.local_addr().map_err(|e| HubError::Bind(addr, e))?;
+            let app = metrics_router(metrics.clone(), registry.clone());
+            let token = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            }));
+            Some(bound)
+        }
+        None => None,
+    };
     let mtls = acceptor.is_some();
     tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, mtls, "hub started");
     Ok(RunningHub {
@@ -307,10 +381,36 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         mtls,
         jws_public_key: signer.public_key().clone(),
         jws_signing_key_path: signer.path().to_path_buf(),
-        acceptor,
+        metrics_addr,
+        metrics,
+        tls,
         shutdown,
         tasks,
     })
+}
+
+/// The metrics plane: Prometheus text at `/metrics`, liveness at `/health`.
+fn metrics_router(metrics: Arc<Metrics>, registry: Arc<ConnectionRegistry>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = metrics.render(registry.open(), registry.closed_by_hub());
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+        .route(
+            "/health",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "OK"})) }),
+        )
 }
 
 /// Over mutual TLS the caller was established when the connection was accepted.

@@ -22,4 +22,6 @@ pub struct HubState {
     pub jws: JwsPolicy,
     /// Participants' JWS keys.
     pub keys: KeyRegistry,
+    /// Counters for the metrics plane.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }

@@ -35,6 +35,7 @@ async fn start() -> Fixture {
     let mut config = hub::HubConfig::new(dir.path());
     config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.tls = Some(TlsFiles {
         server_cert: pki.server_cert_path(),
         server_key: pki.server_key_path(),
@@ -135,6 +136,73 @@ impl Fixture {
         self.pki.ca().cert_pem().to_string()
     }
 
+    /// The metrics listener's Prometheus text.
+    async fn metrics(&self) -> String {
+        let addr = self.hub.metrics_addr.expect("metrics listener");
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("metrics reachable")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
+    /// Reasons of the `tls.refused` audit entries.
+    async fn tls_refusals(&self) -> Vec<String> {
+        let audit = self
+            .admin
+            .call(reqwest::Method::GET, "/audit?limit=200", None)
+            .await
+            .expect("audit");
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|e| e["action"] == "tls.refused" && e["outcome"] == "denied")
+            .filter_map(|e| {
+                let detail: serde_json::Value =
+                    serde_json::from_str(e["detail"].as_str().unwrap_or("{}")).ok()?;
+                detail["reason"].as_str().map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// A client certificate for `participant` signed by the hub's CA that expired yesterday.
+    fn expired_identity(&self, participant: &str) -> (String, String) {
+        let ca_key = rcgen::KeyPair::from_pem(&self.pki.ca().key_pem()).expect("CA key");
+        let issuer =
+            rcgen::Issuer::from_ca_cert_pem(self.pki.ca().cert_pem(), ca_key).expect("issuer");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, participant);
+        params.subject_alt_names = vec![rcgen::SanType::URI(
+            format!("urn:ferroloop:participant:{participant}")
+                .try_into()
+                .expect("uri"),
+        )];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(2);
+        params.not_after = now - time::Duration::days(1);
+        let cert = params.signed_by(&key, &issuer).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// Waits until `predicate` holds on the open-connection count.
+    async fn wait_connections(&self, predicate: impl Fn(usize) -> bool, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !predicate(self.hub.open_connections()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: {} connections open",
+                self.hub.open_connections()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// A lookup request sent with `http` as `source`.
     async fn lookup(
         &self,
@@ -213,7 +281,33 @@ async fn connections_without_a_valid_certificate_are_refused() {
         "another CA's certificate must be refused"
     );
 
+    // A certificate of the right CA that has expired.
+    let expired = f.expired_identity("payerfsp");
+    let expired_client = mtls_client(&f.ca_pem(), &expired.0, &expired.1).expect("client");
+    assert!(
+        f.lookup(expired_client, "payerfsp").await.is_err(),
+        "an expired certificate must be refused"
+    );
+
     assert_eq!(f.positions().await, before);
+    // Each refusal is in the audit log and the metrics.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reasons = f.tls_refusals().await;
+    for reason in ["no_certificate", "unknown_issuer", "expired"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} not audited: {reasons:?}"
+        );
+    }
+    let metrics = f.metrics().await;
+    for reason in ["no_certificate", "unknown_issuer", "expired"] {
+        assert!(
+            metrics.contains(&format!(
+                "ferroloop_tls_refusals_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason} not counted:\n{metrics}"
+        );
+    }
     f.hub.shutdown().await;
 }
 
@@ -231,12 +325,30 @@ async fn certificate_revoked_while_running_is_refused_on_new_connections() {
         202
     );
 
+    let open_before = f.hub.open_connections();
     f.pki.revoke(&issued.serial_hex).expect("revoke");
-    f.hub.reload_tls().expect("reload");
+    let closed = f.hub.reload_tls().expect("reload");
+    assert_eq!(
+        closed, 1,
+        "the revoked certificate's open connection is closed"
+    );
+    f.wait_connections(|n| n < open_before, "revoked connection dropped")
+        .await;
     let fresh = mtls_client(&f.ca_pem(), &issued.cert_pem, &key).expect("client");
     assert!(
         f.lookup(fresh, "payerfsp").await.is_err(),
         "revoked certificate must be refused"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        f.tls_refusals().await.iter().any(|r| r == "revoked"),
+        "the revoked handshake is audited"
+    );
+    assert!(
+        f.metrics()
+            .await
+            .contains("ferroloop_tls_connections_closed_by_hub_total 1"),
+        "the closed connection is counted"
     );
 
     // The other certificates keep working after the reload.
@@ -371,6 +483,145 @@ async fn old_protocols_and_weak_suites_are_refused() {
                 .expect("probe");
         assert_eq!(ok, expected, "{what}");
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reasons = f.tls_refusals().await;
+    assert!(
+        reasons.len() >= 4,
+        "every refused handshake is audited: {reasons:?}"
+    );
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn deactivating_a_participant_closes_its_connections() {
+    let f = start().await;
+    let (cert, key) = f.payer_cert.clone();
+    let payer_http = mtls_client(&f.ca_pem(), &cert, &key).expect("client");
+    let answer = f
+        .lookup(payer_http.clone(), "payerfsp")
+        .await
+        .expect("lookup");
+    assert_eq!(answer.status, 202);
+    f.wait_connections(|n| n >= 1, "connection open").await;
+    let before = f.hub.open_connections();
+    f.admin
+        .call(
+            reqwest::Method::PUT,
+            "/participants/payerfsp",
+            Some(json!({"isActive": false})),
+        )
+        .await
+        .expect("deactivate");
+    f.wait_connections(|n| n < before, "the payer's connections closed")
+        .await;
+    // It can still connect (its certificate is valid) but may not act.
+    let answer = f.lookup(payer_http, "payerfsp").await.expect("answer");
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(answer.body.contains("inactive"), "{}", answer.body);
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_reload_swaps_tls_material_and_is_audited() {
+    let mut f = start().await;
+    let rotated = f
+        .pki
+        .rotate_server(&["localhost".to_string()], 30)
+        .expect("rotate");
+    let answer = f
+        .admin
+        .call(reqwest::Method::POST, "/tls/reload", None)
+        .await
+        .expect("reload");
+    assert_eq!(answer["reloaded"], true);
+    // New connections get the new server certificate.
+    let addr = f.hub.fspiop_addr;
+    let material = (f.payer_cert.clone(), f.ca_pem());
+    let serial = tokio::task::spawn_blocking(move || {
+        server_serial(addr, &material.0, &material.1).expect("serial")
+    })
+    .await
+    .expect("probe");
+    assert_eq!(serial.to_ascii_lowercase(), rotated.serial_hex);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = f
+        .admin
+        .call(reqwest::Method::GET, "/audit?limit=50", None)
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|e| e["action"] == "tls.reload" && e["outcome"] == "ok"),
+        "{audit}"
+    );
+    f.hub.shutdown().await;
+}
+
+/// The serial of the server certificate a fresh `openssl s_client` connection sees.
+fn server_serial(addr: SocketAddr, identity: &(String, String), ca_pem: &str) -> Option<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = identity;
+    std::fs::write(dir.path().join("c.pem"), cert).expect("write");
+    std::fs::write(dir.path().join("k.pem"), key).expect("write");
+    std::fs::write(dir.path().join("ca.pem"), ca_pem).expect("write");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} -cert c.pem -key k.pem -CAfile ca.pem </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        ))
+        .current_dir(dir.path())
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .strip_prefix("serial=")
+        .map(|s| s.trim_start_matches('0').to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_rotation_under_traffic_loses_no_request() {
+    let mut f = start().await;
+    let payer = f.payer.clone();
+    let traffic = tokio::spawn(async move {
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            outcomes.push(
+                payer
+                    .send_money("MSISDN", "27713803912", "1", Duration::from_secs(10))
+                    .await,
+            );
+        }
+        outcomes
+    });
+    let mut reloads = 0;
+    while !traffic.is_finished() && reloads < 10 {
+        f.pki
+            .rotate_server(&["localhost".to_string()], 30)
+            .expect("rotate");
+        f.hub.reload_tls().expect("reload");
+        reloads += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcomes = traffic.await.expect("traffic");
+    assert!(
+        reloads >= 2,
+        "rotated only {reloads} times during the traffic"
+    );
+    for outcome in &outcomes {
+        let outcome = outcome.as_ref().expect("every transfer completes");
+        assert_eq!(outcome.state, "COMMITTED");
+    }
+    assert_eq!(
+        f.admin
+            .position("payerfsp", "USD")
+            .await
+            .expect("position")
+            .0,
+        "20"
+    );
     f.hub.shutdown().await;
 }
 

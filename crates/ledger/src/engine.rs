@@ -1112,6 +1112,53 @@ impl Ledger {
         Ok(Ok(()))
     }
 
+    /// Sets (inserts or replaces) a participant's TLS settings: the optional SPKI pin of its
+    /// client certificate and the optional CA bundle of its callback server. The caller has
+    /// already parsed the PEM properly; the ledger checks that the participant exists, that the
+    /// pin is a lowercase hex SHA-256 and that the bundle at least looks like PEM certificates.
+    /// `updated_at_ms` is set to now, whatever the caller passed. Returns the settings as
+    /// stored. The audit entry records the pin and whether a CA bundle is set, never the PEM.
+    pub async fn set_participant_tls(
+        &self,
+        tx: &mut dyn LedgerTx,
+        actor: &str,
+        tls: ParticipantTls,
+    ) -> LedgerResult<Result<ParticipantTls, FspiopError>> {
+        let Some(participant) = tx.participant(&tls.participant).await? else {
+            return Ok(Err(unknown_participant(&tls.participant)));
+        };
+        if let Some(pin) = &tls.spki_pin
+            && !is_sha256_hex(pin)
+        {
+            return Ok(Err(FspiopError::validation(
+                "TLS spkiPin must be 64 lowercase hex digits (SHA-256 of the certificate's \
+                 SubjectPublicKeyInfo)",
+            )));
+        }
+        if let Some(pem) = &tls.callback_ca_pem
+            && !pem.contains("-----BEGIN CERTIFICATE-----")
+        {
+            return Ok(Err(FspiopError::validation(
+                "TLS callback CA must be a PEM bundle of certificates \
+                 (-----BEGIN CERTIFICATE-----)",
+            )));
+        }
+        let tls = ParticipantTls {
+            participant: participant.name,
+            updated_at_ms: self.now_ms(),
+            ..tls
+        };
+        tx.upsert_participant_tls(&tls).await?;
+        let detail = serde_json::json!({
+            "spkiPin": tls.spki_pin,
+            "callbackCa": tls.callback_ca_pem.is_some(),
+        })
+        .to_string();
+        self.audit(tx, actor, "participant.tls_set", &tls.participant, detail)
+            .await?;
+        Ok(Ok(tls))
+    }
+
     /// Sets the first net debit cap (and optionally an initial position) for a currency.
     pub async fn initial_position_and_limits(
         &self,

@@ -22,12 +22,15 @@
 //!   "not found" in SQL). JWS keys are unique by (participant ignoring ASCII case, fingerprint),
 //!   and that uniqueness is checked before the participant reference, as SQLite checks a unique
 //!   index before an immediate foreign key; keys are looked up ignoring the participant's case.
+//!   Participant TLS settings are one row per participant, keyed and looked up by exact name
+//!   (an upsert replaces the whole row).
 //! - **Decimals are stored normalized** (`1.50` reads back as `1.5`), as the SQLite backend
 //!   stores canonical text.
 //! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
 //!   limits by currency, endpoints by type, open transfers by (expiration, id), parties by
 //!   (sub-id, currency), audit entries and deliveries newest (last appended) first, JWS keys by
-//!   (added time, registration order), evidence of a subject in append order.
+//!   (added time, registration order), evidence of a subject in append order, participant TLS
+//!   settings by participant name (byte order).
 //!
 //! A write transaction copies the whole state once, so the model is meant for tests of modest
 //! size, not for production.
@@ -74,6 +77,8 @@ struct State {
     jws_keys: Vec<JwsKey>,
     /// Subject → rows in append order.
     evidence: BTreeMap<String, Vec<Evidence>>,
+    /// Keyed by exact participant name.
+    participant_tls: BTreeMap<String, ParticipantTls>,
 }
 
 /// An in-memory ledger store (see the module docs for its semantics).
@@ -632,6 +637,26 @@ impl LedgerTx for MemTx {
             .get(subject)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn participant_tls(
+        &mut self,
+        participant: &str,
+    ) -> Result<Option<ParticipantTls>, StoreError> {
+        Ok(self.state.participant_tls.get(participant).cloned())
+    }
+
+    async fn all_participant_tls(&mut self) -> Result<Vec<ParticipantTls>, StoreError> {
+        Ok(self.state.participant_tls.values().cloned().collect())
+    }
+
+    async fn upsert_participant_tls(&mut self, tls: &ParticipantTls) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_participant(&tls.participant)?;
+        state
+            .participant_tls
+            .insert(tls.participant.clone(), tls.clone());
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -401,3 +401,21 @@ impl Evidence {
     /// `kind` of a `PUT /transfers/{ID}/error`.
     pub const TRANSFER_ABORT: &'static str = "transfer.abort";
 }
+
+/// How the hub recognises a participant's client certificate and checks its callback server.
+/// At most one row per participant; a participant without a row uses the defaults (binding by
+/// name only, callbacks checked against the hub's own CA).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantTls {
+    /// Owner: the participant's name as registered.
+    pub participant: String,
+    /// `None`: the default binding — the certificate names the participant (SAN URI
+    /// `urn:ferroloop:participant:<name>` or CN). `Some(hex)`: additionally pinned to this
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (lower-case hex, 64 chars).
+    pub spki_pin: Option<String>,
+    /// PEM bundle of the CA(s) that issue this participant's callback server certificate
+    /// (outbound mTLS); `None` = the hub's own CA.
+    pub callback_ca_pem: Option<String>,
+    /// When the settings were last written, ms since the epoch.
+    pub updated_at_ms: i64,
+}

@@ -165,6 +165,19 @@ pub trait LedgerTx: Send {
     /// Every evidence row of a subject (exact match), in the order they were appended.
     async fn evidence(&mut self, subject: &str) -> Result<Vec<Evidence>, StoreError>;
 
+    // Participant TLS settings.
+    /// The TLS settings of a participant (exact name), `None` when it has none stored.
+    async fn participant_tls(
+        &mut self,
+        participant: &str,
+    ) -> Result<Option<ParticipantTls>, StoreError>;
+    /// The TLS settings of every participant that has some, ordered by participant name
+    /// (byte order).
+    async fn all_participant_tls(&mut self) -> Result<Vec<ParticipantTls>, StoreError>;
+    /// Inserts or replaces (every field) the TLS settings of a participant. The participant must
+    /// exist (exact name, like every other reference to a participant).
+    async fn upsert_participant_tls(&mut self, tls: &ParticipantTls) -> Result<(), StoreError>;
+
     /// Makes every write of this transaction durable, atomically.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -15,7 +15,8 @@ use ledger::engine::{
 use ledger::mem::MemStore;
 use ledger::{
     Account, AccountType, AuditEntry, Endpoint, FundsTransfer, HUB_PARTICIPANT, JwsKey,
-    LedgerStore, LedgerTx, Limit, ManualClock, PartyRegistration, Transfer, TransferState,
+    LedgerStore, LedgerTx, Limit, ManualClock, ParticipantTls, PartyRegistration, Transfer,
+    TransferState,
 };
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
@@ -2076,6 +2077,251 @@ async fn retire_jws_key_keeps_the_key_and_audits_once() {
         "the first retirement time stays"
     );
     assert_eq!(env.jws_keys(PAYEE).await, [other]);
+}
+
+// --------------------------------------------------------------------------------------------
+// Participant TLS settings
+
+const CA_PEM: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+
+/// Settings of `participant` with a pin of the byte `n` repeated and a CA bundle, as the hub
+/// would pass them after parsing.
+fn participant_tls(participant: &str, n: u8) -> ParticipantTls {
+    ParticipantTls {
+        participant: participant.into(),
+        spki_pin: Some(format!("{n:02x}").repeat(32)),
+        callback_ca_pem: Some(CA_PEM.into()),
+        updated_at_ms: 0,
+    }
+}
+
+impl Env {
+    async fn set_participant_tls(
+        &self,
+        tls: ParticipantTls,
+    ) -> Result<ParticipantTls, FspiopError> {
+        let mut tx = self.begin().await;
+        let result = self
+            .ledger
+            .set_participant_tls(&mut *tx, "carol", tls)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        result
+    }
+
+    async fn participant_tls(&self, participant: &str) -> Option<ParticipantTls> {
+        self.read()
+            .await
+            .participant_tls(participant)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn set_participant_tls_stores_it_at_the_ledger_time_and_audits() {
+    let env = Env::standard().await;
+    let tls = ParticipantTls {
+        // The caller's time is ignored.
+        updated_at_ms: 42,
+        ..participant_tls(PAYER, 0xa1)
+    };
+    let stored = env.set_participant_tls(tls.clone()).await.expect("set");
+    let expected = ParticipantTls {
+        updated_at_ms: env.now(),
+        ..tls
+    };
+    assert_eq!(stored, expected);
+    assert_eq!(env.participant_tls(PAYER).await, Some(expected.clone()));
+    assert_eq!(env.participant_tls(PAYEE).await, None);
+
+    let entries = env.audit().await;
+    let entry = &entries[0];
+    assert_eq!(
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.subject.as_str()
+        ),
+        ("carol", "participant.tls_set", PAYER)
+    );
+    assert_eq!(entry.at_ms, env.now());
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(
+        detail,
+        serde_json::json!({"spkiPin": "a1".repeat(32), "callbackCa": true})
+    );
+    assert!(
+        !entry.detail.contains("CERTIFICATE") && !entry.detail.contains("MIIB"),
+        "the PEM is never audited: {}",
+        entry.detail
+    );
+
+    // The default binding: no pin, no CA of its own.
+    let bare = env
+        .set_participant_tls(ParticipantTls {
+            spki_pin: None,
+            callback_ca_pem: None,
+            ..participant_tls(PAYEE, 0)
+        })
+        .await
+        .expect("set");
+    assert_eq!(bare.spki_pin, None);
+    assert_eq!(bare.callback_ca_pem, None);
+    let detail: serde_json::Value = serde_json::from_str(&env.audit().await[0].detail).unwrap();
+    assert_eq!(
+        detail,
+        serde_json::json!({"spkiPin": null, "callbackCa": false})
+    );
+    let all = env.read().await.all_participant_tls().await.unwrap();
+    assert_eq!(all, [bare, expected]);
+}
+
+#[tokio::test]
+async fn set_participant_tls_replaces_the_previous_settings() {
+    let env = Env::standard().await;
+    let first = env
+        .set_participant_tls(participant_tls(PAYER, 1))
+        .await
+        .unwrap();
+    env.advance_ms(250);
+    let second = env
+        .set_participant_tls(ParticipantTls {
+            callback_ca_pem: None,
+            ..participant_tls(PAYER, 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.updated_at_ms, first.updated_at_ms + 250);
+    assert_eq!(
+        env.participant_tls(PAYER).await,
+        Some(second.clone()),
+        "replaced whole: the CA bundle is cleared"
+    );
+    assert_eq!(
+        env.read().await.all_participant_tls().await.unwrap(),
+        [second]
+    );
+    let actions: Vec<String> = env
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "participant.tls_set")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(actions.len(), 2, "each change is audited");
+}
+
+#[tokio::test]
+async fn set_participant_tls_refusals_write_nothing() {
+    let env = Env::standard().await;
+    let stored = env
+        .set_participant_tls(participant_tls(PAYER, 1))
+        .await
+        .unwrap();
+    let audit = env.audit().await;
+
+    let cases: Vec<(ParticipantTls, u16, &str)> = vec![
+        (
+            participant_tls("ghostfsp", 2),
+            3200,
+            "ghostfsp does not exist",
+        ),
+        (
+            participant_tls(&PAYER.to_uppercase(), 2),
+            3200,
+            "does not exist",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: Some("AB".repeat(32)),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "spkiPin",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: Some("ab".repeat(31)),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "spkiPin",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: Some("ab".repeat(33)),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "spkiPin",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: Some(format!("{}zz", "ab".repeat(31))),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "spkiPin",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: Some(String::new()),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "spkiPin",
+        ),
+        (
+            ParticipantTls {
+                callback_ca_pem: Some(
+                    "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n".into(),
+                ),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "callback CA",
+        ),
+        (
+            ParticipantTls {
+                callback_ca_pem: Some(String::new()),
+                ..participant_tls(PAYER, 2)
+            },
+            3100,
+            "callback CA",
+        ),
+        (
+            ParticipantTls {
+                spki_pin: None,
+                callback_ca_pem: Some("not pem".into()),
+                ..participant_tls(PAYEE, 2)
+            },
+            3100,
+            "callback CA",
+        ),
+    ];
+    // All in one transaction, as the writer batches them: a refusal must not spoil the batch.
+    let mut tx = env.begin().await;
+    for (tls, expected_code, text) in cases {
+        let error = env
+            .ledger
+            .set_participant_tls(&mut *tx, "carol", tls.clone())
+            .await
+            .unwrap()
+            .expect_err("refused");
+        assert_eq!(code(&error), expected_code, "{tls:?}: {error}");
+        assert!(error.description.contains(text), "{error}");
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(env.participant_tls(PAYER).await, Some(stored.clone()));
+    assert_eq!(env.participant_tls(PAYEE).await, None);
+    assert_eq!(
+        env.read().await.all_participant_tls().await.unwrap(),
+        [stored]
+    );
+    assert_eq!(env.audit().await, audit, "refusals are not audited");
 }
 
 // --------------------------------------------------------------------------------------------

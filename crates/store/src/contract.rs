@@ -15,6 +15,8 @@
 //! - JWS keys are unique by (participant ignoring ASCII case, fingerprint) — retired keys
 //!   included — and looked up and retired ignoring the participant's case; fingerprints are
 //!   compared exactly; evidence bodies are kept byte for byte (empty and non-UTF-8 included);
+//! - participant TLS settings are one row per participant, looked up by exact name, replaced
+//!   whole by an upsert, and listed by participant name (byte order);
 //! - updates of rows that do not exist, and rows referring to a missing participant or account,
 //!   fail with an error other than [`StoreError::Duplicate`];
 //! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
@@ -25,8 +27,8 @@
 
 use ledger::{
     Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
-    JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote,
-    StoreError, Transfer, TransferState,
+    JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant, ParticipantTls,
+    PartyRegistration, Quote, StoreError, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 
@@ -176,6 +178,19 @@ fn evidence(subject: &str, kind: &str, n: i64) -> Evidence {
         key_fingerprint: Some("ab".repeat(32)),
         body: format!("{{\"transferId\":\"{subject}\",\"n\":{n}}}").into_bytes(),
         received_at_ms: 1_700_000_000_000 + n,
+    }
+}
+
+/// TLS settings of `participant` with both fields set: a pin of the byte `n` repeated (64 hex
+/// digits) and a one-certificate CA bundle.
+fn participant_tls(participant: &str, n: u8) -> ParticipantTls {
+    ParticipantTls {
+        participant: participant.to_owned(),
+        spki_pin: Some(format!("{n:02x}").repeat(32)),
+        callback_ca_pem: Some(format!(
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU{n}\n-----END CERTIFICATE-----\n"
+        )),
+        updated_at_ms: 1_700_000_000_000 + i64::from(n),
     }
 }
 
@@ -1603,6 +1618,247 @@ pub async fn evidence_round_trip(store: &dyn LedgerStore) {
     assert!(tx.evidence("T1").await.unwrap().is_empty(), "exact subject");
     assert!(tx.evidence("t").await.unwrap().is_empty(), "exact subject");
     assert!(tx.evidence("nothing").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Participant TLS settings.
+
+/// TLS settings round-trip (both fields set, neither set, a multi-line bundle kept byte for
+/// byte); they are read back in the same transaction and after commit; lookups are by exact
+/// name; a participant without settings has none.
+pub async fn participant_tls_round_trip(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp", "otherfsp"]).await;
+    let payer = ParticipantTls {
+        callback_ca_pem: Some(
+            "-----BEGIN CERTIFICATE-----\r\nAAAA\r\n-----END CERTIFICATE-----\r\n\
+             -----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----"
+                .to_owned(),
+        ),
+        ..participant_tls("payerfsp", 0xa1)
+    };
+    let payee = ParticipantTls {
+        spki_pin: None,
+        callback_ca_pem: None,
+        updated_at_ms: -1,
+        ..participant_tls("payeefsp", 2)
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.participant_tls("payerfsp").await.unwrap(), None);
+    tx.upsert_participant_tls(&payer).await.unwrap();
+    tx.upsert_participant_tls(&payee).await.unwrap();
+    assert_eq!(
+        tx.participant_tls("payerfsp").await.unwrap(),
+        Some(payer.clone()),
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.participant_tls("payerfsp").await.unwrap(), Some(payer));
+    assert_eq!(tx.participant_tls("payeefsp").await.unwrap(), Some(payee));
+    assert_eq!(tx.participant_tls("otherfsp").await.unwrap(), None);
+    assert_eq!(tx.participant_tls("nobody").await.unwrap(), None);
+    assert_eq!(
+        tx.participant_tls("PAYERFSP").await.unwrap(),
+        None,
+        "exact name"
+    );
+    assert_eq!(
+        tx.participant_tls("payer").await.unwrap(),
+        None,
+        "exact name"
+    );
+}
+
+/// An upsert replaces every field of the participant's row (a field set to `None` is cleared),
+/// in the same transaction and across transactions, and leaves other participants alone.
+pub async fn participant_tls_upsert_replaces(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let first = participant_tls("payerfsp", 1);
+    let payee = participant_tls("payeefsp", 9);
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&first).await.unwrap();
+    tx.upsert_participant_tls(&payee).await.unwrap();
+    let second = ParticipantTls {
+        callback_ca_pem: None,
+        ..participant_tls("payerfsp", 2)
+    };
+    tx.upsert_participant_tls(&second).await.unwrap();
+    assert_eq!(
+        tx.participant_tls("payerfsp").await.unwrap(),
+        Some(second.clone()),
+        "replaced in the same transaction"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.participant_tls("payerfsp").await.unwrap(),
+        Some(second.clone())
+    );
+    drop(tx);
+
+    let third = ParticipantTls {
+        spki_pin: None,
+        ..participant_tls("payerfsp", 3)
+    };
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&third).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.participant_tls("payerfsp").await.unwrap(),
+        Some(third.clone()),
+        "replaced across transactions, the pin cleared"
+    );
+    assert_eq!(
+        tx.participant_tls("payeefsp").await.unwrap(),
+        Some(payee.clone()),
+        "other participants untouched"
+    );
+    assert_eq!(
+        tx.all_participant_tls().await.unwrap(),
+        [payee, third],
+        "one row per participant"
+    );
+}
+
+/// Settings must refer to an existing participant named exactly as registered; a refused
+/// upsert stores nothing.
+pub async fn participant_tls_unknown_participant_refused(store: &dyn LedgerStore) {
+    seed_participants(store, &["PayerFSP"]).await;
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.upsert_participant_tls(&participant_tls("ghost", 1))
+            .await,
+        "tls settings of an unknown participant",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.upsert_participant_tls(&participant_tls("payerfsp", 1))
+            .await,
+        "participant not named as registered",
+    );
+    drop(tx);
+
+    let mut tx = read(store).await;
+    assert!(tx.all_participant_tls().await.unwrap().is_empty());
+    assert_eq!(tx.participant_tls("ghost").await.unwrap(), None);
+    assert_eq!(tx.participant_tls("payerfsp").await.unwrap(), None);
+    drop(tx);
+
+    // The name as registered is accepted.
+    let tls = participant_tls("PayerFSP", 1);
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&tls).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.participant_tls("PayerFSP").await.unwrap(), Some(tls));
+}
+
+/// `all_participant_tls` lists every stored row, ordered by participant name in byte order
+/// (upper case before lower case), whatever the insertion order; participants without settings
+/// are not listed.
+pub async fn all_participant_tls_lists_all(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "Zeta", "alpha", "payeefsp", "bare"]).await;
+    let mut tx = begin(store).await;
+    assert!(tx.all_participant_tls().await.unwrap().is_empty());
+    let rows = [
+        participant_tls("payerfsp", 1),
+        ParticipantTls {
+            spki_pin: None,
+            ..participant_tls("Zeta", 2)
+        },
+        ParticipantTls {
+            callback_ca_pem: None,
+            ..participant_tls("alpha", 3)
+        },
+        participant_tls("payeefsp", 4),
+    ];
+    for row in &rows {
+        tx.upsert_participant_tls(row).await.unwrap();
+    }
+    let expected = [
+        rows[1].clone(),
+        rows[2].clone(),
+        rows[3].clone(),
+        rows[0].clone(),
+    ];
+    assert_eq!(
+        tx.all_participant_tls().await.unwrap(),
+        expected,
+        "read your writes, by name"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.all_participant_tls().await.unwrap(), expected);
+    assert_eq!(tx.participant_tls("bare").await.unwrap(), None);
+}
+
+/// Dropping a transaction discards its upserts — a new row and a replacement alike.
+pub async fn participant_tls_rollback_on_drop(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let kept = participant_tls("payerfsp", 1);
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&kept).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&participant_tls("payerfsp", 2))
+        .await
+        .unwrap();
+    tx.upsert_participant_tls(&participant_tls("payeefsp", 3))
+        .await
+        .unwrap();
+    assert_eq!(tx.all_participant_tls().await.unwrap().len(), 2);
+    drop(tx);
+
+    // Visible neither to readers nor to the next writer.
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(
+            tx.participant_tls("payerfsp").await.unwrap(),
+            Some(kept.clone())
+        );
+        assert_eq!(tx.participant_tls("payeefsp").await.unwrap(), None);
+        assert_eq!(
+            tx.all_participant_tls().await.unwrap(),
+            std::slice::from_ref(&kept)
+        );
+    }
+}
+
+/// A read view refuses TLS settings writes (for a participant that exists, new or replacing)
+/// and still reads them.
+pub async fn participant_tls_read_view_refuses_writes(store: &dyn LedgerStore) {
+    seed_participants(store, &["payerfsp", "payeefsp"]).await;
+    let stored = participant_tls("payerfsp", 1);
+    let mut tx = begin(store).await;
+    tx.upsert_participant_tls(&stored).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut view = read(store).await;
+    assert_refused(
+        view.upsert_participant_tls(&participant_tls("payerfsp", 2))
+            .await,
+        "replacing tls settings through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_refused(
+        view.upsert_participant_tls(&participant_tls("payeefsp", 3))
+            .await,
+        "new tls settings through a read view",
+    );
+    drop(view);
+    let mut view = read(store).await;
+    assert_eq!(
+        view.participant_tls("payerfsp").await.unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(view.participant_tls("payeefsp").await.unwrap(), None);
+    assert_eq!(view.all_participant_tls().await.unwrap(), [stored]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ledger::{
-    AccountType, Evidence, JournalEntry, JwsKey, LedgerStore, NewAccount, Participant, StoreError,
-    Transfer, TransferState,
+    AccountType, Evidence, JournalEntry, JwsKey, LedgerStore, NewAccount, Participant,
+    ParticipantTls, StoreError, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 use sqlx::ConnectOptions;
@@ -342,6 +342,74 @@ async fn jws_and_evidence_storage() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
     assert_eq!(tx.evidence("t1").await.unwrap(), [evidence("t1", b"")]);
+}
+
+/// The TLS settings table is STRICT, keyed by participant with a foreign key to participants,
+/// and text that does not decode is reported as corruption of that table.
+#[tokio::test]
+async fn participant_tls_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let tls = ParticipantTls {
+        participant: "payerfsp".to_owned(),
+        spki_pin: Some("ab".repeat(32)),
+        callback_ca_pem: None,
+        updated_at_ms: 7,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_participant(&participant("payerfsp"))
+        .await
+        .unwrap();
+    tx.upsert_participant_tls(&tls).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut other = raw(&path).await;
+    let (strict, pk): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT strict FROM pragma_table_list WHERE name = 'participant_tls'), \
+         (SELECT pk FROM pragma_table_info('participant_tls') WHERE name = 'participant')",
+    )
+    .fetch_one(&mut other)
+    .await
+    .unwrap();
+    assert_eq!((strict, pk), (1, 1));
+    let references: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list('participant_tls')",
+    )
+    .fetch_all(&mut other)
+    .await
+    .unwrap();
+    assert_eq!(
+        references,
+        [(
+            "participants".to_owned(),
+            "participant".to_owned(),
+            "name".to_owned()
+        )]
+    );
+    let types: (String, String) =
+        sqlx::query_as("SELECT typeof(spki_pin), typeof(callback_ca_pem) FROM participant_tls")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+    assert_eq!(types, ("text".to_owned(), "null".to_owned()));
+
+    sqlx::query("UPDATE participant_tls SET spki_pin = CAST(X'C328' AS TEXT)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = store.read().await.unwrap();
+    for result in [
+        tx.participant_tls("payerfsp").await.map(|_| ()),
+        tx.all_participant_tls().await.map(|_| ()),
+    ] {
+        match result {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains("participant_tls"), "{message}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -79,6 +79,7 @@ impl TestHub {
         config.fspiop_listen = loopback();
         config.admin_listen = loopback();
         config.callbacks.backoff = Duration::from_millis(20);
+        config.metrics_listen = Some(loopback());
         configure(&mut config);
         let running = hub::start(config, Arc::new(store))
             .await

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "jws",
         include_str!("../../migrations/sqlite/0002_jws.sql"),
     ),
+    (
+        3,
+        "participant tls",
+        include_str!("../../migrations/sqlite/0003_participant_tls.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use ledger::{
     Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
-    JwsKey, LedgerTx, Limit, NewAccount, Participant, PartyRegistration, Quote, StoreError,
-    Transfer,
+    JwsKey, LedgerTx, Limit, NewAccount, Participant, ParticipantTls, PartyRegistration, Quote,
+    StoreError, Transfer,
 };
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
@@ -217,6 +217,16 @@ fn evidence_row(row: &SqliteRow) -> Result<Evidence, StoreError> {
     })
 }
 
+fn participant_tls_row(row: &SqliteRow) -> Result<ParticipantTls, StoreError> {
+    let c = Cols::new(row, "participant_tls");
+    Ok(ParticipantTls {
+        participant: c.text(0)?,
+        spki_pin: c.opt_text(1)?,
+        callback_ca_pem: c.opt_text(2)?,
+        updated_at_ms: c.int(3)?,
+    })
+}
+
 fn all<T>(
     rows: Vec<SqliteRow>,
     decode: fn(&SqliteRow) -> Result<T, StoreError>,
@@ -259,6 +269,11 @@ macro_rules! evidence_cols {
     () => {
         "subject, kind, participant, method, uri, destination, date, signature, \
          key_fingerprint, body, received_at_ms"
+    };
+}
+macro_rules! participant_tls_cols {
+    () => {
+        "participant, spki_pin, callback_ca_pem, updated_at_ms"
     };
 }
 
@@ -951,6 +966,53 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| map_err(e, || format!("read evidence of {subject}")))?;
         all(rows, evidence_row)
+    }
+
+    async fn participant_tls(
+        &mut self,
+        participant: &str,
+    ) -> Result<Option<ParticipantTls>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            participant_tls_cols!(),
+            " FROM participant_tls WHERE participant = ?1"
+        ))
+        .bind(participant)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read tls settings of {participant}")))?;
+        row.as_ref().map(participant_tls_row).transpose()
+    }
+
+    async fn all_participant_tls(&mut self) -> Result<Vec<ParticipantTls>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            participant_tls_cols!(),
+            " FROM participant_tls ORDER BY participant"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read tls settings".to_owned()))?;
+        all(rows, participant_tls_row)
+    }
+
+    async fn upsert_participant_tls(&mut self, tls: &ParticipantTls) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO participant_tls (",
+            participant_tls_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (participant) DO UPDATE SET \
+             spki_pin = excluded.spki_pin, callback_ca_pem = excluded.callback_ca_pem, \
+             updated_at_ms = excluded.updated_at_ms"
+        ))
+        .bind(&tls.participant)
+        .bind(&tls.spki_pin)
+        .bind(&tls.callback_ca_pem)
+        .bind(tls.updated_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("write tls settings of {}", tls.participant)))?;
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
