@@ -7,19 +7,29 @@
 //! that is unsigned or badly signed, or a forwarded peer message with a bad signature, is
 //! answered `400` with `3105 Invalid signature`, recorded (see [`Received::signature`] and
 //! [`Simulator::signature_failures`]) and otherwise ignored.
+//!
+//! With [`SimOptions::tls`] the callback server speaks HTTPS (rustls on aws-lc-rs, TLS 1.3 and
+//! 1.2 only) and, when [`SimServerTls::client_ca_pem`] is set, requires a client certificate
+//! issued by that CA, as a DFSP that only accepts the hub over mutual TLS does; the identity the
+//! certificate names is recorded in [`Received::peer`].
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use fspiop::FspiopDateTime;
 use fspiop::headers::{Method, Resource};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -72,6 +82,10 @@ pub struct Received {
     pub at: Instant,
     /// The outcome of the `FSPIOP-Signature` check.
     pub signature: SignatureCheck,
+    /// Who the client certificate of the connection names (its SAN URI
+    /// `urn:ferroloop:participant:<name>`, else its subject CN); `None` over plain HTTP, or
+    /// over TLS without a client certificate.
+    pub peer: Option<String>,
 }
 
 /// What the simulator made of a received message's `FSPIOP-Signature`.
@@ -107,6 +121,153 @@ pub struct SimOptions {
     pub hub_name: String,
     /// Public keys of other DFSPs, by name, for the messages the hub forwards from them.
     pub peer_keys: HashMap<String, jws::VerifyingKey>,
+    /// Serve callbacks over TLS (`None`: plain HTTP).
+    pub tls: Option<SimServerTls>,
+}
+
+/// TLS of the simulator's callback server: HTTPS with this certificate, and mutual TLS when
+/// `client_ca_pem` is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimServerTls {
+    /// The server certificate chain, PEM, leaf first. The hub connects to
+    /// `https://localhost:<port>`, so the leaf must name `localhost`.
+    pub cert_pem: String,
+    /// Its private key, PEM (PKCS#8, SEC1 or PKCS#1). Secret: `Debug` redacts it.
+    pub key_pem: String,
+    /// When set, a client certificate signed by one of these CA certificates (PEM) is
+    /// required during the handshake (the hub's CA, so only the hub gets in); when `None`, no
+    /// client certificate is asked for.
+    pub client_ca_pem: Option<String>,
+}
+
+impl fmt::Debug for SimServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimServerTls")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .field("client_ca_pem", &self.client_ca_pem)
+            .finish()
+    }
+}
+
+impl SimServerTls {
+    /// HTTPS with this certificate chain and key, no client certificate asked for.
+    pub fn new(cert_pem: impl Into<String>, key_pem: impl Into<String>) -> SimServerTls {
+        SimServerTls {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+            client_ca_pem: None,
+        }
+    }
+
+    /// The same, requiring a client certificate issued by `ca_pem` (mutual TLS).
+    pub fn with_client_ca(mut self, ca_pem: impl Into<String>) -> SimServerTls {
+        self.client_ca_pem = Some(ca_pem.into());
+        self
+    }
+
+    /// The rustls server configuration: aws-lc-rs, TLS 1.3 and 1.2 only, ALPN `http/1.1`,
+    /// and a [`rustls::server::WebPkiClientVerifier`] over `client_ca_pem` when it is set.
+    /// Errors (unreadable PEM, a key that does not match) are `InvalidInput`.
+    pub fn server_config(&self) -> std::io::Result<rustls::ServerConfig> {
+        let invalid = |what: &str, e: &dyn fmt::Display| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("simulator TLS {what}: {e}"),
+            )
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid("certificate", &e))?;
+        if chain.is_empty() {
+            return Err(invalid("certificate", &"no certificate found"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
+            .map_err(|e| invalid("key", &e))?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| invalid("configuration", &e))?;
+        let builder = match &self.client_ca_pem {
+            None => builder.with_no_client_auth(),
+            Some(ca_pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+                    let cert = cert.map_err(|e| invalid("client CA", &e))?;
+                    roots.add(cert).map_err(|e| invalid("client CA", &e))?;
+                }
+                if roots.is_empty() {
+                    return Err(invalid("client CA", &"no CA certificate found"));
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| invalid("client verifier", &e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid("certificate and key", &e))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+/// How long a TLS handshake on the callback server may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The callback server's TLS listener (handshakes run concurrently, with a timeout).
+type TlsCallbackListener = tls_listener::TlsListener<TcpListener, tokio_rustls::TlsAcceptor>;
+
+/// The identity a connection proved with its client certificate (request extension, through
+/// `ConnectInfo`).
+#[derive(Clone, Debug)]
+struct Peer(Option<String>);
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, TcpListener>) -> Self {
+        Peer(None)
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsCallbackListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsCallbackListener>) -> Self {
+        let (_, connection) = stream.io().get_ref();
+        Peer(
+            connection
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| participant_of(leaf)),
+        )
+    }
+}
+
+/// Prefix of the SAN URI the hub CA puts in participant certificates.
+const PARTICIPANT_URI_PREFIX: &str = "urn:ferroloop:participant:";
+
+/// The participant a certificate (DER) names: the SAN URI `urn:ferroloop:participant:<name>`
+/// if present, else the subject common name.
+fn participant_of(certificate: &[u8]) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    if let Ok(Some(san)) = parsed.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::URI(uri) = name
+                && let Some(participant) = uri.strip_prefix(PARTICIPANT_URI_PREFIX)
+            {
+                return Some(participant.to_string());
+            }
+        }
+    }
+    parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
 }
 
 impl SimOptions {
@@ -118,6 +279,7 @@ impl SimOptions {
             hub_key: None,
             hub_name: DEFAULT_HUB_NAME.to_string(),
             peer_keys: HashMap::new(),
+            tls: None,
         }
     }
 }
@@ -286,6 +448,7 @@ impl Inner {
 pub struct Simulator {
     inner: Arc<Inner>,
     addr: SocketAddr,
+    tls: bool,
 }
 
 impl Simulator {
@@ -327,7 +490,8 @@ impl Simulator {
 
     /// Like [`Simulator::start`], with a transport and JWS keys: signs everything it sends
     /// with `options.signing_key` and, when `options.hub_key` is set, verifies everything it
-    /// receives.
+    /// receives. With `options.tls` the callback server speaks HTTPS (mutual TLS when it has a
+    /// client CA); bad TLS material fails here with `InvalidInput`, before anything listens.
     pub async fn start_with_options(
         name: &str,
         currency: &str,
@@ -342,7 +506,16 @@ impl Simulator {
             hub_key,
             hub_name,
             peer_keys,
+            tls,
         } = options;
+        // Refuse bad TLS material before anything is started.
+        let acceptor = tls
+            .as_ref()
+            .map(|tls| {
+                tls.server_config()
+                    .map(|config| tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+            })
+            .transpose()?;
         let mut client = FspiopClient::new(http, hub_url, name);
         if let Some(key) = signing_key {
             client = client.with_signing_key(key);
@@ -368,10 +541,25 @@ impl Simulator {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
         let app = Router::new().fallback(receive).with_state(inner.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Simulator { inner, addr })
+        let tls = acceptor.is_some();
+        match acceptor {
+            None => {
+                let service = app.into_make_service_with_connect_info::<Peer>();
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, service).await;
+                });
+            }
+            Some(acceptor) => {
+                let listener: TlsCallbackListener = tls_listener::builder(acceptor)
+                    .handshake_timeout(HANDSHAKE_TIMEOUT)
+                    .listen(listener);
+                let service = app.into_make_service_with_connect_info::<Peer>();
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, service).await;
+                });
+            }
+        }
+        Ok(Simulator { inner, addr, tls })
     }
 
     /// The participant name.
@@ -379,9 +567,24 @@ impl Simulator {
         &self.inner.name
     }
 
-    /// The callback base URL to register at the hub.
+    /// The callback base URL to register at the hub: `http://<addr>`, or with TLS
+    /// `https://localhost:<port>` (the name the server certificate must carry).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
+    }
+
+    /// The address the callback server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the callback server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The FSPIOP client this simulator sends with.
@@ -680,6 +883,10 @@ fn transaction_of(quote: &Value, expiration: &str) -> Value {
 
 async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<Peer>>()
+        .and_then(|ConnectInfo(peer)| peer.0.clone());
     let raw = axum::body::to_bytes(body, 5_242_880)
         .await
         .unwrap_or_default();
@@ -699,6 +906,7 @@ async fn receive(State(inner): State<Arc<Inner>>, request: Request) -> Response 
         raw,
         at: Instant::now(),
         signature: SignatureCheck::NotChecked,
+        peer,
     };
     received.signature = inner.check_signature(&received);
     if inner.rejected(&received) {

@@ -75,6 +75,10 @@ pub struct TlsFile {
     pub client_ca: Option<PathBuf>,
     /// CRL (files mode, optional).
     pub crl: Option<PathBuf>,
+    /// The hub's client certificate for callbacks to DFSPs (files mode).
+    pub client_cert: Option<PathBuf>,
+    /// Its key (files mode).
+    pub client_key: Option<PathBuf>,
 }
 
 /// How the FSPIOP listener is secured.
@@ -181,6 +185,8 @@ pub fn resolve(
                 server_key: need(file.tls.server_key, "server_key")?,
                 client_ca: need(file.tls.client_ca, "client_ca")?,
                 crl: file.tls.crl,
+                client_cert: file.tls.client_cert,
+                client_key: file.tls.client_key,
             })
         }
         TlsMode::Bootstrap => {
@@ -194,6 +200,8 @@ pub fn resolve(
                 server_key: pki.server_key_path(),
                 client_ca: pki.ca_cert_path(),
                 crl: Some(pki.crl_path()),
+                client_cert: Some(pki.client_cert_path()),
+                client_key: Some(pki.client_key_path()),
             })
         }
     };

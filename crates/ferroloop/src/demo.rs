@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimOptions, SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, SimServerTls, Simulator};
 use fspiop::headers::{Method, Resource};
 use serde_json::json;
 
@@ -50,6 +50,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         server_key: pki.server_key_path(),
         client_ca: pki.ca_cert_path(),
         crl: Some(pki.crl_path()),
+        client_cert: Some(pki.client_cert_path()),
+        client_key: Some(pki.client_key_path()),
     });
     let store = crate::open_store(&args.data_dir).await?;
     let running = hub::start(config, store).await?;
@@ -69,9 +71,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // and verifies what the hub originates with the hub's published key.
     let payer_key = dfsp_jws_key(&args.data_dir, "payerfsp", jws::Alg::Rs256)?;
     let payee_key = dfsp_jws_key(&args.data_dir, "payeefsp", jws::Alg::Es256)?;
+    // The DFSPs' callback servers: HTTPS with a certificate from the hub's CA, and only a
+    // client certificate from that CA (the hub's) is let in — callbacks are mutual TLS too.
+    let server = pki
+        .ca()
+        .issue_server(&["localhost".to_string()], &[], 365)
+        .map_err(|e| anyhow::anyhow!("issuing the DFSP callback server certificate: {e}"))?;
+    let server_tls = SimServerTls::new(server.cert_pem, server.key_pem.unwrap_or_default())
+        .with_client_ca(ca_pem.clone());
     let options =
         |http, own: &Arc<jws::SigningKey>, peer: &str, peer_key: &Arc<jws::SigningKey>| {
             let mut options = SimOptions::new(http);
+            options.tls = Some(server_tls.clone());
             options.signing_key = Some(own.clone());
             options.hub_key = Some(running.jws_public_key.clone());
             options
@@ -178,7 +189,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "fspiopUrl": hub_url,
             "adminUrl": admin_url,
             "adminTokenFile": running.admin_token_path,
-            "transport": "DFSP to hub: mutual TLS (TLS 1.2+, client certificate required); hub to DFSP callbacks: plain HTTP on loopback (outbound mTLS not yet built)",
+            "transport": "mutual TLS both ways (TLS 1.2+): DFSPs present client certificates from the hub's CA to the FSPIOP listener; the hub presents its client certificate to the DFSPs' https callback servers and verifies their certificates against the hub's CA",
+            "hubClientCertificate": pki.client_cert_path(),
             "caCertificate": pki.ca_cert_path(),
             "jws": {
                 "alg": running.jws_public_key.alg().as_str(),

@@ -9,6 +9,18 @@
 //! algorithm, and every prepare is signed *before* the clock starts, so the figure is the hub's
 //! cost (verification included), not the generator's; the payee signs its fulfils with ES256
 //! (25 µs each). The simulators do not verify what they receive (the tests do that).
+//!
+//! `--transport` picks how the DFSPs reach the hub:
+//! - `plain` (the default, so figures stay comparable with earlier runs): plain HTTP both ways
+//!   on loopback, the hub's FSPIOP listener without TLS;
+//! - `mtls`: mutual TLS both ways, as in production. The hub's PKI is bootstrapped in the data
+//!   directory (CA, the hub's server and client certificates, CRL); the hub requires a client
+//!   certificate on its FSPIOP listener, and each simulated DFSP sends with a client
+//!   certificate the hub's CA issued to it. The DFSPs' callback servers speak HTTPS with a
+//!   `localhost` certificate from the same CA and require the hub's client certificate; the
+//!   run checks that the set-up flow's callbacks arrived with it. Both sides pool their
+//!   connections (idle timeout 60 s), so the handshakes happen during the warm-up and the
+//!   measured figure is the per-request cost of TLS, not of handshakes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimOptions, SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, SimServerTls, Simulator};
 use fspiop::headers::{Method, Resource};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -42,6 +54,30 @@ pub struct LoadArgs {
     /// JWS (`off`) to measure what signatures cost.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     jws: String,
+    /// Transport between the DFSPs and the hub: `plain` HTTP both ways (the default,
+    /// comparable with earlier figures) or `mtls`, mutual TLS both ways as in production
+    /// (certificates from the hub's CA, bootstrapped in the data directory).
+    #[arg(long, value_enum, default_value_t = Transport::Plain)]
+    transport: Transport,
+}
+
+/// How the simulated DFSPs reach the hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    /// Plain HTTP on loopback, no TLS.
+    Plain,
+    /// Mutual TLS both ways: certificates from the hub's CA, client certificates required.
+    Mtls,
+}
+
+/// Days the load run's DFSP certificates are valid.
+const DFSP_CERT_DAYS: u32 = 2;
+
+/// A simulated DFSP's transport: the client it sends to the hub with, and the TLS of its
+/// callback server (`None`: plain HTTP).
+struct DfspTransport {
+    http: reqwest::Client,
+    server_tls: Option<SimServerTls>,
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
@@ -51,10 +87,62 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let mut config = hub::HubConfig::new(&data_dir);
     config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.metrics_listen = None;
     config.jws.verify = jws_on;
+    // With mTLS: the hub's PKI in the data directory; the hub presents its client certificate
+    // on callbacks and verifies the DFSPs' callback servers against its own CA.
+    let mut pki = match args.transport {
+        Transport::Plain => None,
+        Transport::Mtls => {
+            let pki = crate::config::bootstrap_pki(
+                &data_dir,
+                &config.hub_name,
+                &["localhost".to_string()],
+            )?;
+            config.tls = Some(hub::tls::TlsFiles {
+                server_cert: pki.server_cert_path(),
+                server_key: pki.server_key_path(),
+                client_ca: pki.ca_cert_path(),
+                crl: Some(pki.crl_path()),
+                client_cert: Some(pki.client_cert_path()),
+                client_key: Some(pki.client_key_path()),
+            });
+            Some(pki)
+        }
+    };
+    // Each DFSP: a client certificate to send with, and a `localhost` server certificate for
+    // its callback server, which only lets in a client certificate from the hub's CA.
+    let mut transport_for = |name: &str| -> anyhow::Result<DfspTransport> {
+        let Some(pki) = pki.as_mut() else {
+            return Ok(DfspTransport {
+                http: reqwest::Client::new(),
+                server_tls: None,
+            });
+        };
+        let client = pki
+            .issue_client(name, DFSP_CERT_DAYS)
+            .map_err(|e| anyhow::anyhow!("issuing {name}'s client certificate: {e}"))?;
+        let server = pki
+            .issue_server(&["localhost".to_string()], DFSP_CERT_DAYS)
+            .map_err(|e| anyhow::anyhow!("issuing {name}'s server certificate: {e}"))?;
+        let key = |pem: Option<String>| pem.ok_or_else(|| anyhow::anyhow!("no key for {name}"));
+        let ca_pem = pki.ca().cert_pem().to_string();
+        Ok(DfspTransport {
+            http: dfsp::client::mtls_client(&ca_pem, &client.cert_pem, &key(client.key_pem)?)?,
+            server_tls: Some(
+                SimServerTls::new(server.cert_pem, key(server.key_pem)?).with_client_ca(ca_pem),
+            ),
+        })
+    };
+    let payer_transport = transport_for("loadpayer")?;
+    let payee_transport = transport_for("loadpayee")?;
+    let hub_name = config.hub_name.clone();
     let store = crate::open_store(&data_dir).await?;
     let running = hub::start(config, store).await?;
-    let hub_url = format!("http://{}", running.fspiop_addr);
+    let hub_url = match args.transport {
+        Transport::Plain => format!("http://{}", running.fspiop_addr),
+        Transport::Mtls => format!("https://localhost:{}", running.fspiop_addr.port()),
+    };
     let admin = AdminClient::new(
         reqwest::Client::new(),
         format!("http://{}", running.admin_addr),
@@ -66,8 +154,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     );
     let payee_key =
         Arc::new(jws::SigningKey::generate_es256().map_err(|e| anyhow::anyhow!("payee key: {e}"))?);
-    let options = |key: &Arc<jws::SigningKey>| {
-        let mut options = SimOptions::new(reqwest::Client::new());
+    let options = |transport: DfspTransport, key: &Arc<jws::SigningKey>| {
+        let mut options = SimOptions::new(transport.http);
+        options.tls = transport.server_tls;
         if jws_on {
             options.signing_key = Some(key.clone());
         }
@@ -79,7 +168,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         vec![],
         &hub_url,
         any,
-        options(&payer_key),
+        options(payer_transport, &payer_key),
     )
     .await?;
     let party = SimParty {
@@ -94,7 +183,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         vec![party],
         &hub_url,
         any,
-        options(&payee_key),
+        options(payee_transport, &payee_key),
     )
     .await?;
     for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
@@ -156,9 +245,40 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
             .to_string(),
     };
+    // Every callback of the set-up flows must have come over the transport asked for: with
+    // mTLS, on a connection where the hub presented its own client certificate.
+    let callbacks: Vec<_> = payer
+        .received()
+        .into_iter()
+        .chain(payee.received())
+        .collect();
+    let expected_peer = (args.transport == Transport::Mtls).then_some(hub_name.as_str());
+    let wrong = callbacks
+        .iter()
+        .filter(|r| r.peer.as_deref() != expected_peer)
+        .count();
+    anyhow::ensure!(
+        wrong == 0,
+        "{wrong} of {} set-up callbacks did not come from {expected_peer:?}",
+        callbacks.len()
+    );
     payer.set_recording(false);
     payee.set_recording(false);
 
+    match args.transport {
+        Transport::Plain => println!("transport   plain: HTTP both ways on loopback, no TLS"),
+        Transport::Mtls => {
+            println!(
+                "transport   mtls: mutual TLS both ways, certificates from the hub's CA, pooled connections"
+            );
+            println!(
+                "            DFSPs present their certificates to the hub; callbacks to {} and {} present the hub's (seen on all {} set-up callbacks)",
+                payer.base_url(),
+                payee.base_url(),
+                callbacks.len()
+            );
+        }
+    }
     println!(
         "jws         {}",
         if jws_on {

@@ -79,6 +79,10 @@ pub fn router(state: AdminState) -> Router {
             "/participants/{name}/jwsKeys/{fingerprint}",
             delete(retire_jws_key),
         )
+        .route(
+            "/participants/{name}/tls",
+            get(get_participant_tls).put(set_participant_tls),
+        )
         .route("/hub/jwsKey", get(hub_jws_key))
         .route("/tls/reload", post(reload_tls))
         .route("/transfers/{id}", get(transfer))
@@ -388,6 +392,61 @@ async fn retire_jws_key(
         .retire_jws_key(&actor(who), &name, &fingerprint)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SetParticipantTls {
+    spki_pin: Option<String>,
+    callback_ca_pem: Option<String>,
+}
+
+fn participant_tls_json(tls: &ledger::ParticipantTls) -> Value {
+    json!({
+        "participant": tls.participant,
+        "binding": match &tls.spki_pin {
+            Some(_) => "name+spki",
+            None => "name",
+        },
+        "spkiPin": tls.spki_pin,
+        "callbackCaPem": tls.callback_ca_pem,
+        "updated": date(tls.updated_at_ms),
+    })
+}
+
+/// A participant's certificate binding and callback CA. Without settings the binding is by
+/// name (the certificate's SAN URI or CN) and callbacks are verified against the hub's CA.
+async fn get_participant_tls(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> AdminResult {
+    if state.operations.participant(&name).await?.is_none() {
+        return Err(AdminError(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        )));
+    }
+    let settings = state.operations.participant_tls(&name).await?;
+    Ok(Json(match settings {
+        Some(tls) => participant_tls_json(&tls),
+        None => {
+            json!({"participant": name, "binding": "name", "spkiPin": null, "callbackCaPem": null})
+        }
+    })
+    .into_response())
+}
+
+async fn set_participant_tls(
+    State(state): State<AdminState>,
+    who: Option<axum::Extension<Actor>>,
+    Path(name): Path<String>,
+    Json(body): Json<SetParticipantTls>,
+) -> AdminResult {
+    let stored = state
+        .operations
+        .set_participant_tls(&actor(who), &name, body.spki_pin, body.callback_ca_pem)
+        .await?;
+    Ok(Json(participant_tls_json(&stored)).into_response())
 }
 
 /// Re-reads the FSPIOP listener's certificate, trust store and CRL (after `ferroloop pki

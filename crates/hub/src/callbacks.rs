@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::endpoints::Directory;
 use crate::message::Outbound;
+use crate::outbound::OutboundClients;
 use crate::signatures::HubSigner;
 use crate::writer::LedgerWriter;
 
@@ -42,32 +43,35 @@ impl Default for CallbackConfig {
 /// Sends outbound messages in the background.
 #[derive(Clone)]
 pub struct Dispatcher {
-    client: reqwest::Client,
+    clients: Arc<OutboundClients>,
     endpoints: Directory,
     writer: LedgerWriter,
     permits: Arc<Semaphore>,
     config: CallbackConfig,
     signer: Arc<HubSigner>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Dispatcher {
-    /// A dispatcher using `client` (which carries the hub's TLS identity when configured),
-    /// signing what the hub originates with `signer`.
+    /// A dispatcher sending through `clients` (mutual TLS in secure mode), signing what the
+    /// hub originates with `signer`.
     pub fn new(
-        client: reqwest::Client,
+        clients: Arc<OutboundClients>,
         endpoints: Directory,
         writer: LedgerWriter,
         config: CallbackConfig,
         signer: Arc<HubSigner>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Dispatcher {
         let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
         Dispatcher {
-            client,
+            clients,
             endpoints,
             writer,
             permits,
             config,
             signer,
+            metrics,
         }
     }
 
@@ -84,6 +88,7 @@ impl Dispatcher {
                 return;
             }
             let delivered = this.deliver(&message).await;
+            this.metrics.callback(delivered);
             if !delivered
                 && let Some(mut fallback) = message.fallback.take()
                 && this.sign(&mut fallback)
@@ -134,6 +139,11 @@ impl Dispatcher {
             );
             return false;
         };
+        if let Err(error) = self.clients.client_for(&message.to, &url) {
+            tracing::warn!(to = %message.to, url, %error, "callback not sent");
+            self.record(message, &url, 1, None, Some(error), 0);
+            return false;
+        }
         let mut delay = self.config.backoff;
         for attempt in 1..=self.config.attempts.max(1) {
             let started = Instant::now();
@@ -168,10 +178,8 @@ impl Dispatcher {
     async fn attempt(&self, message: &Outbound, url: &str) -> Result<u16, String> {
         let method = reqwest::Method::from_bytes(message.method.as_str().as_bytes())
             .map_err(|e| e.to_string())?;
-        let mut request = self
-            .client
-            .request(method, url)
-            .timeout(self.config.timeout);
+        let client = self.clients.client_for(&message.to, url)?;
+        let mut request = client.request(method, url).timeout(self.config.timeout);
         for (name, value) in &message.headers {
             request = request.header(name.as_str(), value.as_str());
         }

@@ -25,6 +25,7 @@ pub mod handlers;
 pub mod message;
 pub mod metrics;
 pub mod operations;
+pub mod outbound;
 pub mod server;
 pub mod signatures;
 pub mod state;

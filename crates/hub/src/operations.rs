@@ -13,7 +13,14 @@ use ledger::{
 };
 use rust_decimal::Decimal;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::connections::ConnectionRegistry;
 use crate::endpoints::Directory;
+use crate::outbound::{OutboundClients, check_ca_bundle};
 use crate::signatures::{JwsPolicy, KeyRegistry, RegisteredKey, check_upload};
 use crate::writer::{LedgerWriter, WriterError};
 
@@ -31,7 +38,18 @@ pub struct Operations {
     directory: Directory,
     keys: KeyRegistry,
     jws: JwsPolicy,
-    connections: std::sync::Arc<crate::connections::ConnectionRegistry>,
+    transport: Transport,
+}
+
+/// What operator changes to a participant's TLS settings act on at once.
+#[derive(Clone)]
+pub struct Transport {
+    /// Open connections (closed on deactivation or a new key pin).
+    pub connections: Arc<ConnectionRegistry>,
+    /// Key pins the listener checks.
+    pub pins: Arc<ArcSwap<HashMap<String, String>>>,
+    /// Callback clients (their CA).
+    pub outbound: Arc<OutboundClients>,
 }
 
 fn failed(error: WriterError) -> FspiopError {
@@ -60,15 +78,63 @@ impl Operations {
         directory: Directory,
         keys: KeyRegistry,
         jws: JwsPolicy,
-        connections: std::sync::Arc<crate::connections::ConnectionRegistry>,
+        transport: Transport,
     ) -> Operations {
         Operations {
             writer,
             directory,
             keys,
             jws,
-            connections,
+            transport,
         }
+    }
+
+    /// Sets how a participant's client certificate is recognised (an optional SubjectPublicKeyInfo
+    /// SHA-256 pin on top of the name binding) and the CA its callback server is verified
+    /// against. A new pin closes the participant's open connections, so the next one must
+    /// present the pinned key.
+    pub async fn set_participant_tls(
+        &self,
+        actor: &Actor,
+        participant: &str,
+        spki_pin: Option<String>,
+        callback_ca_pem: Option<String>,
+    ) -> Result<ledger::ParticipantTls, FspiopError> {
+        if let Some(pem) = &callback_ca_pem {
+            check_ca_bundle(pem).map_err(FspiopError::validation)?;
+        }
+        let settings = ledger::ParticipantTls {
+            participant: participant.to_string(),
+            spki_pin: spki_pin.map(|p| p.to_ascii_lowercase()),
+            callback_ca_pem,
+            updated_at_ms: 0,
+        };
+        let stored = write_op!(self, actor, |ledger, tx, who| ledger
+            .set_participant_tls(tx, &who, settings))?;
+        let name = participant.to_ascii_lowercase();
+        let mut pins = HashMap::clone(&self.transport.pins.load());
+        match &stored.spki_pin {
+            Some(pin) => pins.insert(name, pin.clone()),
+            None => pins.remove(&name),
+        };
+        self.transport.pins.store(Arc::new(pins));
+        self.transport
+            .outbound
+            .set_callback_ca(participant, stored.callback_ca_pem.clone());
+        self.transport.connections.close_participant(participant);
+        Ok(stored)
+    }
+
+    /// A participant's TLS settings, if any were set.
+    pub async fn participant_tls(
+        &self,
+        participant: &str,
+    ) -> Result<Option<ledger::ParticipantTls>, FspiopError> {
+        let name = participant.to_string();
+        self.writer
+            .read(move |_, tx| Box::pin(async move { tx.participant_tls(&name).await }))
+            .await
+            .map_err(failed)
     }
 
     /// Registers a JWS verification key for a participant. The PEM is parsed and checked
@@ -161,7 +227,7 @@ impl Operations {
             .set_participant_active(tx, &who, &n, active));
         self.directory.invalidate(name);
         if result.is_ok() && !active {
-            let closed = self.connections.close_participant(name);
+            let closed = self.transport.connections.close_participant(name);
             if closed > 0 {
                 tracing::info!(
                     participant = name,
@@ -173,8 +239,15 @@ impl Operations {
         result
     }
 
-    /// Adds or replaces an endpoint.
+    /// Adds or replaces an endpoint. In secure mode callbacks are mutual TLS, so a plain
+    /// `http://` URL is refused.
     pub async fn set_endpoint(&self, actor: &Actor, endpoint: Endpoint) -> Result<(), FspiopError> {
+        if self.transport.outbound.is_secure() && !endpoint.value.starts_with("https://") {
+            return Err(FspiopError::validation(format!(
+                "{} must be an https:// URL: callbacks use mutual TLS",
+                endpoint.kind
+            )));
+        }
         let participant = endpoint.participant.clone();
         let result = write_op!(self, actor, |ledger, tx, who| ledger
             .set_endpoint(tx, &who, endpoint));

@@ -1,11 +1,13 @@
 //! Wiring and lifecycle: build the state, bind the listeners, rebuild expiry timers, and shut
 //! down cleanly.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
@@ -22,7 +24,8 @@ use crate::connections::ConnectionRegistry;
 use crate::endpoints::Directory;
 use crate::expiry::{ExpiryScheduler, OnDue};
 use crate::metrics::Metrics;
-use crate::operations::Operations;
+use crate::operations::{Operations, Transport};
+use crate::outbound::{OutboundClients, OutboundTls};
 use crate::signatures::{HubSigner, JwsPolicy, KeyRegistry, SignerError};
 use crate::state::HubState;
 use crate::tls::{FspiopListener, ReloadableAcceptor, TlsControl, TlsError, TlsFiles, TlsGuard};
@@ -180,20 +183,47 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     }
     let writer = LedgerWriter::start(store.clone(), ledger, config.queue, config.batch_max);
     let directory = Directory::new(writer.clone(), Duration::from_secs(30));
-    let client = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| HubError::Client(e.to_string()))?;
+    let metrics = Arc::new(Metrics::default());
+    let registry = Arc::new(ConnectionRegistry::default());
+    // Per-participant TLS settings: key pins for the listener, callback CAs for delivery.
+    let settings = writer
+        .read(|_, tx| Box::pin(async move { tx.all_participant_tls().await }))
+        .await
+        .map_err(|e| HubError::Store(e.to_string()))?;
+    let pins: Arc<ArcSwap<HashMap<String, String>>> = Arc::new(ArcSwap::from_pointee(
+        settings
+            .iter()
+            .filter_map(|s| {
+                s.spki_pin
+                    .clone()
+                    .map(|pin| (s.participant.to_ascii_lowercase(), pin))
+            })
+            .collect(),
+    ));
+    let outbound = Arc::new(match &config.tls {
+        Some(files) => {
+            let tls = outbound_tls(files)?;
+            let cas = settings
+                .iter()
+                .filter_map(|s| {
+                    s.callback_ca_pem
+                        .clone()
+                        .map(|pem| (s.participant.clone(), pem))
+                })
+                .collect();
+            OutboundClients::secure(tls, cas).map_err(HubError::Client)?
+        }
+        None => OutboundClients::plain().map_err(HubError::Client)?,
+    });
     let dispatcher = Dispatcher::new(
-        client,
+        outbound.clone(),
         directory.clone(),
         writer.clone(),
         config.callbacks.clone(),
         signer.clone(),
+        metrics.clone(),
     );
     let keys = KeyRegistry::new(writer.clone(), Duration::from_secs(30));
-    let metrics = Arc::new(Metrics::default());
-    let registry = Arc::new(ConnectionRegistry::default());
 
     let weak: Arc<OnceLock<Weak<HubState>>> = Arc::new(OnceLock::new());
     let on_due: OnDue = {
@@ -275,7 +305,11 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         directory,
         keys,
         config.jws.clone(),
-        registry.clone(),
+        Transport {
+            connections: registry.clone(),
+            pins: pins.clone(),
+            outbound: outbound.clone(),
+        },
     );
     let admin_app = admin::router(AdminState {
         operations: operations.clone(),
@@ -292,7 +326,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
             let guard = TlsGuard {
                 registry: registry.clone(),
                 metrics: metrics.clone(),
-                pins: Arc::default(),
+                pins: pins.clone(),
                 on_refusal: {
                     let operations = operations.clone();
                     Arc::new(move |refusal: crate::tls::TlsRefusal| {
@@ -386,6 +420,33 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         tls,
         shutdown,
         tasks,
+    })
+}
+
+/// The hub's outbound TLS material from the listener's files: its client certificate and key
+/// (if configured) and, as the default trust anchor for DFSP callback servers, the CA that
+/// issues DFSP certificates.
+fn outbound_tls(files: &TlsFiles) -> Result<OutboundTls, HubError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            HubError::Tls(TlsError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        })
+    };
+    let identity_pem = match (&files.client_cert, &files.client_key) {
+        (Some(cert), Some(key)) => Some(format!("{}\n{}", read(cert)?, read(key)?)),
+        _ => {
+            tracing::warn!(
+                "no hub client certificate configured (tls.client_cert/client_key): callbacks verify DFSP servers but present no certificate"
+            );
+            None
+        }
+    };
+    Ok(OutboundTls {
+        identity_pem,
+        default_ca_pem: read(&files.client_ca)?,
     })
 }
 

@@ -43,6 +43,10 @@ pub struct TlsFiles {
     pub client_ca: PathBuf,
     /// Certificate revocation lists of those CAs (optional).
     pub crl: Option<PathBuf>,
+    /// The hub's client certificate chain, presented on callbacks to DFSPs (outbound mTLS).
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    pub client_key: Option<PathBuf>,
 }
 
 /// Why TLS material could not be loaded.

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use dfsp::client::{FspiopClient, mtls_client};
 use dfsp::provision::{AdminClient, Onboarding};
-use dfsp::simulator::{SimOptions, SimParty, Simulator};
+use dfsp::simulator::{SimOptions, SimParty, SimServerTls, Simulator};
 use fspiop::headers::{Method, Resource};
 use hub::tls::TlsFiles;
 use pki::dir::PkiDir;
+use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 struct Fixture {
@@ -41,6 +42,8 @@ async fn start() -> Fixture {
         server_key: pki.server_key_path(),
         client_ca: pki.ca_cert_path(),
         crl: Some(pki.crl_path()),
+        client_cert: Some(pki.client_cert_path()),
+        client_key: Some(pki.client_key_path()),
     });
     let store = store::SqliteStore::open(&dir.path().join("hub.db"))
         .await
@@ -60,10 +63,22 @@ async fn start() -> Fixture {
     let payee_http = mtls_client(&ca, &payee_cert.0, &payee_cert.1).expect("client");
     let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer JWS key"));
     let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee JWS key"));
+    // Callback servers over mutual TLS: a server certificate from the hub's CA, and only
+    // the hub's client certificate is let in.
+    let server = pki
+        .ca()
+        .issue_server(&["localhost".to_string()], &[], 30)
+        .expect("DFSP server certificate");
+    let server_tls = SimServerTls::new(
+        server.cert_pem.clone(),
+        server.key_pem.clone().expect("server key"),
+    )
+    .with_client_ca(ca.clone());
     let options = |http, key: &Arc<jws::SigningKey>| {
         let mut options = SimOptions::new(http);
         options.signing_key = Some(key.clone());
         options.hub_key = Some(hub.jws_public_key.clone());
+        options.tls = Some(server_tls.clone());
         options
     };
     let payer = Simulator::start_with_options(
@@ -247,7 +262,88 @@ async fn transfer_over_mutual_tls() {
             .0,
         "10"
     );
-    let _ = &f.payee;
+    // Every callback came over mutual TLS with the hub's client certificate.
+    for sim in [&f.payer, &f.payee] {
+        let received = sim.received();
+        assert!(!received.is_empty());
+        for message in received {
+            assert_eq!(
+                message.peer.as_deref(),
+                Some("Hub"),
+                "{} {} reached {} without the hub's certificate",
+                message.method,
+                message.path,
+                sim.name()
+            );
+        }
+    }
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn plain_http_callback_urls_are_refused_in_secure_mode() {
+    let f = start().await;
+    let answer = f
+        .admin
+        .call(
+            reqwest::Method::POST,
+            "/participants/payerfsp/endpoints",
+            Some(json!({"type": "FSPIOP_CALLBACK_URL_TRANSFER_PUT", "value": "http://127.0.0.1:9/transfers/{{transferId}}"})),
+        )
+        .await;
+    let error = answer.expect_err("http:// refused");
+    assert!(error.to_string().contains("https://"), "{error}");
+    f.hub.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pinned_key_binds_the_participant_to_its_certificate() {
+    let mut f = start().await;
+    // Pin the payer to the key of its current certificate: it keeps working.
+    let (cert, key) = f.payer_cert.clone();
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).expect("der");
+    let pin = hub::tls::spki_sha256(&der).expect("pin");
+    let answer = f
+        .admin
+        .call(
+            reqwest::Method::PUT,
+            "/participants/payerfsp/tls",
+            Some(json!({"spkiPin": pin})),
+        )
+        .await
+        .expect("pin set");
+    assert_eq!(answer["binding"], "name+spki");
+    let pinned = mtls_client(&f.ca_pem(), &cert, &key).expect("client");
+    assert_eq!(
+        f.lookup(pinned, "payerfsp")
+            .await
+            .expect("pinned key")
+            .status,
+        202
+    );
+    // Another valid certificate of the same CA for the same name, but another key: refused.
+    let other = f.pki.issue_client("payerfsp", 30).expect("issue");
+    let other_client =
+        mtls_client(&f.ca_pem(), &other.cert_pem, &other.key_pem.expect("key")).expect("client");
+    assert!(
+        f.lookup(other_client, "payerfsp").await.is_err(),
+        "a certificate with another key must not speak for a pinned participant"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        f.tls_refusals().await.iter().any(|r| r == "binding"),
+        "the binding refusal is audited"
+    );
+    // Bad settings are refused.
+    let bad = f
+        .admin
+        .call(
+            reqwest::Method::PUT,
+            "/participants/payerfsp/tls",
+            Some(json!({"callbackCaPem": "not a certificate"})),
+        )
+        .await;
+    assert!(bad.is_err());
     f.hub.shutdown().await;
 }
 
