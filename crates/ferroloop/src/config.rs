@@ -17,6 +17,8 @@ pub struct FileConfig {
     pub fspiop_listen: Option<SocketAddr>,
     /// Admin listener.
     pub admin_listen: Option<SocketAddr>,
+    /// Metrics and health listener (its own plane); `"off"` serves none.
+    pub metrics_listen: Option<String>,
     /// Hub participant name.
     pub hub_name: Option<String>,
     /// Ledger batch size.
@@ -130,6 +132,16 @@ pub fn resolve(
     }
     if let Some(addr) = admin_listen.or(file.admin_listen) {
         config.admin_listen = addr;
+    }
+    match file.metrics_listen.as_deref() {
+        None => {}
+        Some("off") => config.metrics_listen = None,
+        Some(addr) => {
+            config.metrics_listen = Some(
+                addr.parse()
+                    .map_err(|e| anyhow::anyhow!("metrics_listen {addr:?}: {e}"))?,
+            )
+        }
     }
     if let Some(name) = file.hub_name {
         fspiop::FspId::parse(&name).map_err(|e| anyhow::anyhow!("hub_name: {e}"))?;

@@ -44,6 +44,9 @@ enum Command {
         /// Transport security of the FSPIOP listener (overrides the file; default bootstrap).
         #[arg(long, value_enum)]
         tls: Option<config::TlsMode>,
+        /// Metrics listener address (overrides the file; default 127.0.0.1:3002).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Manage the hub's certificate authority (`<data-dir>/pki`).
     Pki(pki_cmd::PkiArgs),
@@ -74,12 +77,16 @@ fn main() -> anyhow::Result<()> {
                 fspiop_listen,
                 admin_listen,
                 tls,
+                metrics_listen,
             } => {
                 let file = match config {
                     Some(path) => config::read(&path)?,
                     None => config::FileConfig::default(),
                 };
-                let config = config::resolve(file, data_dir, fspiop_listen, admin_listen, tls)?;
+                let mut config = config::resolve(file, data_dir, fspiop_listen, admin_listen, tls)?;
+                if metrics_listen.is_some() {
+                    config.metrics_listen = metrics_listen;
+                }
                 run_hub(config).await
             }
             Command::Demo(args) => demo::run(args).await,
@@ -106,15 +113,32 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
     let running = hub::start(config, store).await?;
     // One machine-readable line for scripts and tests.
     let scheme = if running.mtls { "https" } else { "http" };
+    let metrics = running
+        .metrics_addr
+        .map(|addr| format!("http://{addr}"))
+        .unwrap_or_else(|| "off".into());
     println!(
-        "ferroloop hub listening fspiop={scheme}://{} admin=http://{} admin_token_file={}",
+        "ferroloop hub listening fspiop={scheme}://{} admin=http://{} admin_token_file={} metrics={metrics}",
         running.fspiop_addr,
         running.admin_addr,
         running.admin_token_path.display()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // SIGHUP re-reads the TLS material (after `ferroloop pki revoke`, a rotation or a new
+    // CA) without a restart, like `POST /tls/reload` on the admin API.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("waiting for Ctrl-C")?;
+                break;
+            }
+            _ = hangup.recv() => match running.reload_tls() {
+                Ok(closed) => tracing::info!(closed, "SIGHUP: TLS material reloaded"),
+                Err(error) => tracing::error!(%error, "SIGHUP: TLS material not reloaded; the previous set stays in force"),
+            },
+        }
+    }
     tracing::info!("shutting down");
     running.shutdown().await;
     Ok(())

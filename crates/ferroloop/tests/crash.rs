@@ -33,6 +33,8 @@ fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, 
             &fspiop.to_string(),
             "--admin-listen",
             &admin.to_string(),
+            "--metrics-listen",
+            "127.0.0.1:0",
         ])
         // This test is about durability; the transport is covered by the hub's mTLS tests.
         .args(["--tls", "off"])
