@@ -55,8 +55,8 @@ fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, 
     let token_file = line
         .split("admin_token_file=")
         .nth(1)
-        .expect("token file")
-        .trim();
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("token file");
     let token = std::fs::read_to_string(token_file)
         .expect("token")
         .trim()
