@@ -411,9 +411,248 @@ def hub_path():
         write(t, name + ".txt", path)
 
 
+# FSPIOP JWS (fspiop.md section 3.5 worked example; the oracle in src/jws_oracle.rs verifies
+# against the same request, body and keys).
+JWS_URI = "/transfers/b51ec534-ee48-4575-b6a9-ead2955b8069"
+JWS_BODY = (b'{"completedTimestamp":"2025-01-01T00:00:01.000Z",'
+            b'"fulfilment":"CieiTxucECqbnE1Hzr67gaTvRNUDn3Q6A5bHFSibapk","transferState":"COMMITTED"}')
+RS256_PROTECTED = (
+    "eyJhbGciOiJSUzI1NiIsIkZTUElPUC1VUkkiOiIvdHJhbnNmZXJzL2I1MWVjNTM0LWVlNDgtNDU3NS1iNmE5LWVh"
+    "ZDI5NTViODA2OSIsIkZTUElPUC1IVFRQLU1ldGhvZCI6IlBVVCIsIkZTUElPUC1Tb3VyY2UiOiJwYXllZWZzcCIs"
+    "IkZTUElPUC1EZXN0aW5hdGlvbiI6InBheWVyZnNwIiwiRGF0ZSI6IldlZCwgMDEgSmFuIDIwMjUgMDA6MDA6MDEg"
+    "R01UIn0"
+)
+RS256_SIGNATURE = (
+    "nM2XS5uad8CjTtc9dyytO9s_lKIpY8rU4Z-k_QSul9877AC8Er6oXTcxaKKpzC6PT8eIOI6Ira52r_ds6CpzvVsz"
+    "BtDlH6xSiZYVGQiSGa6CqTmhrjKopHZ79cTSGU6MsSRd-El_HXDSAYxVVNyVdf4ItCpX0WXHksyO_vX5Le7ltc6c"
+    "cgDh5hP4tmHsxagYJfDkSekX3ICXgC0zftxzYdgE0lAX--UOnsgekGTJi_In5gpweR3hbY4Ms-Q8pve83yChaC8-"
+    "qu6OUYj1pQDF243ZVwr4cv3BZHa_FN0V6kFM-sIvelbo9YCGh5EKh36zg16A48-lrYcNoqjfRTMjSA"
+)
+# ES256 by crates/jws/testdata/vectors/p256.pkcs8.key.pem over the same request and body, made
+# once with Python `cryptography` (ECDSA is randomised, so it is pasted, not recomputed), and
+# the same signature with s replaced by n - s.
+ES256_SIGNATURE = "NkWx-td4BH06GclYFzpl6bNn7acFw1Ubm9klhUAGrKr3Cv4q7sIpy5SUS62y167T0NII0zBUJ1HkNUaSrIdtjA"
+ES256_SIGNATURE_HIGH_S = (
+    "NkWx-td4BH06GclYFzpl6bNn7acFw1Ubm9klhUAGrKoI9QHUET3WNWtrtFJNKFEr7BTx2nbDdzMPhIQwT9u3xQ")
+JWS_VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "..", "crates", "jws", "testdata", "vectors")
+
+
+def protected(alg="RS256", **overrides):
+    """The worked example's protected header members, in the SDK's order, with overrides
+    (None drops a member)."""
+    members = {
+        "alg": alg,
+        "FSPIOP-URI": JWS_URI,
+        "FSPIOP-HTTP-Method": "PUT",
+        "FSPIOP-Source": "payeefsp",
+        "FSPIOP-Destination": "payerfsp",
+        "Date": DATE,
+    }
+    for name, value in overrides.items():
+        name = name.replace("_", "-")
+        if value is None:
+            members.pop(name, None)
+        else:
+            members[name] = value
+    return members
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def signature_header(protected_json, signature=RS256_SIGNATURE):
+    if not isinstance(protected_json, bytes):
+        protected_json = protected_json.encode()
+    return compact({"protectedHeader": b64url(protected_json), "signature": signature})
+
+
+def jws_signature():
+    t = "jws_signature"
+    worked = compact({"protectedHeader": RS256_PROTECTED, "signature": RS256_SIGNATURE})
+    es256_protected = b64url(compact(protected("ES256")).encode())
+    write(t, "worked-example.txt", worked)
+    write(t, "es256.txt", compact({"protectedHeader": es256_protected, "signature": ES256_SIGNATURE}))
+    write(t, "es256-high-s.txt",
+          compact({"protectedHeader": es256_protected, "signature": ES256_SIGNATURE_HIGH_S}))
+    write(t, "worked-example-spaced-extra-members.txt",
+          '\t{ "signature" : "%s" ,\n "kid": "payeefsp-1", "x5t": null,\n "protectedHeader": "%s" }\r\n'
+          % (RS256_SIGNATURE, RS256_PROTECTED))
+    write(t, "worked-example-escaped.txt", worked.replace('":"eyJ', '":"\\u0065\\u0079J', 1)
+          .replace('"signature":"nM', '"signature":"\\u006eM'))
+    # The decoded protected headers, as such: wrapped by the oracle they verify.
+    write(t, "protected-worked-example.json", compact(protected()))
+    write(t, "protected-es256.json", compact(protected("ES256")))
+    write(t, "protected-extra-members.json",
+          json.dumps(dict(protected(), kid="k1", x={"y": [1, 2.50, "\u00e9"]}), indent=1))
+    # Protected header variants inside a header value.
+    variants = {
+        "missing-alg": protected(alg=None),
+        "alg-hs256": protected("HS256"),
+        "alg-none": protected("none"),
+        "alg-lowercase": protected("rs256"),
+        "alg-not-string": protected(256),
+        "crit": dict(protected(), crit=["b64"]),
+        "missing-uri": protected(FSPIOP_URI=None),
+        "empty-source": protected(FSPIOP_Source=""),
+        "no-destination": protected(FSPIOP_Destination=None),
+        "no-date": protected(Date=None),
+        "other-date": protected(Date="Thu, 02 Jan 2025 00:00:01 GMT"),
+        "lowercase-method": protected(FSPIOP_HTTP_Method="put"),
+        "uri-with-query": protected(FSPIOP_URI=JWS_URI + "?a=b"),
+        "unicode-source": protected(FSPIOP_Source="päyeefsp\u2028"),
+        "nested-other": dict(protected(), ext={"a": [{"b": [None, True, -0.0, 1e300]}]}),
+    }
+    for name, members in variants.items():
+        write(t, "protected-" + name + ".txt", signature_header(compact(members)))
+    write(t, "protected-duplicate-alg.txt",
+          signature_header('{"alg":"RS256",' + compact(protected())[1:]))
+    write(t, "protected-not-utf8.txt", signature_header(b"{\"alg\":\"\xff\"}"))
+    write(t, "protected-array.txt", signature_header("[]"))
+    write(t, "protected-not-json.txt", signature_header("{\"alg\":"))
+    # Header value shapes.
+    write(t, "bad-empty.txt", "")
+    write(t, "bad-whitespace.txt", " \t ")
+    write(t, "bad-missing-signature.txt", compact({"protectedHeader": RS256_PROTECTED}))
+    write(t, "bad-missing-protected-header.txt", compact({"signature": RS256_SIGNATURE}))
+    write(t, "bad-empty-signature.txt", compact({"protectedHeader": RS256_PROTECTED, "signature": ""}))
+    write(t, "bad-duplicate-signature.txt", '{"protectedHeader":"%s","signature":"AA","signature":"%s"}'
+          % (RS256_PROTECTED, RS256_SIGNATURE))
+    write(t, "bad-signature-not-string.txt", '{"protectedHeader":"e30","signature":["AAEC"]}')
+    write(t, "bad-array.txt", '["%s","%s"]' % (RS256_PROTECTED, RS256_SIGNATURE))
+    write(t, "bad-string.txt", '"%s.%s"' % (RS256_PROTECTED, RS256_SIGNATURE))
+    write(t, "bad-null.txt", "null")
+    write(t, "bad-compact-jws.txt", RS256_PROTECTED + "." + b64url(JWS_BODY) + "." + RS256_SIGNATURE)
+    write(t, "bad-flattened-jws.txt", compact({"protected": RS256_PROTECTED, "payload": b64url(JWS_BODY),
+                                               "signature": RS256_SIGNATURE}))
+    write(t, "bad-trailing-garbage.txt", worked + "}")
+    write(t, "bad-padded-base64.txt", worked.replace('"}', '=="}'))
+    write(t, "bad-standard-alphabet.txt", worked.replace("-", "+").replace("_", "/"))
+    write(t, "bad-non-canonical-last-symbol.txt",
+          compact({"protectedHeader": "e31", "signature": ES256_SIGNATURE}))
+    write(t, "bad-base64-length.txt", compact({"protectedHeader": "e30", "signature": "AAAAA"}))
+    write(t, "bad-base64-unicode.txt", compact({"protectedHeader": "e30é", "signature": "AAEC"}))
+    write(t, "bad-signature-too-long.txt", compact({"protectedHeader": "e30", "signature": "A" * 684}))
+    write(t, "bad-protected-header-too-long.txt",
+          compact({"protectedHeader": b64url(b"{" + b" " * 24575 + b"}") + "AAAA", "signature": "AA"}))
+    write(t, "bad-es256-short-signature.txt",
+          compact({"protectedHeader": es256_protected, "signature": ES256_SIGNATURE[:-4]}))
+    write(t, "bad-rs256-zero-signature.txt", signature_header(compact(protected()), b64url(bytes(256))))
+    write(t, "bad-deep-extra-member.txt",
+          '{"protectedHeader":"e30","signature":"AA","x":' + "[" * 200 + "]" * 200 + "}")
+    write(t, "bad-lone-surrogate-key.txt", '{"\\ud800":1,"protectedHeader":"e30","signature":"AA"}')
+    write(t, "bad-bom.txt", "\ufeff" + worked)
+    write(t, "bad-not-utf8.txt", b"\xff" + worked.encode())
+    # Dates, for the freshness check the same oracle runs on the input.
+    write(t, "date-worked-example.txt", DATE)
+    write(t, "date-wrong-weekday.txt", "Thu, 01 Jan 2025 00:00:01 GMT")
+    write(t, "date-epoch.txt", "Thu, 01 Jan 1970 00:00:00 GMT")
+    write(t, "date-year-9999.txt", "Fri, 31 Dec 9999 23:59:59 GMT")
+    write(t, "date-rfc850.txt", "Wednesday, 01-Jan-25 00:00:01 GMT")
+
+
+def pem(label, der, width=64):
+    text = base64.b64encode(der).decode()
+    lines = "".join(text[i:i + width] + "\n" for i in range(0, len(text), width))
+    return f"-----BEGIN {label}-----\n{lines}-----END {label}-----\n"
+
+
+def der_tlv(tag, content):
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(body)]) + body
+    return bytes([tag]) + length + content
+
+
+def unpem(text):
+    body = text.split("-----", 2)[2].split("-----END", 1)[0]
+    return base64.b64decode("".join(body.split()))
+
+
+RSA_OID = bytes.fromhex("2a864886f70d010101")
+
+
+def rsa_spki(modulus, exponent=b"\x01\x00\x01"):
+    pkcs1 = der_tlv(0x30, der_tlv(0x02, modulus) + der_tlv(0x02, exponent))
+    algorithm = der_tlv(0x30, der_tlv(0x06, RSA_OID) + der_tlv(0x05, b""))
+    return der_tlv(0x30, algorithm + der_tlv(0x03, b"\x00" + pkcs1))
+
+
+def jws_key_pem():
+    t = "jws_key_pem"
+
+    def vector(name):
+        with open(os.path.join(JWS_VECTORS, name)) as f:
+            return f.read()
+
+    for name in ["fspiop-3.5-rsa2048.pub.pem", "fspiop-3.5-rsa2048.pkcs1.pub.pem",
+                 "fspiop-3.5-rsa2048.cert.pem", "fspiop-3.5-rsa2048.pkcs1.key.pem",
+                 "p256.pub.pem", "p256.cert.pem", "p256.pkcs8.key.pem",
+                 "p256-with-params.sec1.key.pem", "p256.encrypted.key.pem", "rsa1024.pub.pem",
+                 "p384.pub.pem", "p384.sec1.key.pem", "secp256k1.pub.pem", "ed25519.pub.pem"]:
+        write(t, name, vector(name))
+    p256_pub = vector("p256.pub.pem")
+    p256_key = vector("p256.pkcs8.key.pem")
+    cert = vector("p256.cert.pem")
+    # Raw DER, for the DER loaders and the oracle's own PEM wrapping.
+    write(t, "p256.spki.der", unpem(p256_pub))
+    write(t, "p256.pkcs8.der", unpem(p256_key))
+    write(t, "p256.cert.der", unpem(cert))
+    write(t, "p256.sec1.der", unpem(vector("p256-with-params.sec1.key.pem").split("-----END EC PARAMETERS-----")[1]))
+    write(t, "rsa2048.pkcs1.pub.der", unpem(vector("fspiop-3.5-rsa2048.pkcs1.pub.pem")))
+    # Shapes: each breaks one PEM or DER rule.
+    write(t, "bad-truncated.pem", p256_pub[:70])
+    write(t, "bad-truncated-base64.pem", p256_pub.replace("NDeNw==", ""))
+    write(t, "bad-mismatched-labels.pem", p256_pub.replace("END PUBLIC KEY", "END PRIVATE KEY"))
+    write(t, "bad-private-label-on-public.pem", p256_pub.replace("PUBLIC KEY", "PRIVATE KEY"))
+    write(t, "bad-x509-label.pem", cert.replace("CERTIFICATE", "X509 CERTIFICATE"))
+    write(t, "bad-garbage-base64.pem", "-----BEGIN PUBLIC KEY-----\nA*A=AA==\n-----END PUBLIC KEY-----\n")
+    write(t, "bad-empty-body.pem", "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n")
+    write(t, "bad-label-newline.pem", "-----BEGIN PUBLIC\nKEY-----\nAAAA\n-----END PUBLIC\nKEY-----\n")
+    write(t, "bad-proc-type.pem", "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+                                  "DEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n")
+    write(t, "bad-17-blocks.pem", "-----BEGIN X-----\nAAAA\n-----END X-----\n" * 17)
+    write(t, "crlf-with-text.pem", "Subject: CN=payeefsp\r\n" + p256_pub.replace("\n", "\r\n") + "trailer")
+    write(t, "bad-unicode-label.pem", "-----BEGIN PUBLIC KÉY-----\nAAAA\n-----END PUBLIC KÉY-----\n")
+    write(t, "bad-rsa-4097-bits.pem", pem("PUBLIC KEY", rsa_spki(b"\x01" + b"\xff" * 512)))
+    write(t, "rsa-all-ones-modulus-e3.pem", pem("PUBLIC KEY", rsa_spki(b"\x00" + b"\xff" * 256, b"\x03")))
+    write(t, "bad-rsa-negative-modulus.der", rsa_spki(b"\xff" * 256))
+    long_oid = der_tlv(0x30, der_tlv(0x30, der_tlv(0x06, b"\x2a" + b"\x81\x01" * 600)) + der_tlv(0x03, b"\x00"))
+    write(t, "bad-long-oid.der", long_oid)
+    write(t, "bad-long-oid.pem", pem("PUBLIC KEY", long_oid))
+    write(t, "bad-malformed-long-oid.der",
+          der_tlv(0x30, der_tlv(0x30, der_tlv(0x06, b"\x80" * 600)) + der_tlv(0x03, b"\x00")))
+    write(t, "bad-indefinite-length.der", b"\x30\x80" + unpem(p256_pub)[2:] + b"\x00\x00")
+
+
+def jws_canonical():
+    t = "jws_canonical"
+    write(t, "worked-example-body.json", JWS_BODY)
+    write(t, "js-key-order.json", '{"b":1,"10":2,"2":3,"a":4,"4294967295":5,"01":6,"__proto__":7,"":8}')
+    write(t, "utf16-key-order.json", '{"\\uffff":1,"\\ud83d\\ude00":2,"\\u00e9":3,"z":4}')
+    write(t, "js-numbers.json", "[1e21, 1e20, 123e-20, 1e-7, 0.000001, 1.5e300, -1e-300, 5e-324, "
+                                "2.4703282292062328e-324, 9007199254740993, 0.1e1, 100.50, -0, 1E+2]")
+    write(t, "number-overflow.json", '{"a":1e400,"b":-1e400}')
+    write(t, "escapes.json", '"\\u0000\\u001f\\u007f\\u2028\\/\\b\\f\\n\\r\\t\\"\\\\"')
+    write(t, "duplicate-keys.json", '{"a":1,"b":2,"a":{"c":3,"c":[4]}}')
+    write(t, "depth-128.json", "[" * 128 + "]" * 128)
+    write(t, "depth-129.json", "[" * 129 + "]" * 129)
+    write(t, "bad-lone-surrogate.json", '{"a":"\\ud800"}')
+    write(t, "bad-reversed-surrogates.json", '"\\udc00\\ud800"')
+    write(t, "bad-surrogate-then-escape.json", '"\\ud83d\\n"')
+    write(t, "bad-leading-zero.json", "[01]")
+    write(t, "bad-bom.json", "\ufeff{}")
+    write(t, "bad-not-utf8.json", b'"\xc3"')
+    write(t, "bad-trailing-comma.json", "[1,]")
+
+
 def main():
     targets = [ilp_packet, ilp_base64, fspiop_headers, fspiop_values, fspiop_schema,
-               canonical_json, hub_path]
+               canonical_json, hub_path, jws_signature, jws_key_pem, jws_canonical]
     for target in targets:
         target()
     return 0

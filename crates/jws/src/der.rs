@@ -137,8 +137,12 @@ pub(crate) fn check_sec1_curve(der: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Dotted-decimal form of an OID's content octets, for error messages.
+/// Dotted-decimal form of an OID's content octets, for error messages. The OID comes from
+/// untrusted DER, so one longer than [`MAX_PRINTED_OID_BYTES`] is described, not printed.
 pub(crate) fn oid_to_string(content: &[u8]) -> String {
+    if content.len() > MAX_PRINTED_OID_BYTES {
+        return format!("(OID of {} bytes)", content.len());
+    }
     let mut arcs: Vec<u64> = Vec::new();
     let mut value: u64 = 0;
     let mut pending = false;
@@ -376,6 +380,10 @@ const OBJECT_IDENTIFIER: u8 = 0x06;
 const SEQUENCE: u8 = 0x30;
 const CONTEXT_0: u8 = 0xa0;
 
+/// Longest OID printed in an error message; the OIDs of real key types and curves are at most
+/// a dozen bytes, and this bounds the message to a few hundred characters.
+const MAX_PRINTED_OID_BYTES: usize = 32;
+
 /// 1.2.840.113549.1.1.1
 const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// 1.2.840.10045.2.1
@@ -399,6 +407,9 @@ mod tests {
         assert!(oid_to_string(&[0x2b, 0x81]).starts_with("(malformed"));
         assert!(oid_to_string(&[]).starts_with("(malformed"));
         assert!(oid_to_string(&[0xff; 20]).starts_with("(malformed"));
+        assert!(oid_to_string(&[0x80; 32]).starts_with("(malformed"));
+        assert_eq!(oid_to_string(&[0x01; 33]), "(OID of 33 bytes)");
+        assert_eq!(oid_to_string(&[0x80; 1 << 20]), "(OID of 1048576 bytes)");
     }
 
     #[test]
