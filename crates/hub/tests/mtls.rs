@@ -498,6 +498,11 @@ async fn a_certificate_speaks_only_for_its_participant() {
         })
         .count();
     assert_eq!(refusals, 2, "{audit}");
+    let metrics = f.metrics().await;
+    assert!(
+        metrics.contains("ferroloop_security_refusals_total{action=\"fspiop.source_refused\"} 2\n"),
+        "{metrics}"
+    );
     f.hub.shutdown().await;
 }
 
@@ -584,6 +589,16 @@ async fn old_protocols_and_weak_suites_are_refused() {
     assert!(
         reasons.len() >= 4,
         "every refused handshake is audited: {reasons:?}"
+    );
+    let metrics = f.metrics().await;
+    let counted: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ferroloop_tls_refusals_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        counted >= 4,
+        "every refused handshake is counted:\n{metrics}"
     );
     f.hub.shutdown().await;
 }
