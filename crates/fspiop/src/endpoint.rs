@@ -152,16 +152,17 @@ pub struct TemplateValues<'a> {
 /// Renders a template; placeholders with no value become empty, as the reference does.
 /// Values are percent-encoded as path segments.
 pub fn render(template: &str, values: &TemplateValues<'_>) -> String {
-    let mut out = String::with_capacity(template.len() + 40);
+    let mut out = String::with_capacity(template.len().saturating_add(40));
     let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
+    while let Some((before, after)) = rest.split_once("{{") {
+        out.push_str(before);
+        let Some((name, tail)) = after.split_once("}}") else {
+            // An unterminated placeholder is copied as is, braces included.
+            out.push_str("{{");
+            out.push_str(after);
             return out;
         };
-        let name = after[..end].trim();
+        let name = name.trim();
         let value = match name {
             "transferId" => values.transfer_id,
             "partyIdType" => values.party_id_type,
@@ -172,7 +173,7 @@ pub fn render(template: &str, values: &TemplateValues<'_>) -> String {
             _ => None,
         };
         out.push_str(&encode_segment(value.unwrap_or("")));
-        rest = &after[end + 2..];
+        rest = tail;
     }
     out.push_str(rest);
     out

@@ -94,7 +94,8 @@ impl ErrorCode {
     /// Parses a code as it appears on the wire (`^[1-9]\d{3}$`).
     pub fn parse(text: &str) -> Option<ErrorCode> {
         let bytes = text.as_bytes();
-        if bytes.len() != 4 || !bytes.iter().all(u8::is_ascii_digit) || bytes[0] == b'0' {
+        if bytes.len() != 4 || !bytes.iter().all(u8::is_ascii_digit) || bytes.first() == Some(&b'0')
+        {
             return None;
         }
         text.parse().ok().map(ErrorCode)

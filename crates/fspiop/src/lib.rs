@@ -6,6 +6,20 @@
 //! server, the ledger and the DFSP tooling all share these types so that one rule has one
 //! implementation.
 #![forbid(unsafe_code)]
+// Library code handles bytes from DFSPs: it must not be able to panic on them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::string_slice,
+        clippy::unreachable,
+        clippy::unwrap_used
+    )
+)]
 
 pub mod canonical;
 pub mod endpoint;

@@ -303,6 +303,10 @@ impl BodySchemas {
         SCHEMAS.get_or_init(
             || match Loaded::parse().and_then(|loaded| loaded.body_schemas()) {
                 Ok(schemas) => schemas,
+                // Only the document compiled into the binary is loaded here, never input, and
+                // the tests of this module load it; there is no `Result` to return from a
+                // `&'static` accessor, and a hub without its body schemas must not start.
+                #[allow(clippy::panic)]
                 Err(error) => panic!("embedded FSPIOP v1.1 schema does not load: {error}"),
             },
         )
@@ -311,7 +315,10 @@ impl BodySchemas {
     /// The OpenAPI component name of the schema a kind of body is validated against, e.g.
     /// `TransfersPostRequest`.
     pub fn schema_name(&self, kind: BodyKind) -> &str {
-        &self.schema_names[kind.index()]
+        // `body_schemas` builds one name per `BodyKind::ALL` entry, so this always finds it.
+        self.schema_names
+            .get(kind.index())
+            .map_or("", String::as_str)
     }
 
     /// Validates a parsed request body, returning the most relevant violation (see the module
@@ -324,7 +331,15 @@ impl BodySchemas {
                 message: format!("body: must be a JSON object, not {}", json_type_a(body)),
             });
         }
-        let validator = &self.validators[kind.index()];
+        // `body_schemas` compiles one validator per `BodyKind::ALL` entry; should one ever be
+        // missing, fail closed.
+        let Some(validator) = self.validators.get(kind.index()) else {
+            return Err(SchemaViolation {
+                kind: ViolationKind::Invalid,
+                pointer: String::new(),
+                message: format!("body: no {kind:?} schema to validate against"),
+            });
+        };
         if validator.is_valid(body) {
             return Ok(());
         }
@@ -522,11 +537,13 @@ fn display_path(segments: &[Segment]) -> String {
 fn compose_message(path: &str, problem: &str) -> String {
     let problem_chars = problem.chars().count();
     let path_chars = path.chars().count();
-    let budget = MAX_MESSAGE_CHARS.saturating_sub(problem_chars + 2);
+    let budget = MAX_MESSAGE_CHARS.saturating_sub(problem_chars.saturating_add(2));
     let path = if path_chars <= budget {
         path.to_owned()
     } else if budget > 1 {
-        let tail: String = path.chars().skip(path_chars - (budget - 1)).collect();
+        // Keep the last `budget - 1` characters (here `1 <= budget - 1 < path_chars`).
+        let skip = path_chars.saturating_sub(budget.saturating_sub(1));
+        let tail: String = path.chars().skip(skip).collect();
         format!("…{tail}")
     } else {
         path.to_owned()
@@ -712,6 +729,8 @@ fn openapi_to_json_schema(schema: &mut Value) {
 struct Loaded {
     /// `{"components": {"schemas": {...}}}` with JSON Schema semantics.
     components: Value,
+    /// The same `schemas` map, kept typed for iteration.
+    schemas: Map<String, Value>,
     /// `"METHOD /path"` → component name of the request body.
     request_bodies: BTreeMap<String, String>,
     #[cfg_attr(not(test), allow(dead_code))]
@@ -745,16 +764,15 @@ impl Loaded {
             request_bodies.insert(operation.clone(), name.to_owned());
         }
         Ok(Loaded {
-            components: json!({ "components": { "schemas": schemas } }),
+            components: json!({ "components": { "schemas": schemas.clone() } }),
+            schemas,
             request_bodies,
             provenance,
         })
     }
 
     fn schemas(&self) -> &Map<String, Value> {
-        self.components["components"]["schemas"]
-            .as_object()
-            .expect("built as an object in parse")
+        &self.schemas
     }
 
     /// The component each kind's body uses, from the OpenAPI request-body map.

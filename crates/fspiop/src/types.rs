@@ -262,8 +262,10 @@ impl FspiopDateTime {
     /// Wraps an instant (kept to millisecond precision).
     pub fn from_offset(value: OffsetDateTime) -> FspiopDateTime {
         let millis = value.millisecond();
-        let truncated = value
-            .replace_nanosecond(u32::from(millis) * 1_000_000)
+        // At most 999 × 1_000_000 nanoseconds, so the multiplication cannot overflow.
+        let truncated = u32::from(millis)
+            .checked_mul(1_000_000)
+            .and_then(|nanos| value.replace_nanosecond(nanos).ok())
             .unwrap_or(value);
         // An instant that cannot be expressed in UTC (beyond year 9999) is clamped to the epoch
         // rather than panicking; the hub only wraps clock readings here.
@@ -280,13 +282,18 @@ impl FspiopDateTime {
 
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(self) -> i64 {
-        (self.0.unix_timestamp_nanos() / 1_000_000) as i64
+        let millis = self.0.unix_timestamp_nanos() / 1_000_000;
+        // Every instant `time` can represent (±999,999 years even with `large-dates`) is within
+        // ±3.2e16 ms, far inside i64; saturate rather than wrap should that ever change.
+        i64::try_from(millis).unwrap_or(if millis < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// From milliseconds since the Unix epoch.
     pub fn from_unix_millis(millis: i64) -> Option<FspiopDateTime> {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-            .ok()
+        // Any i64 × 1_000_000 fits in i128; `checked_mul` only keeps this panic-free by type.
+        i128::from(millis)
+            .checked_mul(1_000_000)
+            .and_then(|nanos| OffsetDateTime::from_unix_timestamp_nanos(nanos).ok())
             .filter(|t| (1000..=9999).contains(&t.year()))
             .map(FspiopDateTime)
     }

@@ -304,6 +304,7 @@ fn audit_refusal(
         })
         .to_string(),
         outcome: "denied".into(),
+        ..Default::default()
     };
     state
         .writer
@@ -356,8 +357,13 @@ pub fn parse_path(path: &str) -> Result<(Resource, Route), FspiopError> {
         .iter()
         .position(|s| Resource::from_segment(s).is_some())
         .ok_or_else(unknown)?;
-    let resource = Resource::from_segment(segments[position]).ok_or_else(unknown)?;
-    let rest: Vec<String> = segments[position + 1..]
+    let resource = segments
+        .get(position)
+        .and_then(|s| Resource::from_segment(s))
+        .ok_or_else(unknown)?;
+    let rest: Vec<String> = segments
+        .get(position.saturating_add(1)..)
+        .unwrap_or_default()
         .iter()
         .map(|s| percent_decode(s))
         .collect();
@@ -395,23 +401,21 @@ pub fn parse_path(path: &str) -> Result<(Resource, Route), FspiopError> {
 }
 
 fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let byte = bytes[index];
+    let mut rest = segment.as_bytes();
+    let mut out = Vec::with_capacity(rest.len());
+    while let Some((&byte, tail)) = rest.split_first() {
         if byte == b'%'
-            && let Some(hex) = bytes.get(index + 1..index + 3)
+            && let Some(hex) = tail.get(..2)
             && hex.iter().all(u8::is_ascii_hexdigit)
             && let Ok(text) = std::str::from_utf8(hex)
             && let Ok(value) = u8::from_str_radix(text, 16)
         {
             out.push(value);
-            index += 3;
+            rest = tail.get(2..).unwrap_or_default();
             continue;
         }
         out.push(byte);
-        index += 1;
+        rest = tail;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

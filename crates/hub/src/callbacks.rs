@@ -148,7 +148,7 @@ impl Dispatcher {
         for attempt in 1..=self.config.attempts.max(1) {
             let started = Instant::now();
             let result = self.attempt(message, &url).await;
-            let took = started.elapsed().as_millis() as u64;
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             match result {
                 Ok(status) if (200..300).contains(&status) => {
                     self.record(message, &url, attempt, Some(status), None, took);

@@ -58,11 +58,11 @@ impl ConnectionRegistry {
 
     fn close_where(&self, matches: impl Fn(&Entry) -> bool) -> usize {
         let entries = self.lock();
-        let mut closed = 0;
+        let mut closed: usize = 0;
         for entry in entries.values().filter(|e| matches(e)) {
             if !entry.token.is_cancelled() {
                 entry.token.cancel();
-                closed += 1;
+                closed = closed.saturating_add(1);
             }
         }
         self.closed_by_hub

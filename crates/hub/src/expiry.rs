@@ -61,7 +61,10 @@ async fn run(
         }
         let wait = deadlines
             .first()
-            .map(|(at, _)| Duration::from_millis((at - now).max(0) as u64).min(SLEEP_MAX))
+            .map(|(at, _)| {
+                Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                    .min(SLEEP_MAX)
+            })
             .unwrap_or(SLEEP_MAX);
         tokio::select! {
             received = receiver.recv() => match received {

@@ -55,6 +55,13 @@ fn evidence(state: &HubState, request: &Accepted, subject: &str, kind: &str) -> 
     }
 }
 
+/// Sets a member of a JSON object built here (no-op on anything else, never a panic).
+fn set(object: &mut Value, key: &str, value: Value) {
+    if let Some(members) = object.as_object_mut() {
+        members.insert(key.to_string(), value);
+    }
+}
+
 fn store_failed(error: WriterError) -> FspiopError {
     tracing::error!(%error, "ledger write failed");
     FspiopError::new(
@@ -157,12 +164,12 @@ pub fn transfer_state_body(transfer: &Transfer) -> Value {
         .completed_at_ms
         .and_then(FspiopDateTime::from_unix_millis)
     {
-        body["completedTimestamp"] = json!(at.to_string());
+        set(&mut body, "completedTimestamp", json!(at.to_string()));
     }
     if transfer.state == ledger::TransferState::Committed
         && let Some(fulfilment) = &transfer.fulfilment
     {
-        body["fulfilment"] = json!(fulfilment);
+        set(&mut body, "fulfilment", json!(fulfilment));
     }
     body
 }
@@ -367,7 +374,11 @@ fn commit_notification(
     let mut body =
         json!({ "completedTimestamp": completed, "transferState": transfer.state.external() });
     if let Some(error) = error {
-        body["extensionList"] = json!({"extension": [{"key": "cause", "value": format!("{}: {}", error.code, error.description).chars().take(128).collect::<String>()}]});
+        set(
+            &mut body,
+            "extensionList",
+            json!({"extension": [{"key": "cause", "value": format!("{}: {}", error.code, error.description).chars().take(128).collect::<String>()}]}),
+        );
     }
     message::originate(
         &state.hub_name,
@@ -692,7 +703,7 @@ async fn pass_through(state: &HubState, request: Accepted) -> Result<(), FspiopE
         .find(&format!("/{}", request.resource.name()))
         .unwrap_or(0);
     let target = Target {
-        path: Some(path[from..].to_string()),
+        path: Some(path.get(from..).unwrap_or(&path).to_string()),
         ..Target::default()
     };
     forward_to_active(state, &request, &destination, endpoint, target).await
@@ -1004,9 +1015,12 @@ async fn participants_batch(state: &HubState, request: &Accepted) -> Result<(), 
                     let outcome = ledger.register_party(tx, &source, registration).await?;
                     let mut result = json!({ "partyId": party });
                     if let Err(error) = outcome {
-                        result["errorInformation"] =
+                        set(
+                            &mut result,
+                            "errorInformation",
                             serde_json::to_value(error.to_body().error_information)
-                                .unwrap_or_default();
+                                .unwrap_or_default(),
+                        );
                     }
                     results.push(result);
                 }
@@ -1017,7 +1031,7 @@ async fn participants_batch(state: &HubState, request: &Accepted) -> Result<(), 
         .map_err(store_failed)?;
     let mut reply = json!({ "partyList": results });
     if !currency.is_empty() {
-        reply["currency"] = json!(currency);
+        set(&mut reply, "currency", json!(currency));
     }
     let target = Target {
         request_id: Some(request_id.clone()),

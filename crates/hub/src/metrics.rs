@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+fn bump(counter: &mut u64) {
+    *counter = counter.saturating_add(1);
+}
+
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -31,7 +35,7 @@ impl Metrics {
     /// The gate refused a request with this FSPIOP error code.
     pub fn refusal(&self, code: &str) {
         let mut map = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(code.to_string()).or_default() += 1;
+        bump(map.entry(code.to_string()).or_default());
     }
 
     /// A security refusal (also audited): `action` is the audit action, e.g.
@@ -41,7 +45,7 @@ impl Metrics {
             .security_refusals
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        *map.entry(action.to_string()).or_default() += 1;
+        bump(map.entry(action.to_string()).or_default());
     }
 
     /// A TLS handshake (or certificate binding) was refused; `reason` is a fixed label.
@@ -50,7 +54,7 @@ impl Metrics {
             .handshake_refusals
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        *map.entry(reason.to_string()).or_default() += 1;
+        bump(map.entry(reason.to_string()).or_default());
     }
 
     /// A callback was delivered (2xx) or given up.

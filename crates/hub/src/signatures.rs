@@ -456,8 +456,9 @@ pub async fn verify_inbound(
         return Err(invalid("the protected header must cover Date"));
     }
     if let Some(date) = request.date {
-        let now =
-            SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
+        let now = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_millis(u64::try_from(now_ms).unwrap_or(0)))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         jws::check_date_freshness(date, now, policy.date_window).map_err(|error| match error {
             jws::DateError::OutsideWindow { skew_secs } => invalid(format!(
                 "Date is {} s {} the hub's clock; at most {} s allowed",

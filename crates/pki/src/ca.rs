@@ -170,8 +170,10 @@ impl CertificateAuthority {
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.serial_number = Some(random_serial()?);
-        params.not_before = now - BACKDATE;
-        params.not_after = now + lifetime;
+        params.not_before = now.saturating_sub(BACKDATE);
+        params.not_after = now
+            .checked_add(lifetime)
+            .ok_or(Error::InvalidValidity(validity_days))?;
         let cert = params.self_signed(&key)?;
         Self::from_parts(cert.der().clone(), key)
     }
@@ -281,7 +283,7 @@ impl CertificateAuthority {
             (None, Some(ip)) => ip.to_string(),
             (None, None) => return Err(Error::NoSubjectAltNames),
         };
-        let mut sans = Vec::with_capacity(dns.len() + ips.len());
+        let mut sans = Vec::with_capacity(dns.len().saturating_add(ips.len()));
         for name in dns {
             sans.push(SanType::DnsName(name.try_into()?));
         }
@@ -388,8 +390,10 @@ impl CertificateAuthority {
             .collect::<Result<Vec<_>>>()?;
         let now = now();
         let params = CertificateRevocationListParams {
-            this_update: now - BACKDATE,
-            next_update: now + lifetime,
+            this_update: now.saturating_sub(BACKDATE),
+            next_update: now
+                .checked_add(lifetime)
+                .ok_or(Error::InvalidValidity(next_update_days))?,
             crl_number: SerialNumber::from(crl_number),
             issuing_distribution_point: None,
             revoked_certs,
@@ -467,7 +471,9 @@ impl CertificateAuthority {
     ) -> Result<rcgen::Certificate> {
         let lifetime = validity_duration(validity_days)?;
         let now = now();
-        let not_after = now + lifetime;
+        let not_after = now
+            .checked_add(lifetime)
+            .ok_or(Error::InvalidValidity(validity_days))?;
         if not_after > self.info.not_after {
             return Err(Error::ValidityExceedsCa {
                 requested: not_after,
@@ -482,7 +488,7 @@ impl CertificateAuthority {
         params.extended_key_usages = vec![eku];
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial()?);
-        params.not_before = now - BACKDATE;
+        params.not_before = now.saturating_sub(BACKDATE);
         params.not_after = not_after;
         Ok(params.signed_by(public_key, &self.issuer)?)
     }
@@ -490,10 +496,16 @@ impl CertificateAuthority {
 
 /// Bit length of a big-endian unsigned integer (leading zero bytes ignored).
 fn unsigned_bits(bytes: &[u8]) -> usize {
-    match bytes.iter().position(|b| *b != 0) {
-        Some(i) => (bytes.len() - i) * 8 - bytes[i].leading_zeros() as usize,
-        None => 0,
-    }
+    let mut significant = bytes.iter().skip_while(|b| **b == 0);
+    let Some(first) = significant.next() else {
+        return 0;
+    };
+    // 1..=8 bits in the first non-zero byte, 8 in each byte after it.
+    let first_bits = u8::BITS.saturating_sub(first.leading_zeros()) as usize;
+    significant
+        .count()
+        .saturating_mul(8)
+        .saturating_add(first_bits)
 }
 
 fn common_name_dn(common_name: &str) -> DistinguishedName {

@@ -129,7 +129,11 @@ impl InventoryEntry {
 
     /// Whole days from `at` until expiry (negative once expired).
     pub fn days_until_expiry(&self, at: OffsetDateTime) -> i64 {
-        (self.not_after - at).whole_days()
+        // The difference of two representable instants (at most ±2 × 999,999 years, about
+        // ±6.3e13 s) always fits `Duration`'s i64 seconds; `time` has no checked form of it.
+        #[allow(clippy::arithmetic_side_effects)]
+        let remaining = self.not_after - at;
+        remaining.whole_days()
     }
 }
 
@@ -406,22 +410,20 @@ impl PkiDir {
     /// serial is not in the inventory, [`Error::AlreadyRevoked`], [`Error::CannotRevokeCa`].
     pub fn revoke_with_reason(&mut self, serial_hex: &str, reason: RevocationReason) -> Result<()> {
         let serial = normalize_serial_hex(serial_hex)?;
-        let index = self
-            .inventory
+        let mut next = self.inventory.clone();
+        let entry = next
             .entries
-            .iter()
-            .position(|e| e.serial_hex == serial)
+            .iter_mut()
+            .find(|e| e.serial_hex == serial)
             .ok_or_else(|| Error::UnknownSerial(serial.clone()))?;
-        let entry = &self.inventory.entries[index];
         if entry.purpose == Purpose::Ca {
             return Err(Error::CannotRevokeCa(serial));
         }
         if entry.is_revoked() {
             return Err(Error::AlreadyRevoked(serial));
         }
-        let mut next = self.inventory.clone();
-        next.entries[index].revoked_at = Some(now());
-        next.entries[index].revocation_reason = Some(reason);
+        entry.revoked_at = Some(now());
+        entry.revocation_reason = Some(reason);
         self.publish_crl(next)
     }
 
@@ -535,7 +537,11 @@ impl PkiDir {
 
     /// Writes `crl.pem` for `next` with the next CRL number, then the inventory.
     fn publish_crl(&mut self, mut next: Inventory) -> Result<()> {
-        next.crl_number = self.inventory.crl_number + 1;
+        next.crl_number = self
+            .inventory
+            .crl_number
+            .checked_add(1)
+            .ok_or_else(|| Error::Inventory("crl_number is at its maximum".to_owned()))?;
         let revoked: Vec<Revoked> = next
             .entries
             .iter()

@@ -39,6 +39,21 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Library code parses certificates, CSRs and CRLs from participants and from disk: it must
+// not be able to panic on them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::string_slice,
+        clippy::unreachable,
+        clippy::unwrap_used
+    )
+)]
 
 mod ca;
 pub mod dir;

@@ -104,7 +104,7 @@ pub(crate) fn serial_bytes(serial: &str) -> Result<Vec<u8>> {
     let bytes = hex::decode(&digits).map_err(|_| bad())?;
     let bytes = strip_leading_zeros(&bytes);
     // RFC 5280 §4.1.2.2: at most 20 octets (a leading 0x00 sign octet included).
-    if bytes.len() > 20 || (bytes.len() == 20 && bytes[0] & 0x80 != 0) {
+    if bytes.len() > 20 || (bytes.len() == 20 && bytes.first().is_some_and(|b| b & 0x80 != 0)) {
         return Err(bad());
     }
     Ok(bytes.to_vec())
@@ -117,11 +117,14 @@ pub(crate) fn serial_hex_from_raw(raw: &[u8]) -> String {
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    &bytes[start..]
+    // Drops zero bytes from the front but keeps the last byte, so zero stays `[0]`.
+    let mut rest = bytes;
+    while let [0, tail @ ..] = rest
+        && !tail.is_empty()
+    {
+        rest = tail;
+    }
+    rest
 }
 
 /// A fresh random serial: 16 bytes from the system CSPRNG, first byte forced into
@@ -139,7 +142,12 @@ pub(crate) fn random_serial() -> Result<rcgen::SerialNumber> {
 pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    let capacity = b64
+        .len()
+        .saturating_add(b64.len() / 64)
+        .saturating_add(label.len().saturating_mul(2))
+        .saturating_add(40);
+    let mut out = String::with_capacity(capacity);
     out.push_str("-----BEGIN ");
     out.push_str(label);
     out.push_str("-----\n");
@@ -161,8 +169,7 @@ pub(crate) fn fingerprint_sha256_hex(der: &[u8]) -> String {
 
 /// The current time truncated to whole seconds (X.509 times have second precision).
 pub(crate) fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now - Duration::nanoseconds(i64::from(now.nanosecond()))
+    OffsetDateTime::now_utc().truncate_to_second()
 }
 
 /// Checks `days` against 1..=[`MAX_VALIDITY_DAYS`] and returns it as a duration.

@@ -63,7 +63,9 @@ pub fn our_terms(version: &str, transaction: &Value, secret: &str) -> Result<Ter
     match version {
         "v1" => v1_terms(transaction, secret.as_bytes()),
         "v4" => v4_terms(transaction, expiration(transaction), secret.as_bytes()),
-        other => panic!("unknown version {other}"),
+        other => Err(IlpError::InvalidTransaction(format!(
+            "unknown ILP version {other} in a test vector"
+        ))),
     }
 }
 
