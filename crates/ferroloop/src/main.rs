@@ -1,6 +1,7 @@
 //! `ferroloop`: the one binary — run a hub, run the demo, generate load.
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod config;
 mod demo;
 mod evidence_cmd;
@@ -56,6 +57,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Non-repudiation evidence kept by the hub (`verify <transferId>`).
     Evidence(evidence_cmd::EvidenceArgs),
+    /// The tamper-evident audit log (`verify`, `export`).
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(args).await,
             Command::Load(args) => load::run(args).await,
             Command::Evidence(args) => evidence_cmd::run(args).await,
+            Command::Audit(args) => audit_cmd::run(args).await,
             Command::Pki(args) => pki_cmd::run(args),
         }
     })

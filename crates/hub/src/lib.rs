@@ -8,13 +8,29 @@
 //! - [`expiry`]: deadline-driven transfer expiry;
 //! - [`admin`] and [`operations`]: the operator plane and the one door operator actions use;
 //! - [`evidence`]: offline re-verification of the signed messages kept per transfer;
+//! - [`audit`]: verification of the hash-chained audit log;
 //! - [`caller`]: the identity the transport proved;
 //! - [`signatures`]: JWS verification at ingress, the hub's signing key and the key registry;
 //! - [`server`]: wiring and lifecycle.
 #![forbid(unsafe_code)]
+// The hub handles bytes from DFSPs: library code must not be able to panic on them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::string_slice,
+        clippy::unreachable,
+        clippy::unwrap_used
+    )
+)]
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod callbacks;
 pub mod caller;
 pub mod connections;

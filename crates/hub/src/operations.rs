@@ -370,6 +370,7 @@ impl Operations {
             subject: subject.into(),
             detail: detail.into(),
             outcome: outcome.into(),
+            ..Default::default()
         };
         self.writer
             .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));

@@ -409,7 +409,10 @@ mod tests {
         assert!(oid_to_string(&[0xff; 20]).starts_with("(malformed"));
         assert!(oid_to_string(&[0x80; 32]).starts_with("(malformed"));
         assert_eq!(oid_to_string(&[0x01; 33]), "(OID of 33 bytes)");
-        assert_eq!(oid_to_string(&vec![0x80; 1 << 20]), "(OID of 1048576 bytes)");
+        assert_eq!(
+            oid_to_string(&vec![0x80; 1 << 20]),
+            "(OID of 1048576 bytes)"
+        );
     }
 
     #[test]

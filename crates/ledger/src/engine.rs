@@ -1484,6 +1484,8 @@ impl Ledger {
             subject: subject.into(),
             detail,
             outcome: "ok".into(),
+            // seq, prev_hash and hash: the store chains the entry.
+            ..Default::default()
         };
         tx.append_audit(&entry).await
     }

@@ -31,6 +31,9 @@
 //!   (sub-id, currency), audit entries and deliveries newest (last appended) first, JWS keys by
 //!   (added time, registration order), evidence of a subject in append order, participant TLS
 //!   settings by participant name (byte order).
+//! - **The audit log is a hash chain** ([`AuditEntry`]): `seq` counts up from 1 inside the
+//!   writing transaction (a rolled-back append leaves no gap), each entry carries the previous
+//!   entry's hash, and [`LedgerTx::audit_range`] pages through it oldest first.
 //!
 //! A write transaction copies the whole state once, so the model is meant for tests of modest
 //! size, not for production.
@@ -42,7 +45,7 @@ use async_trait::async_trait;
 use rust_decimal::Decimal;
 
 use crate::model::*;
-use crate::store::{LedgerStore, LedgerTx, StoreError};
+use crate::store::{LedgerStore, LedgerTx, StoreError, chain_audit_entry};
 
 /// The committed state and a counter of write commits.
 #[derive(Debug, Default)]
@@ -548,12 +551,30 @@ impl LedgerTx for MemTx {
     }
 
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.write()?.audit.push(entry.clone());
+        let state = self.write()?;
+        let last = state.audit.last().map(|e| (e.seq, e.hash.as_str()));
+        let chained = chain_audit_entry(entry, last)?;
+        state.audit.push(chained);
         Ok(())
     }
 
     async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(newest_first(&self.state.audit, limit))
+    }
+
+    async fn audit_range(
+        &mut self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        // Kept in seq order (appends only ever add last + 1).
+        let audit = &self.state.audit;
+        let start = audit.partition_point(|e| e.seq <= after_seq);
+        Ok(audit[start..]
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
     }
 
     async fn append_delivery(&mut self, delivery: &Delivery) -> Result<(), StoreError> {

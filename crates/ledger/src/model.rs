@@ -299,9 +299,52 @@ pub struct JournalEntry {
     pub at_ms: i64,
 }
 
-/// An operator action or security event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An operator action or security event: one link of the tamper-evident audit log.
+///
+/// # The hash chain
+///
+/// The store numbers the entries `seq` = 1, 2, 3, … (dense, in append order, assigned inside
+/// the writing transaction) and chains each to the one before it:
+///
+/// ```text
+/// hash_1 = SHA-256(h_0     || canonical(entry_1))     h_0 = 32 zero bytes
+/// hash_i = SHA-256(hash_i-1 || canonical(entry_i))
+/// ```
+///
+/// where `||` is concatenation and the previous hash enters as its 32 raw bytes. `prev_hash`
+/// and `hash` are stored as lower-case hex (64 characters); the first entry's `prev_hash` is
+/// [`AUDIT_GENESIS_HASH`]. `canonical(entry)` ([`AuditEntry::canonical_bytes`]) is, in this
+/// order and with nothing in between:
+///
+/// | bytes | field |
+/// |---|---|
+/// | 18 | the ASCII tag `ferroloop.audit.v1` (fixed length, no length prefix) |
+/// | 8 | `seq`, signed 64-bit big-endian (two's complement) |
+/// | 8 | `at_ms`, signed 64-bit big-endian (two's complement) |
+/// | 8 + n | `actor`: its length n in bytes as unsigned 64-bit big-endian, then its UTF-8 bytes |
+/// | 8 + n | `action`, the same way |
+/// | 8 + n | `subject`, the same way |
+/// | 8 + n | `detail`, the same way (the JSON text exactly as stored, not re-serialised) |
+/// | 8 + n | `outcome`, the same way |
+///
+/// Strings are taken byte for byte as stored: no Unicode normalisation, no terminator.
+/// `prev_hash` and `hash` themselves are not part of `canonical`. An auditor can re-implement
+/// this from an export (`ferroloop audit export`) with any SHA-256. Test vector (computed
+/// independently): the entry `seq` 1, `at_ms` 1700000000000, actor `operator`, action
+/// `participant.create`, subject `payerfsp`, detail `{"currency":"USD"}`, outcome `ok` has
+/// hash `218d602163196d0cf0c417bca4a1d095a9d3c0010c2448700446763ae707b52f`.
+///
+/// # Who fills what
+///
+/// Callers that record an action build the entry with `seq: 0` and empty `prev_hash` and `hash`
+/// (`..Default::default()`); [`LedgerTx::append_audit`](crate::LedgerTx::append_audit) ignores
+/// whatever is in those three fields and assigns them. Entries read back from a store carry the
+/// stored values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Position in the chain, from 1; assigned by the store (0 in an entry not yet appended).
+    #[serde(default)]
+    pub seq: i64,
     /// When.
     pub at_ms: i64,
     /// Who (operator or token name, participant, or `hub`).
@@ -314,6 +357,88 @@ pub struct AuditEntry {
     pub detail: String,
     /// `ok` or `denied` or `failed`.
     pub outcome: String,
+    /// The previous entry's `hash` ([`AUDIT_GENESIS_HASH`] for `seq` 1), lower-case hex;
+    /// assigned by the store.
+    #[serde(default)]
+    pub prev_hash: String,
+    /// SHA-256 of the raw `prev_hash` bytes followed by [`AuditEntry::canonical_bytes`],
+    /// lower-case hex; assigned by the store.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// The `prev_hash` of the first audit entry: 32 zero bytes, in hex.
+pub const AUDIT_GENESIS_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The domain tag that starts [`AuditEntry::canonical_bytes`] (version 1 of the encoding).
+pub const AUDIT_CHAIN_TAG: &[u8; 18] = b"ferroloop.audit.v1";
+
+impl AuditEntry {
+    /// The canonical encoding of this entry for the hash chain: see the [type docs](AuditEntry)
+    /// for the exact layout. Uses `seq` and the content fields; ignores `prev_hash` and `hash`.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let strings = [
+            &self.actor,
+            &self.action,
+            &self.subject,
+            &self.detail,
+            &self.outcome,
+        ];
+        let mut out = Vec::with_capacity(
+            AUDIT_CHAIN_TAG.len() + 16 + strings.iter().map(|s| 8 + s.len()).sum::<usize>(),
+        );
+        out.extend_from_slice(AUDIT_CHAIN_TAG);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.at_ms.to_be_bytes());
+        for text in strings {
+            out.extend_from_slice(&(text.len() as u64).to_be_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        out
+    }
+
+    /// The hash this entry (with its `seq` and content) gets when chained after an entry whose
+    /// hash is `prev_hash` (lower-case hex), as lower-case hex. `None` when `prev_hash` is not
+    /// 64 lower-case hex digits. Does not look at `self.prev_hash` or `self.hash`.
+    pub fn chain_hash(&self, prev_hash: &str) -> Option<String> {
+        use sha2::{Digest as _, Sha256};
+        let prev = parse_audit_hash(prev_hash)?;
+        let mut digest = Sha256::new();
+        digest.update(prev);
+        digest.update(self.canonical_bytes());
+        Some(to_lower_hex(&digest.finalize()))
+    }
+}
+
+/// Decodes a chain hash: exactly 64 lower-case hex digits.
+pub fn parse_audit_hash(text: &str) -> Option<[u8; 32]> {
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+fn to_lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// One attempt to deliver a callback.
@@ -418,4 +543,121 @@ pub struct ParticipantTls {
     pub callback_ca_pem: Option<String>,
     /// When the settings were last written, ms since the epoch.
     pub updated_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first() -> AuditEntry {
+        AuditEntry {
+            seq: 1,
+            at_ms: 1_700_000_000_000,
+            actor: "operator".into(),
+            action: "participant.create".into(),
+            subject: "payerfsp".into(),
+            detail: r#"{"currency":"USD"}"#.into(),
+            outcome: "ok".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Vectors computed outside Rust (Python `hashlib`/`struct`) from the documented layout.
+    #[test]
+    fn audit_chain_test_vector() {
+        let entry = first();
+        assert_eq!(
+            to_lower_hex(&entry.canonical_bytes()),
+            "666572726f6c6f6f702e61756469742e763100000000000000010000018bcfe568000000000000\
+             0000086f70657261746f7200000000000000127061727469636970616e742e637265617465000000\
+             0000000008706179657266737000000000000000127b2263757272656e6379223a22555344227d00\
+             000000000000026f6b"
+        );
+        let h1 = entry.chain_hash(AUDIT_GENESIS_HASH).unwrap();
+        assert_eq!(
+            h1,
+            "218d602163196d0cf0c417bca4a1d095a9d3c0010c2448700446763ae707b52f"
+        );
+        let second = AuditEntry {
+            seq: 2,
+            at_ms: 1_700_000_000_001,
+            actor: "hub".into(),
+            action: "tls.refused".into(),
+            subject: String::new(),
+            detail: r#"{"reason":"déjà vu"}"#.into(),
+            outcome: "denied".into(),
+            // Ignored by the hash.
+            prev_hash: "junk".into(),
+            hash: "junk".into(),
+        };
+        assert_eq!(
+            second.chain_hash(&h1).unwrap(),
+            "c1995fff9d2134f22451f529c535eaf7b28822368faeb47c9de99ed607443e4d"
+        );
+    }
+
+    #[test]
+    fn every_field_and_the_position_count() {
+        let base = first();
+        let h = base.chain_hash(AUDIT_GENESIS_HASH).unwrap();
+        let variants = [
+            AuditEntry { seq: 2, ..first() },
+            AuditEntry {
+                at_ms: 1,
+                ..first()
+            },
+            AuditEntry {
+                actor: "operatoR".into(),
+                ..first()
+            },
+            AuditEntry {
+                action: "x".into(),
+                ..first()
+            },
+            AuditEntry {
+                subject: "x".into(),
+                ..first()
+            },
+            AuditEntry {
+                detail: "{}".into(),
+                ..first()
+            },
+            AuditEntry {
+                outcome: "denied".into(),
+                ..first()
+            },
+            // Moving bytes between adjacent fields changes the hash (length prefixes).
+            AuditEntry {
+                actor: "operatorp".into(),
+                action: "articipant.create".into(),
+                ..first()
+            },
+        ];
+        for variant in variants {
+            assert_ne!(
+                variant.chain_hash(AUDIT_GENESIS_HASH).unwrap(),
+                h,
+                "{variant:?}"
+            );
+        }
+        let other_prev = "01".repeat(32);
+        assert_ne!(base.chain_hash(&other_prev).unwrap(), h);
+    }
+
+    #[test]
+    fn chain_hashes_are_strict_lower_case_hex() {
+        assert_eq!(parse_audit_hash(AUDIT_GENESIS_HASH), Some([0; 32]));
+        assert_eq!(parse_audit_hash(&"ff".repeat(32)), Some([0xff; 32]));
+        for bad in [
+            String::new(),
+            "0".repeat(63),
+            "0".repeat(65),
+            "FF".repeat(32),
+            "g0".repeat(32),
+            format!("{} ", "0".repeat(63)),
+        ] {
+            assert_eq!(parse_audit_hash(&bad), None, "{bad:?}");
+            assert_eq!(first().chain_hash(&bad), None, "{bad:?}");
+        }
+    }
 }

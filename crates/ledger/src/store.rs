@@ -24,6 +24,33 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The audit entry a backend stores when `entry` is appended after `last` — the `(seq, hash)`
+/// of the entry with the highest `seq`, `None` when the log is empty: `entry` with `seq`,
+/// `prev_hash` and `hash` assigned (see [`AuditEntry`]). Fails with [`StoreError::Corrupt`]
+/// when the stored last hash is not 64 lower-case hex digits or `seq` would overflow; a log
+/// whose head is unreadable is not extended.
+pub fn chain_audit_entry(
+    entry: &AuditEntry,
+    last: Option<(i64, &str)>,
+) -> Result<AuditEntry, StoreError> {
+    let (last_seq, prev_hash) = last.unwrap_or((0, AUDIT_GENESIS_HASH));
+    let seq = last_seq
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Corrupt(format!("audit: seq {last_seq} cannot be followed")))?;
+    let mut chained = AuditEntry {
+        seq,
+        prev_hash: prev_hash.to_owned(),
+        hash: String::new(),
+        ..entry.clone()
+    };
+    chained.hash = chained.chain_hash(prev_hash).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "audit: the hash of entry {last_seq} is not 64 lower-case hex digits: {prev_hash:?}"
+        ))
+    })?;
+    Ok(chained)
+}
+
 /// Opens transactions.
 #[async_trait]
 pub trait LedgerStore: Send + Sync + 'static {
@@ -134,10 +161,24 @@ pub trait LedgerTx: Send {
     async fn set_funds_transfer_state(&mut self, id: &str, state: &str) -> Result<(), StoreError>;
 
     // Records.
-    /// Appends an audit entry.
+    /// Appends an audit entry as the next link of the hash chain (see [`AuditEntry`]): ignores
+    /// the entry's `seq`, `prev_hash` and `hash` and stores it with `seq` = the last stored
+    /// entry's `seq` + 1 (1 for the first), `prev_hash` = that entry's `hash`
+    /// ([`AUDIT_GENESIS_HASH`] for the first) and `hash` computed over both
+    /// ([`chain_audit_entry`] does exactly this). The last entry is read in this same
+    /// transaction, so entries appended earlier in it count, and a rolled-back transaction
+    /// leaves no gap.
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
-    /// The newest audit entries, newest first.
+    /// The newest audit entries (highest `seq`), newest first, at most `limit`.
     async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Audit entries with `seq > after_seq`, oldest (lowest `seq`) first, at most `limit`: pages
+    /// through the whole log for verification and export (start with `after_seq` 0, continue
+    /// after the last `seq` returned).
+    async fn audit_range(
+        &mut self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Appends a callback delivery record.
     async fn append_delivery(&mut self, delivery: &Delivery) -> Result<(), StoreError>;
     /// The newest deliveries, newest first.

@@ -12,6 +12,9 @@
 //!   by type, open transfers by (expiration, id), parties by (sub-id, currency), audit entries and
 //!   deliveries newest (last appended) first, JWS keys by (added time, registration order),
 //!   evidence of a subject in append order;
+//! - the audit log is a hash chain: the store assigns `seq` 1, 2, 3, … (no gap, also after a
+//!   rollback), `prev_hash` and `hash` exactly as `ledger::AuditEntry` documents, whatever the
+//!   appended entry carried in those fields; `audit_range` pages through it oldest first;
 //! - JWS keys are unique by (participant ignoring ASCII case, fingerprint) — retired keys
 //!   included — and looked up and retired ignoring the participant's case; fingerprints are
 //!   compared exactly; evidence bodies are kept byte for byte (empty and non-UTF-8 included);
@@ -26,9 +29,10 @@
 //! then dropped.
 
 use ledger::{
-    Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
-    JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant, ParticipantTls,
-    PartyRegistration, Quote, StoreError, Transfer, TransferState,
+    AUDIT_GENESIS_HASH, Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence,
+    FundsTransfer, JournalEntry, JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant,
+    ParticipantTls, PartyRegistration, Quote, StoreError, Transfer, TransferState,
+    parse_audit_hash,
 };
 use rust_decimal::Decimal;
 
@@ -120,6 +124,40 @@ fn audit(n: i64) -> AuditEntry {
         subject: "payerfsp".to_owned(),
         detail: format!("{{\"n\":{n}}}"),
         outcome: "ok".to_owned(),
+        ..AuditEntry::default()
+    }
+}
+
+/// Audit entries without what the store assigns (`seq`, `prev_hash`, `hash`), to compare
+/// with what was appended.
+fn unchained(entries: &[AuditEntry]) -> Vec<AuditEntry> {
+    entries
+        .iter()
+        .map(|e| AuditEntry {
+            seq: 0,
+            prev_hash: String::new(),
+            hash: String::new(),
+            ..e.clone()
+        })
+        .collect()
+}
+
+/// Checks that `entries` (oldest first) are the chain positions `first_seq`, `first_seq + 1`, …
+/// each linked to the one before (the first to `prev`) with the hash the canonical encoding
+/// gives.
+fn assert_chained(entries: &[AuditEntry], first_seq: i64, prev: &str) {
+    let mut prev = prev.to_owned();
+    for (i, entry) in entries.iter().enumerate() {
+        let seq = first_seq + i64::try_from(i).unwrap();
+        assert_eq!(entry.seq, seq, "dense seq: {entries:#?}");
+        assert_eq!(entry.prev_hash, prev, "entry {seq} links to the one before");
+        assert_eq!(
+            Some(entry.hash.clone()),
+            entry.chain_hash(&prev),
+            "hash of entry {seq}"
+        );
+        assert!(parse_audit_hash(&entry.hash).is_some(), "{}", entry.hash);
+        prev.clone_from(&entry.hash);
     }
 }
 
@@ -1250,7 +1288,7 @@ pub async fn audit_newest_first(store: &dyn LedgerStore) {
     .await
     .unwrap();
     tx.append_audit(&audit(4)).await.unwrap();
-    assert_eq!(tx.audit_entries(1).await.unwrap(), [audit(4)]);
+    assert_eq!(unchained(&tx.audit_entries(1).await.unwrap()), [audit(4)]);
     tx.commit().await.unwrap();
 
     let mut tx = read(store).await;
@@ -1258,13 +1296,157 @@ pub async fn audit_newest_first(store: &dyn LedgerStore) {
         at_ms: audit(0).at_ms,
         ..audit(3)
     };
+    let all = tx.audit_entries(100).await.unwrap();
     assert_eq!(
-        tx.audit_entries(100).await.unwrap(),
+        unchained(&all),
         [audit(4), third.clone(), audit(2), audit(1), audit(0)]
     );
-    assert_eq!(tx.audit_entries(2).await.unwrap(), [audit(4), third]);
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [5, 4, 3, 2, 1]
+    );
+    assert_eq!(tx.audit_entries(2).await.unwrap(), all[..2]);
     assert!(tx.audit_entries(0).await.unwrap().is_empty());
     assert_eq!(tx.audit_entries(u32::MAX).await.unwrap().len(), 5);
+}
+
+/// The store numbers audit entries 1, 2, 3, … and chains each to the one before with the
+/// documented hash, whether they were appended in one transaction or several, and whatever the
+/// caller put in `seq`, `prev_hash` and `hash`.
+pub async fn audit_chain_dense_and_linked(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    assert!(tx.audit_range(0, 10).await.unwrap().is_empty());
+    for n in 1..=3 {
+        tx.append_audit(&audit(n)).await.unwrap();
+    }
+    // Read your own appends, chained already.
+    let first = tx.audit_range(0, 10).await.unwrap();
+    assert_eq!(unchained(&first), [audit(1), audit(2), audit(3)]);
+    assert_chained(&first, 1, AUDIT_GENESIS_HASH);
+    tx.commit().await.unwrap();
+
+    // Across transactions, with caller values that must be ignored.
+    let mut tx = begin(store).await;
+    tx.append_audit(&AuditEntry {
+        seq: 42,
+        prev_hash: "f".repeat(64),
+        hash: "not a hash".to_owned(),
+        ..audit(4)
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    tx.append_audit(&AuditEntry {
+        seq: -1,
+        ..audit(5)
+    })
+    .await
+    .unwrap();
+    tx.append_audit(&AuditEntry {
+        at_ms: 0,
+        detail: String::new(),
+        ..audit(6)
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    let all = tx.audit_range(0, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[..3], first[..]);
+    assert_chained(&all, 1, AUDIT_GENESIS_HASH);
+    assert_eq!(
+        unchained(&all[3..]),
+        [
+            audit(4),
+            audit(5),
+            AuditEntry {
+                at_ms: 0,
+                detail: String::new(),
+                ..audit(6)
+            }
+        ]
+    );
+    // The newest-first view shows the same rows.
+    let mut newest = tx.audit_entries(100).await.unwrap();
+    newest.reverse();
+    assert_eq!(newest, all);
+}
+
+/// A rolled-back append leaves no gap and no trace: the next entry takes its seq and links to
+/// the last committed one.
+pub async fn audit_chain_rollback_leaves_no_gap(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    tx.append_audit(&audit(1)).await.unwrap();
+    tx.append_audit(&audit(2)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.append_audit(&audit(90)).await.unwrap();
+    tx.append_audit(&audit(91)).await.unwrap();
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.append_audit(&audit(92)).await.unwrap();
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    tx.append_audit(&audit(3)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    let all = tx.audit_range(0, 100).await.unwrap();
+    assert_eq!(unchained(&all), [audit(1), audit(2), audit(3)]);
+    assert_chained(&all, 1, AUDIT_GENESIS_HASH);
+    drop(tx);
+
+    // A read view cannot append.
+    let mut view = read(store).await;
+    assert_refused(
+        view.append_audit(&audit(4)).await,
+        "audit through a read view",
+    );
+    drop(view);
+    let mut tx = read(store).await;
+    assert_eq!(tx.audit_range(0, 100).await.unwrap(), all);
+}
+
+/// `audit_range` returns the entries after a seq, oldest first, at most `limit`; paging with
+/// the last seq returned visits every entry once.
+pub async fn audit_range_pages(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    for n in 1..=7 {
+        tx.append_audit(&audit(n)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    let seqs = |entries: &[AuditEntry]| entries.iter().map(|e| e.seq).collect::<Vec<_>>();
+    let all = tx.audit_range(0, u32::MAX).await.unwrap();
+    assert_eq!(seqs(&all), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(unchained(&all)[6], audit(7));
+    assert_eq!(seqs(&tx.audit_range(0, 3).await.unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(&tx.audit_range(3, 3).await.unwrap()), [4, 5, 6]);
+    assert_eq!(seqs(&tx.audit_range(6, 3).await.unwrap()), [7]);
+    assert!(tx.audit_range(7, 3).await.unwrap().is_empty());
+    assert!(tx.audit_range(100, 3).await.unwrap().is_empty());
+    assert!(tx.audit_range(0, 0).await.unwrap().is_empty());
+    assert_eq!(seqs(&tx.audit_range(-5, 2).await.unwrap()), [1, 2]);
+    assert_eq!(seqs(&tx.audit_range(i64::MIN, 1).await.unwrap()), [1]);
+    assert!(tx.audit_range(i64::MAX, 1).await.unwrap().is_empty());
+
+    // Paging visits everything once, in order.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = tx.audit_range(after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert_chained(&paged, 1, AUDIT_GENESIS_HASH);
 }
 
 /// Deliveries round-trip (optional status and error, wide integers) and come back newest first,
@@ -1907,7 +2089,7 @@ pub async fn read_your_writes(store: &dyn LedgerStore) {
     );
     assert!(tx.parties("MSISDN", "1", None).await.unwrap().is_empty());
     tx.append_audit(&audit(1)).await.unwrap();
-    assert_eq!(tx.audit_entries(5).await.unwrap(), [audit(1)]);
+    assert_eq!(unchained(&tx.audit_entries(5).await.unwrap()), [audit(1)]);
     tx.append_delivery(&delivery(1)).await.unwrap();
     assert_eq!(tx.deliveries(5).await.unwrap(), [delivery(1)]);
     tx.commit().await.unwrap();
@@ -1963,6 +2145,7 @@ pub async fn rollback_on_drop(store: &dyn LedgerStore) {
         assert_eq!(tx.quote("q1").await.unwrap(), None);
         assert!(tx.parties("MSISDN", "1", None).await.unwrap().is_empty());
         assert!(tx.audit_entries(10).await.unwrap().is_empty());
+        assert!(tx.audit_range(0, 10).await.unwrap().is_empty());
         assert!(tx.deliveries(10).await.unwrap().is_empty());
         assert!(tx.jws_keys("payerfsp").await.unwrap().is_empty());
         assert!(tx.evidence("t1").await.unwrap().is_empty());

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ledger::{
-    AccountType, Evidence, JournalEntry, JwsKey, LedgerStore, NewAccount, Participant,
-    ParticipantTls, StoreError, Transfer, TransferState,
+    AUDIT_GENESIS_HASH, AccountType, AuditEntry, Evidence, JournalEntry, JwsKey, LedgerStore,
+    NewAccount, Participant, ParticipantTls, StoreError, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 use sqlx::ConnectOptions;
@@ -504,4 +504,230 @@ async fn batch_of_500_timing() {
     }
     totals.sort();
     println!("median batch total: {:?}", totals[totals.len() / 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit hash chain.
+
+/// A database created by a build from before the audit chain: migrations 1–3 only.
+async fn database_before_the_audit_chain(path: &Path) -> SqliteConnection {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{AssertSqlSafe, SqlSafeStr};
+    let migrator = Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .filter(|(version, _, _)| *version <= 3)
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    std::borrow::Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    );
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    conn
+}
+
+fn entry(n: i64, at_ms: i64) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        actor: "operator".to_owned(),
+        action: format!("action.{n}"),
+        subject: "payerfsp".to_owned(),
+        detail: format!("{{\"n\":{n}}}"),
+        outcome: "ok".to_owned(),
+        ..AuditEntry::default()
+    }
+}
+
+/// Checks the whole log: seq 1, 2, 3, … each linked to the one before with the right hash.
+async fn chained_log(store: &SqliteStore) -> Vec<AuditEntry> {
+    let mut tx = store.read().await.unwrap();
+    let all = tx.audit_range(0, u32::MAX).await.unwrap();
+    let mut prev = AUDIT_GENESIS_HASH.to_owned();
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.seq, i64::try_from(i).unwrap() + 1, "{all:#?}");
+        assert_eq!(e.prev_hash, prev);
+        assert_eq!(Some(e.hash.clone()), e.chain_hash(&prev));
+        prev.clone_from(&e.hash);
+    }
+    all
+}
+
+async fn table_exists(path: &Path, name: &str) -> bool {
+    let mut conn = raw(path).await;
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Entries written before migration 4 are chained when the store opens, in the order they were
+/// written (not by time), and the chain continues from them.
+#[tokio::test]
+async fn audit_entries_from_before_the_chain_are_chained_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let mut old = database_before_the_audit_chain(&path).await;
+    // Written in this order; the clock went backwards once.
+    let legacy = [entry(1, 30), entry(2, 10), entry(3, 20)];
+    for e in &legacy {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, actor, action, subject, detail, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(e.at_ms)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.subject)
+        .bind(&e.detail)
+        .bind(&e.outcome)
+        .execute(&mut old)
+        .await
+        .unwrap();
+    }
+    // More than one page of them.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 4 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
+         INSERT INTO audit (at_ms, actor, action, subject, detail, outcome) \
+         SELECT i, 'bulk', 'action.' || i, '', '{}', 'ok' FROM n",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    drop(old);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(!table_exists(&path, "audit_legacy").await);
+    let all = chained_log(&store).await;
+    assert_eq!(all.len(), 2500);
+    assert!(
+        all.iter()
+            .skip(3)
+            .all(|e| e.action == format!("action.{}", e.seq))
+    );
+    let content: Vec<(i64, String)> = all
+        .iter()
+        .take(3)
+        .map(|e| (e.at_ms, e.action.clone()))
+        .collect();
+    assert_eq!(
+        content,
+        [
+            (30, "action.1".to_owned()),
+            (10, "action.2".to_owned()),
+            (20, "action.3".to_owned())
+        ]
+    );
+    assert_eq!(all[2].detail, legacy[2].detail);
+
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(&entry(2501, 40)).await.unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    // Reopening changes nothing.
+    let store = SqliteStore::open(&path).await.unwrap();
+    let again = chained_log(&store).await;
+    assert_eq!(again.len(), 2501);
+    assert_eq!(again[..2500], all[..]);
+}
+
+/// A database whose legacy table was left next to a chained log (by hand) is not guessed at.
+#[tokio::test]
+async fn legacy_audit_next_to_a_chained_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(&entry(1, 1)).await.unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+    let mut conn = raw(&path).await;
+    sqlx::query("CREATE TABLE audit_legacy (id INTEGER PRIMARY KEY, at_ms INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    match SqliteStore::open(&path).await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("audit_legacy"), "{message}"),
+        other => panic!("expected Corrupt, got {:?}", other.map(|s| s.describe())),
+    }
+}
+
+/// Two stores on one file (two processes, say) append in turn: each reads the head inside its
+/// own write transaction, so the chain stays dense and linked.
+#[tokio::test]
+async fn two_stores_on_one_file_extend_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    let mut writers = Vec::new();
+    for (i, store) in [a.clone(), b.clone()].into_iter().enumerate() {
+        writers.push(tokio::spawn(async move {
+            for n in 0..20 {
+                let mut tx = store.begin().await.unwrap();
+                tx.append_audit(&entry(n, i64::try_from(i).unwrap()))
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+                tx.append_audit(&entry(n, 100)).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(chained_log(&a).await.len(), 80);
+    assert_eq!(chained_log(&b).await, chained_log(&a).await);
+}
+
+/// The schema refuses rows that are not chain links (a bug would fail loudly, not store them).
+#[tokio::test]
+async fn audit_chain_columns_are_constrained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let _store = SqliteStore::open(&path).await.unwrap();
+    let mut conn = raw(&path).await;
+    let good = "ab".repeat(32);
+    for (seq, prev, hash) in [
+        (0, good.as_str(), good.as_str()),
+        (1, "AB", good.as_str()),
+        (1, good.as_str(), &"AB".repeat(32)),
+        (1, good.as_str(), &"ab".repeat(31)),
+    ] {
+        let result = sqlx::query(
+            "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, outcome, prev_hash, \
+             hash) VALUES (?1, 0, '', '', '', '', '', ?2, ?3)",
+        )
+        .bind(seq)
+        .bind(prev)
+        .bind(hash)
+        .execute(&mut conn)
+        .await;
+        assert!(result.is_err(), "{seq} {prev} {hash}");
+    }
+    for missing in ["prev_hash", "hash"] {
+        let sql = format!(
+            "INSERT INTO audit (seq, at_ms, actor, action, subject, detail, outcome, {missing}) \
+             VALUES (1, 0, '', '', '', '', '', '{good}')"
+        );
+        let result = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await;
+        assert!(result.is_err(), "without {missing}");
+    }
 }

@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "participant tls",
         include_str!("../../migrations/sqlite/0003_participant_tls.sql"),
     ),
+    (
+        4,
+        "audit chain",
+        include_str!("../../migrations/sqlite/0004_audit_chain.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -103,6 +108,9 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    ///
+    /// That includes chaining audit entries written before the audit log was a hash chain
+    /// (migration 4 moved them to `audit_legacy`; see `chain_legacy_audit`).
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let context = || format!("open {}", path.display());
         let base = SqliteConnectOptions::new()
@@ -132,6 +140,7 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("sqlite: migrate {}: {e}", path.display())))?;
+        chain_legacy_audit(&writer).await?;
 
         // Readers open after the writer made the file a WAL database with a current schema.
         let readers = SqlitePoolOptions::new()
@@ -195,6 +204,94 @@ impl SqliteStore {
         self.readers.close().await;
         self.writer.close().await;
     }
+}
+
+/// Finishes migration 4: chains the rows it moved to `audit_legacy` into `audit`, in their
+/// original order (`id`), and drops `audit_legacy`, in one write transaction. Nothing to do (and
+/// no write lock taken) when `audit_legacy` is gone, the normal case after the first open.
+///
+/// `audit` must be empty then: migration 4 created it empty, and no store hands out a
+/// transaction before this ran. If it is not (someone wrote to the file by hand), the open
+/// fails rather than guess how the two logs interleave.
+async fn chain_legacy_audit(writer: &SqlitePool) -> Result<(), StoreError> {
+    const EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                          WHERE type = 'table' AND name = 'audit_legacy')";
+    /// Legacy rows read at a time.
+    const PAGE: i64 = 1000;
+    let context = || "chain the audit entries of before migration 4".to_owned();
+    let pending: bool = sqlx::query_scalar(EXISTS)
+        .fetch_one(writer)
+        .await
+        .map_err(|e| map_err(e, context))?;
+    if !pending {
+        return Ok(());
+    }
+    let tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| map_err(e, context))?;
+    let mut tx = SqliteTx::new(tx);
+    // Another process may have finished it while we waited for the lock.
+    let pending: bool = sqlx::query_scalar(EXISTS)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(|e| map_err(e, context))?;
+    if !pending {
+        return Ok(());
+    }
+    let chained: i64 = sqlx::query_scalar("SELECT count(*) FROM audit")
+        .fetch_one(tx.conn())
+        .await
+        .map_err(|e| map_err(e, context))?;
+    if chained != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "sqlite: audit_legacy (entries from before the hash chain) still exists but audit \
+             already holds {chained} chained entries; refusing to guess their order"
+        )));
+    }
+    let mut count = 0_usize;
+    let mut after_id = i64::MIN;
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, actor, action, subject, detail, outcome FROM audit_legacy \
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .bind(after_id)
+        .bind(PAGE)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(|e| map_err(e, context))?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let c = codec::Cols::new(row, "audit_legacy");
+            after_id = c.int(0)?;
+            let entry = ledger::AuditEntry {
+                at_ms: c.int(1)?,
+                actor: c.text(2)?,
+                action: c.text(3)?,
+                subject: c.text(4)?,
+                detail: c.text(5)?,
+                outcome: c.text(6)?,
+                ..Default::default()
+            };
+            tx.append_audit(&entry).await?;
+        }
+        count += rows.len();
+    }
+    sqlx::query("DROP TABLE audit_legacy")
+        .execute(tx.conn())
+        .await
+        .map_err(|e| map_err(e, context))?;
+    Box::new(tx).commit().await?;
+    if count > 0 {
+        tracing::info!(
+            entries = count,
+            "audit log: chained the entries of before the hash chain"
+        );
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -24,6 +24,11 @@ impl SqliteTx {
     pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Self {
         SqliteTx { tx }
     }
+
+    /// The connection, for statements outside the [`LedgerTx`] methods (store maintenance).
+    pub(crate) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
 }
 
 /// An UPDATE that must hit exactly one row.
@@ -162,12 +167,15 @@ fn funds_row(row: &SqliteRow) -> Result<FundsTransfer, StoreError> {
 fn audit_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
     let c = Cols::new(row, "audit");
     Ok(AuditEntry {
-        at_ms: c.int(0)?,
-        actor: c.text(1)?,
-        action: c.text(2)?,
-        subject: c.text(3)?,
-        detail: c.text(4)?,
-        outcome: c.text(5)?,
+        seq: c.int(0)?,
+        at_ms: c.int(1)?,
+        actor: c.text(2)?,
+        action: c.text(3)?,
+        subject: c.text(4)?,
+        detail: c.text(5)?,
+        outcome: c.text(6)?,
+        prev_hash: c.text(7)?,
+        hash: c.text(8)?,
     })
 }
 
@@ -251,6 +259,11 @@ macro_rules! quote_cols {
     () => {
         "id, transaction_id, payer, payee, amount, currency, request_hash, response_hash, \
          transfer_amount, condition, ilp_packet, expiration_ms, created_at_ms"
+    };
+}
+macro_rules! audit_cols {
+    () => {
+        "seq, at_ms, actor, action, subject, detail, outcome, prev_hash, hash"
     };
 }
 macro_rules! funds_cols {
@@ -799,16 +812,32 @@ impl LedgerTx for SqliteTx {
     }
 
     async fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit (at_ms, actor, action, subject, detail, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(entry.at_ms)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(&entry.detail)
-        .bind(&entry.outcome)
+        // The head is read in this transaction, which (on the writer) holds SQLite's write lock
+        // since BEGIN IMMEDIATE: no other connection or process can append in between. Were one
+        // to, the primary key on seq would refuse the second row rather than fork the chain.
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, || "read the audit head".to_owned()))?;
+        let row = ledger::store::chain_audit_entry(
+            entry,
+            last.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+        )?;
+        sqlx::query(concat!(
+            "INSERT INTO audit (",
+            audit_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .bind(row.seq)
+        .bind(row.at_ms)
+        .bind(&row.actor)
+        .bind(&row.action)
+        .bind(&row.subject)
+        .bind(&row.detail)
+        .bind(&row.outcome)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| map_err(e, || format!("append audit {}", entry.action)))?;
@@ -816,14 +845,33 @@ impl LedgerTx for SqliteTx {
     }
 
     async fn audit_entries(&mut self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, actor, action, subject, detail, outcome FROM audit \
-             ORDER BY id DESC LIMIT ?1",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_cols!(),
+            " FROM audit ORDER BY seq DESC LIMIT ?1"
+        ))
         .bind(i64::from(limit))
         .fetch_all(&mut *self.tx)
         .await
         .map_err(|e| map_err(e, || "read audit".to_owned()))?;
+        all(rows, audit_row)
+    }
+
+    async fn audit_range(
+        &mut self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_cols!(),
+            " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read audit after {after_seq}")))?;
         all(rows, audit_row)
     }
 
