@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 
 use crate::operations::{Actor, Operations};
 
+/// The operator API described in OpenAPI 3.1 (kept in step with the routes and the permissions
+/// they need by a test in `crates/iam`).
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi/admin.json");
+
 /// State of the admin listener.
 #[derive(Clone)]
 pub struct AdminState {
@@ -92,6 +96,15 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state);
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "OK"})) }))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    OPENAPI_DOCUMENT,
+                )
+            }),
+        )
         .merge(protected)
 }
 

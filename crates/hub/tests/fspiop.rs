@@ -1100,3 +1100,18 @@ async fn admin_api_authentication_and_audit() {
     let ok = entries.iter().filter(|e| e["outcome"] == "ok").count();
     assert_eq!(ok, 2 * (4 + endpoints) + 3, "no unexpected audited actions");
 }
+
+#[tokio::test]
+async fn the_operator_api_publishes_its_openapi_document() {
+    let t = TestHub::start().await;
+    let (status, document) = t
+        .admin_raw(reqwest::Method::GET, "/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200, "served without a token");
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/participants/{name}/jwsKeys"]["post"].is_object());
+    let (status, _) = t
+        .admin_raw(reqwest::Method::GET, "/participants", None, None)
+        .await;
+    assert_eq!(status, 401, "everything else still needs the token");
+}

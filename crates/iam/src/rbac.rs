@@ -693,7 +693,7 @@ pub const ADMIN_ROUTES: &[(&str, &str, RoutePermission)] = {
 };
 
 /// Admin routes served without authentication (method, path template).
-pub const PUBLIC_ADMIN_ROUTES: &[(&str, &str)] = &[("GET", "/health")];
+pub const PUBLIC_ADMIN_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json")];
 
 /// A role assignment or a permission set that breaks a separation-of-duties rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -1168,6 +1168,47 @@ policy.manage         .  .  .  x  .
         }
         let unique: BTreeSet<_> = ADMIN_ROUTES.iter().map(|(m, p, _)| (m, p)).collect();
         assert_eq!(unique.len(), ADMIN_ROUTES.len(), "no route listed twice");
+    }
+
+    /// The published operator API (`crates/hub/openapi/admin.json`, served at
+    /// `GET /openapi.json`) documents exactly the routes the hub serves, and names for each the
+    /// permission this table requires.
+    #[test]
+    fn the_openapi_document_matches_the_routes_and_permissions() {
+        let source = include_str!("../../hub/src/admin.rs");
+        let served = parse_routes(source);
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("../../hub/openapi/admin.json"))
+                .expect("admin.json is JSON");
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let method = method.to_ascii_uppercase();
+                documented.insert((method.clone(), path.clone()));
+                let named: BTreeSet<String> = match &operation["x-ferroloop-permission"] {
+                    serde_json::Value::Null => BTreeSet::new(),
+                    serde_json::Value::String(name) => [name.clone()].into(),
+                    serde_json::Value::Array(names) => names
+                        .iter()
+                        .map(|n| n.as_str().expect("permission name").to_string())
+                        .collect(),
+                    other => panic!("{method} {path}: x-ferroloop-permission {other}"),
+                };
+                let required: BTreeSet<String> = route_permission(&method, path)
+                    .map(|p| {
+                        p.candidates()
+                            .iter()
+                            .map(|p| p.as_str().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assert_eq!(named, required, "{method} {path}: documented permission");
+                let public = PUBLIC_ADMIN_ROUTES.contains(&(method.as_str(), path.as_str()));
+                let open = operation["security"].as_array().is_some_and(Vec::is_empty);
+                assert_eq!(open, public, "{method} {path}: security");
+            }
+        }
+        assert_eq!(documented, served, "documented routes = served routes");
     }
 
     /// `(METHOD, path)` for every `.route("path", method(..).method(..))` in `source`.
