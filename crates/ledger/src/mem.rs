@@ -24,13 +24,24 @@
 //!   index before an immediate foreign key; keys are looked up ignoring the participant's case.
 //!   Participant TLS settings are one row per participant, keyed and looked up by exact name
 //!   (an upsert replaces the whole row).
+//! - **Operator IAM follows the same rules.** Operator names are unique ignoring ASCII case;
+//!   rows that refer to an operator (password history, role assignments, sessions, API tokens,
+//!   approval requests and votes) need its exact name, and reads and deletions keyed by an
+//!   operator's name ignore ASCII case. The schema's CHECK constraints are checked too (PHC
+//!   strings, hex SHA-256 hashes, base32 TOTP secrets, JSON columns, approval states, the maker
+//!   never deciding unless withdrawing), before uniqueness and then references, in SQLite's
+//!   order; a vote by a request's maker fails with [`StoreError::Backend`] (SQLite's trigger)
+//!   before a second vote by the same voter is found a duplicate.
 //! - **Decimals are stored normalized** (`1.50` reads back as `1.5`), as the SQLite backend
 //!   stores canonical text.
 //! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
 //!   limits by currency, endpoints by type, open transfers by (expiration, id), parties by
 //!   (sub-id, currency), audit entries and deliveries newest (last appended) first, JWS keys by
 //!   (added time, registration order), evidence of a subject in append order, participant TLS
-//!   settings by participant name (byte order).
+//!   settings by participant name (byte order), operators and custom roles by name and an
+//!   operator's roles by role name (byte order), password history newest (last pushed) first,
+//!   API tokens by (created time, insertion order), approval requests newest (created time, then
+//!   insertion) first, approval votes in insertion order.
 //! - **The audit log is a hash chain** ([`AuditEntry`]): `seq` counts up from 1 inside the
 //!   writing transaction (a rolled-back append leaves no gap), each entry carries the previous
 //!   entry's hash, and [`LedgerTx::audit_range`] pages through it oldest first.
@@ -38,7 +49,7 @@
 //! A write transaction copies the whole state once, so the model is meant for tests of modest
 //! size, not for production.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -82,6 +93,22 @@ struct State {
     evidence: BTreeMap<String, Vec<Evidence>>,
     /// Keyed by exact participant name.
     participant_tls: BTreeMap<String, ParticipantTls>,
+    /// Keyed by exact operator name.
+    operators: BTreeMap<String, Operator>,
+    /// (operator, PHC string, time) in append order.
+    password_history: Vec<(String, String, i64)>,
+    /// Keyed by exact role name.
+    custom_roles: BTreeMap<String, CustomRole>,
+    /// (operator, role).
+    operator_roles: BTreeSet<(String, String)>,
+    /// Keyed by id hash.
+    sessions: HashMap<String, SessionRecord>,
+    /// In insertion order.
+    api_tokens: Vec<ApiTokenRecord>,
+    /// In insertion order.
+    approvals: Vec<ApprovalRecord>,
+    /// In insertion order.
+    approval_votes: Vec<ApprovalVote>,
 }
 
 /// An in-memory ledger store (see the module docs for its semantics).
@@ -192,6 +219,107 @@ impl State {
         } else {
             Err(missing_reference("account", id))
         }
+    }
+
+    fn require_operator(&self, name: &str) -> Result<(), StoreError> {
+        if self.operators.contains_key(name) {
+            Ok(())
+        } else {
+            Err(missing_reference("operator", name))
+        }
+    }
+}
+
+/// A broken CHECK constraint of the SQL schema.
+fn check_failed(what: &str, rule: &str) -> StoreError {
+    StoreError::Backend(format!("memory: check constraint failed: {what}: {rule}"))
+}
+
+/// SQL `text GLOB '$*$*'`: the PHC form `$<id>$…`.
+fn is_phc(text: &str) -> bool {
+    text.strip_prefix('$')
+        .is_some_and(|rest| rest.contains('$'))
+}
+
+/// 64 lower-case hex digits (a SHA-256).
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// RFC 4648 base32 without padding, at least 128 bits.
+fn is_totp_secret(text: &str) -> bool {
+    text.len() >= 26 && text.bytes().all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7'))
+}
+
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok()
+}
+
+fn is_json_array(text: &str) -> bool {
+    matches!(
+        serde_json::from_str::<serde_json::Value>(text),
+        Ok(serde_json::Value::Array(_))
+    )
+}
+
+/// The rules the SQL schema puts on an operator row.
+fn check_operator(operator: &Operator) -> Result<(), StoreError> {
+    if !is_phc(&operator.password_phc) {
+        return Err(check_failed("operator", "password_phc is a PHC string"));
+    }
+    if !operator
+        .totp_secret_b32
+        .as_deref()
+        .is_none_or(is_totp_secret)
+    {
+        return Err(check_failed("operator", "totp_secret_b32 is base32"));
+    }
+    // The SQL backends store integers as i64.
+    if operator
+        .totp_last_step
+        .is_some_and(|step| i64::try_from(step).is_err())
+    {
+        return Err(StoreError::Backend(format!(
+            "memory: TOTP step {:?} of operator {} is out of range",
+            operator.totp_last_step, operator.name
+        )));
+    }
+    Ok(())
+}
+
+/// The rules the SQL schema puts on an approval request, given its (stored) maker.
+fn check_approval(approval: &ApprovalRecord, maker: &str) -> Result<(), StoreError> {
+    let rules = [
+        (
+            ApprovalRecord::STATES.contains(&approval.state.as_str()),
+            "state is a known state",
+        ),
+        (is_json(&approval.payload_json), "payload_json is JSON"),
+        (
+            is_json_array(&approval.approvals_json),
+            "approvals_json is a JSON array",
+        ),
+        (
+            approval.result_json.as_deref().is_none_or(is_json),
+            "result_json is JSON",
+        ),
+        (
+            approval.expires_at_ms > approval.created_at_ms,
+            "expires_at_ms > created_at_ms",
+        ),
+        (
+            approval.decided_by.as_deref().is_none_or(|by| by != maker)
+                || approval.state == ApprovalRecord::REJECTED,
+            "decided_by is not the maker unless rejected",
+        ),
+        (
+            (approval.state == ApprovalRecord::EXECUTED) == approval.executed_at_ms.is_some(),
+            "executed_at_ms is set exactly when executed",
+        ),
+    ];
+    match rules.into_iter().find(|(ok, _)| !ok) {
+        Some((_, rule)) => Err(check_failed("approval", rule)),
+        None => Ok(()),
     }
 }
 
@@ -678,6 +806,351 @@ impl LedgerTx for MemTx {
             .participant_tls
             .insert(tls.participant.clone(), tls.clone());
         Ok(())
+    }
+
+    async fn insert_operator(&mut self, operator: &Operator) -> Result<(), StoreError> {
+        let state = self.write()?;
+        check_operator(operator)?;
+        if state
+            .operators
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case(&operator.name))
+        {
+            return Err(duplicate("operator", &operator.name));
+        }
+        state
+            .operators
+            .insert(operator.name.clone(), operator.clone());
+        Ok(())
+    }
+
+    async fn operator(&mut self, name: &str) -> Result<Option<Operator>, StoreError> {
+        Ok(self
+            .state
+            .operators
+            .values()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
+            .cloned())
+    }
+
+    async fn operators(&mut self) -> Result<Vec<Operator>, StoreError> {
+        Ok(self.state.operators.values().cloned().collect())
+    }
+
+    async fn update_operator(&mut self, operator: &Operator) -> Result<(), StoreError> {
+        let state = self.write()?;
+        check_operator(operator)?;
+        let row = state
+            .operators
+            .get_mut(&operator.name)
+            .ok_or_else(|| not_found("operator", &operator.name))?;
+        *row = Operator {
+            name: row.name.clone(),
+            created_at_ms: row.created_at_ms,
+            ..operator.clone()
+        };
+        Ok(())
+    }
+
+    async fn push_password_history(
+        &mut self,
+        operator: &str,
+        phc: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if !is_phc(phc) {
+            return Err(check_failed("password history", "phc is a PHC string"));
+        }
+        state.require_operator(operator)?;
+        state
+            .password_history
+            .push((operator.to_owned(), phc.to_owned(), at_ms));
+        Ok(())
+    }
+
+    async fn password_history(
+        &mut self,
+        operator: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .state
+            .password_history
+            .iter()
+            .rev()
+            .filter(|(name, _, _)| name.eq_ignore_ascii_case(operator))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|(_, phc, _)| phc.clone())
+            .collect())
+    }
+
+    async fn upsert_custom_role(&mut self, role: &CustomRole) -> Result<(), StoreError> {
+        let state = self.write()?;
+        match state.custom_roles.get_mut(&role.name) {
+            Some(row) => row.permissions.clone_from(&role.permissions),
+            None => {
+                state.custom_roles.insert(role.name.clone(), role.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn custom_roles(&mut self) -> Result<Vec<CustomRole>, StoreError> {
+        Ok(self.state.custom_roles.values().cloned().collect())
+    }
+
+    async fn delete_custom_role(&mut self, name: &str) -> Result<bool, StoreError> {
+        let state = self.write()?;
+        if state.custom_roles.remove(name).is_none() {
+            return Ok(false);
+        }
+        state.operator_roles.retain(|(_, role)| role != name);
+        Ok(true)
+    }
+
+    async fn operator_roles(&mut self, operator: &str) -> Result<Vec<String>, StoreError> {
+        let mut roles: Vec<String> = self
+            .state
+            .operator_roles
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(operator))
+            .map(|(_, role)| role.clone())
+            .collect();
+        roles.sort();
+        Ok(roles)
+    }
+
+    async fn set_operator_roles(
+        &mut self,
+        operator: &str,
+        roles: &[String],
+    ) -> Result<(), StoreError> {
+        let state = self.write()?;
+        state.require_operator(operator)?;
+        state.operator_roles.retain(|(name, _)| name != operator);
+        for role in roles {
+            state
+                .operator_roles
+                .insert((operator.to_owned(), role.clone()));
+        }
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if !is_sha256_hex(&session.id_hash) {
+            return Err(check_failed(
+                "session",
+                "id_hash is 64 lower-case hex digits",
+            ));
+        }
+        if session.idle_timeout_ms <= 0 || session.absolute_timeout_ms <= 0 {
+            return Err(check_failed("session", "timeouts are positive"));
+        }
+        if state.sessions.contains_key(&session.id_hash) {
+            return Err(duplicate("session", &session.id_hash));
+        }
+        state.require_operator(&session.operator)?;
+        state
+            .sessions
+            .insert(session.id_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.state.sessions.get(id_hash).cloned())
+    }
+
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let row = state
+            .sessions
+            .get_mut(&session.id_hash)
+            .ok_or_else(|| not_found("session", &session.id_hash))?;
+        row.last_seen_ms = session.last_seen_ms;
+        row.mfa_at_ms = session.mfa_at_ms;
+        Ok(())
+    }
+
+    async fn delete_session(&mut self, id_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.write()?.sessions.remove(id_hash).is_some())
+    }
+
+    async fn delete_operator_sessions(&mut self, operator: &str) -> Result<u64, StoreError> {
+        let state = self.write()?;
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|_, s| !s.operator.eq_ignore_ascii_case(operator));
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn insert_api_token(&mut self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        let state = self.write()?;
+        if !is_sha256_hex(&token.id_hash) {
+            return Err(check_failed(
+                "api token",
+                "id_hash is 64 lower-case hex digits",
+            ));
+        }
+        if token.expires_at_ms <= token.created_at_ms {
+            return Err(check_failed("api token", "expires_at_ms > created_at_ms"));
+        }
+        if state.api_tokens.iter().any(|t| t.id_hash == token.id_hash) {
+            return Err(duplicate("api token", &token.id_hash));
+        }
+        state.require_operator(&token.operator)?;
+        state.api_tokens.push(token.clone());
+        Ok(())
+    }
+
+    async fn api_token(&mut self, id_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
+        Ok(self
+            .state
+            .api_tokens
+            .iter()
+            .find(|t| t.id_hash == id_hash)
+            .cloned())
+    }
+
+    async fn api_tokens(&mut self, operator: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let mut tokens: Vec<ApiTokenRecord> = self
+            .state
+            .api_tokens
+            .iter()
+            .filter(|t| t.operator.eq_ignore_ascii_case(operator))
+            .cloned()
+            .collect();
+        // Stable: insertion order among equal times.
+        tokens.sort_by_key(|t| t.created_at_ms);
+        Ok(tokens)
+    }
+
+    async fn revoke_api_token(&mut self, id_hash: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let state = self.write()?;
+        let row = state
+            .api_tokens
+            .iter_mut()
+            .find(|t| t.id_hash == id_hash && t.revoked_at_ms.is_none());
+        Ok(match row {
+            Some(row) => {
+                row.revoked_at_ms = Some(at_ms);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let state = self.write()?;
+        check_approval(approval, &approval.maker)?;
+        if state.approvals.iter().any(|a| a.id == approval.id) {
+            return Err(duplicate("approval", &approval.id));
+        }
+        state.require_operator(&approval.maker)?;
+        if let Some(by) = &approval.decided_by {
+            state.require_operator(by)?;
+        }
+        state.approvals.push(approval.clone());
+        Ok(())
+    }
+
+    async fn approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        Ok(self.state.approvals.iter().find(|a| a.id == id).cloned())
+    }
+
+    async fn approvals(
+        &mut self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let mut rows: Vec<ApprovalRecord> = self
+            .state
+            .approvals
+            .iter()
+            .rev()
+            .filter(|a| state.is_none_or(|s| a.state == s))
+            .cloned()
+            .collect();
+        // Stable: the later inserted first among equal times.
+        rows.sort_by_key(|a| std::cmp::Reverse(a.created_at_ms));
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    async fn update_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let index = state
+            .approvals
+            .iter()
+            .position(|a| a.id == approval.id)
+            .ok_or_else(|| not_found("approval", &approval.id))?;
+        let stored = &state.approvals[index];
+        let updated = ApprovalRecord {
+            state: approval.state.clone(),
+            approvals_json: approval.approvals_json.clone(),
+            decided_by: approval.decided_by.clone(),
+            reason: approval.reason.clone(),
+            executed_at_ms: approval.executed_at_ms,
+            result_json: approval.result_json.clone(),
+            ..stored.clone()
+        };
+        check_approval(&updated, &stored.maker)?;
+        if let Some(by) = &updated.decided_by {
+            state.require_operator(by)?;
+        }
+        state.approvals[index] = updated;
+        Ok(())
+    }
+
+    async fn add_approval_vote(
+        &mut self,
+        approval_id: &str,
+        voter: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let state = self.write()?;
+        // In the SQL schema's order: the trigger, the primary key, then the foreign keys.
+        if state
+            .approvals
+            .iter()
+            .any(|a| a.id == approval_id && a.maker == voter)
+        {
+            return Err(StoreError::Backend(format!(
+                "memory: approval vote by the maker of the request: {voter} on {approval_id}"
+            )));
+        }
+        if state
+            .approval_votes
+            .iter()
+            .any(|v| v.approval_id == approval_id && v.voter == voter)
+        {
+            return Err(duplicate(
+                "approval vote",
+                format_args!("{voter} on {approval_id}"),
+            ));
+        }
+        if !state.approvals.iter().any(|a| a.id == approval_id) {
+            return Err(missing_reference("approval", approval_id));
+        }
+        state.require_operator(voter)?;
+        state.approval_votes.push(ApprovalVote {
+            approval_id: approval_id.to_owned(),
+            voter: voter.to_owned(),
+            at_ms,
+        });
+        Ok(())
+    }
+
+    async fn approval_votes(&mut self, approval_id: &str) -> Result<Vec<ApprovalVote>, StoreError> {
+        Ok(self
+            .state
+            .approval_votes
+            .iter()
+            .filter(|v| v.approval_id == approval_id)
+            .cloned()
+            .collect())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

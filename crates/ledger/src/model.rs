@@ -545,6 +545,196 @@ pub struct ParticipantTls {
     pub updated_at_ms: i64,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Operator identity and access management (issue 6). The rules are in the `iam` crate; these
+// are the rows the hub keeps of what it returns. Every reference to an operator names it
+// exactly as registered (like references to participants); lookups and deletions keyed by an
+// operator's name ignore ASCII case (like JWS keys), names being unique ignoring ASCII case.
+
+/// An operator account of the admin plane.
+///
+/// Secrets are stored only in the forms documented on each field: the password and the recovery
+/// codes as argon2id PHC strings, never in the clear. The TOTP secret is the one secret kept as
+/// is (base32), because checking a code needs it. `Debug` shows it as `<redacted>`; the hub
+/// never sends this row to a client as it is.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// Login name, as registered. Unique ignoring ASCII case.
+    pub name: String,
+    /// The password's argon2id hash as a PHC string (`$argon2id$v=19$…`, from
+    /// `iam::password::hash`); never the password. The store refuses text that is not of the
+    /// PHC form `$<id>$…`.
+    pub password_phc: String,
+    /// When the password was last set, ms since the epoch (for the policy's maximum age).
+    pub password_changed_at_ms: i64,
+    /// Whether the operator must choose a new password at the next login (set at creation and
+    /// after an administrator reset it).
+    pub must_change_password: bool,
+    /// Failed logins since the last successful one (`iam::password::Lockout`).
+    pub failed_attempts: u32,
+    /// When the last failed login happened, ms since the epoch; `None` when none since the last
+    /// success.
+    pub last_failure_at_ms: Option<i64>,
+    /// The TOTP secret in RFC 4648 base32 without padding (`iam::totp::TotpSecret::to_base32`):
+    /// at least 26 characters of `A-Z2-7` (128 bits). `None` until the operator enrols.
+    pub totp_secret_b32: Option<String>,
+    /// The last TOTP time step accepted, to refuse a replayed code (`iam::totp::verify`).
+    /// Stored as a signed 64-bit integer: a step above `i64::MAX` is refused.
+    pub totp_last_step: Option<u64>,
+    /// The argon2id PHC hashes of the recovery codes not used yet
+    /// (`iam::totp::generate_recovery_codes`), in the order issued; a used one is removed.
+    pub recovery_code_hashes: Vec<String>,
+    /// A disabled operator cannot log in; the hub refuses its sessions and API tokens.
+    pub disabled: bool,
+    /// When the account was created, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator")
+            .field("name", &self.name)
+            .field("password_phc", &self.password_phc)
+            .field("password_changed_at_ms", &self.password_changed_at_ms)
+            .field("must_change_password", &self.must_change_password)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("last_failure_at_ms", &self.last_failure_at_ms)
+            .field(
+                "totp_secret_b32",
+                &self.totp_secret_b32.as_ref().map(|_| "<redacted>"),
+            )
+            .field("totp_last_step", &self.totp_last_step)
+            .field("recovery_code_hashes", &self.recovery_code_hashes)
+            .field("disabled", &self.disabled)
+            .field("created_at_ms", &self.created_at_ms)
+            .finish()
+    }
+}
+
+/// A role an operator defined (`iam::rbac::CustomRole`). Built-in roles have no row: their
+/// definitions are code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomRole {
+    /// The role's name (`iam::rbac::CustomRole::name`), unique, compared exactly.
+    pub name: String,
+    /// The stable names of its permissions (`iam::rbac::Permission::as_str`), stored as a JSON
+    /// array of strings.
+    pub permissions: Vec<String>,
+    /// When the role was first defined, ms since the epoch (kept when it is redefined).
+    pub created_at_ms: i64,
+}
+
+/// A browser session of an operator (`iam::token::Session`), kept under the hash of its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id as presented (`fls_…`), lower-case hex, 64 characters
+    /// (`iam::token::hash`); never the id itself. Unique.
+    pub id_hash: String,
+    /// Owner: the operator's name as registered.
+    pub operator: String,
+    /// Login time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Last use, ms since the epoch.
+    pub last_seen_ms: i64,
+    /// Inactivity after which the session ends, ms (> 0).
+    pub idle_timeout_ms: i64,
+    /// Time after `created_at_ms` at which the session ends however active, ms (> 0).
+    pub absolute_timeout_ms: i64,
+    /// When the operator last completed the second factor in this session, if ever.
+    pub mfa_at_ms: Option<i64>,
+}
+
+/// An API token of an operator (`iam::token::ApiToken`), kept under the hash of the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    /// SHA-256 of the token as presented (`flt_…`), lower-case hex, 64 characters
+    /// (`iam::token::hash`); never the token itself. Unique.
+    pub id_hash: String,
+    /// Owner: the operator's name as registered.
+    pub operator: String,
+    /// What the owner called it.
+    pub label: String,
+    /// The stable names of the permissions it is limited to (`iam::rbac::Permission::as_str`),
+    /// stored as a JSON array of strings.
+    pub scopes: Vec<String>,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Expiry, ms since the epoch; mandatory, after `created_at_ms`.
+    pub expires_at_ms: i64,
+    /// When it was revoked, ms since the epoch; `None` while not revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A maker/checker request (`iam::approval::PendingRequest`): a sensitive operation waiting for,
+/// or past, its approvals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The request's id (a UUID chosen by the hub). Unique.
+    pub id: String,
+    /// The operation: the stable name of its permission (`iam::rbac::Permission::as_str`).
+    pub permission: String,
+    /// The operation's parameters as the hub will execute them: JSON text.
+    pub payload_json: String,
+    /// Who asked: the operator's name as registered.
+    pub maker: String,
+    /// When it was made, ms since the epoch.
+    pub created_at_ms: i64,
+    /// When it expires unless executed, ms since the epoch; after `created_at_ms`.
+    pub expires_at_ms: i64,
+    /// Approvals needed, fixed when the request was made.
+    pub required_approvals: u32,
+    /// One of the `ApprovalRecord::*` state constants (`iam::approval::RequestState::as_str`).
+    pub state: String,
+    /// The approvals so far, in order: a JSON array of `{"user": name, "at": time}` objects
+    /// (the store checks only that it is a JSON array).
+    pub approvals_json: String,
+    /// Who decided: the checker who rejected it (or its maker, who may withdraw it), or the
+    /// checker whose approval completed it; an operator's name as registered. Never the maker
+    /// unless the state is [`ApprovalRecord::REJECTED`].
+    pub decided_by: Option<String>,
+    /// Why it was rejected, in the decider's words.
+    pub reason: Option<String>,
+    /// When it was executed, ms since the epoch: set exactly when the state is
+    /// [`ApprovalRecord::EXECUTED`].
+    pub executed_at_ms: Option<i64>,
+    /// What the execution returned: JSON text.
+    pub result_json: Option<String>,
+}
+
+impl ApprovalRecord {
+    /// `state` of a request waiting for approvals.
+    pub const PENDING: &'static str = "pending";
+    /// `state` of a request approved by enough checkers, not executed yet.
+    pub const APPROVED: &'static str = "approved";
+    /// `state` of a request refused by a checker or withdrawn by its maker.
+    pub const REJECTED: &'static str = "rejected";
+    /// `state` of a request not approved, or not executed, in time.
+    pub const EXPIRED: &'static str = "expired";
+    /// `state` of a request the hub performed.
+    pub const EXECUTED: &'static str = "executed";
+    /// Every state, as stored.
+    pub const STATES: [&'static str; 5] = [
+        Self::PENDING,
+        Self::APPROVED,
+        Self::REJECTED,
+        Self::EXPIRED,
+        Self::EXECUTED,
+    ];
+}
+
+/// One checker's approval of a request, recorded apart from the request by
+/// [`LedgerTx::add_approval_vote`](crate::LedgerTx::add_approval_vote) so that the store
+/// itself refuses a second approval by the same checker and an approval by the maker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalVote {
+    /// The request ([`ApprovalRecord::id`]).
+    pub approval_id: String,
+    /// The checker: an operator's name as registered, never the request's maker.
+    pub voter: String,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

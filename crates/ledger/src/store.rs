@@ -219,6 +219,121 @@ pub trait LedgerTx: Send {
     /// exist (exact name, like every other reference to a participant).
     async fn upsert_participant_tls(&mut self, tls: &ParticipantTls) -> Result<(), StoreError>;
 
+    // Operator IAM (see the `iam` crate for the rules). Every row that refers to an operator
+    // (password history, role assignments, sessions, API tokens, approval requests and votes)
+    // must name an existing operator exactly as registered, like every other reference to a
+    // participant; reads and deletions keyed by an operator's name ignore its ASCII case.
+    /// Adds an operator. The name is unique ignoring ASCII case ([`StoreError::Duplicate`]).
+    /// Refuses (with an error other than `Duplicate`) a `password_phc` not of the PHC form
+    /// `$<id>$…`, a `totp_secret_b32` that is not at least 26 characters of `A-Z2-7`, and a
+    /// `totp_last_step` above `i64::MAX`.
+    async fn insert_operator(&mut self, operator: &Operator) -> Result<(), StoreError>;
+    /// One operator, its name compared ignoring ASCII case (the login name in any case finds
+    /// the one account; the row carries the name as registered).
+    async fn operator(&mut self, name: &str) -> Result<Option<Operator>, StoreError>;
+    /// Every operator, ordered by name (byte order).
+    async fn operators(&mut self) -> Result<Vec<Operator>, StoreError>;
+    /// Rewrites every field of an operator but `name` and `created_at_ms` (the operator is
+    /// found by its exact name). Fails, with an error other than `Duplicate`, when there is no
+    /// such operator, or when a field breaks a rule of [`LedgerTx::insert_operator`].
+    async fn update_operator(&mut self, operator: &Operator) -> Result<(), StoreError>;
+    /// Appends a password the operator (exact name) had, as its argon2id PHC string (refused
+    /// when not of the PHC form), set at `at_ms`.
+    async fn push_password_history(
+        &mut self,
+        operator: &str,
+        phc: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The operator's last `limit` passwords as PHC strings, newest (last pushed) first; the
+    /// operator's name compared ignoring ASCII case.
+    async fn password_history(
+        &mut self,
+        operator: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Defines a custom role, or redefines one of the same name (exact): a redefinition
+    /// replaces the permissions and keeps the first `created_at_ms`.
+    async fn upsert_custom_role(&mut self, role: &CustomRole) -> Result<(), StoreError>;
+    /// Every custom role, ordered by name (byte order).
+    async fn custom_roles(&mut self) -> Result<Vec<CustomRole>, StoreError>;
+    /// Deletes a custom role (exact name) and every assignment of it, so that a role defined
+    /// later under the same name grants nothing by surprise. Returns whether the role existed
+    /// (assignments of a name that is no custom role, such as a built-in role's, are kept).
+    async fn delete_custom_role(&mut self, name: &str) -> Result<bool, StoreError>;
+    /// The names of the roles (built-in or custom) assigned to an operator, ordered by name
+    /// (byte order); the operator's name compared ignoring ASCII case.
+    async fn operator_roles(&mut self, operator: &str) -> Result<Vec<String>, StoreError>;
+    /// Replaces every role assignment of an operator (exact name, which must exist, even when
+    /// `roles` is empty) with `roles`; a name given twice is assigned once. Role names are not
+    /// checked against the custom roles (built-in roles have no row).
+    async fn set_operator_roles(
+        &mut self,
+        operator: &str,
+        roles: &[String],
+    ) -> Result<(), StoreError>;
+    /// Adds a session. `id_hash` is unique ([`StoreError::Duplicate`]) and must be 64
+    /// lower-case hex digits; both timeouts must be positive.
+    async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// One session by the hash of its id (exact).
+    async fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Writes `last_seen_ms` and `mfa_at_ms` of an existing session (the other fields are
+    /// fixed at login). Fails, with an error other than `Duplicate`, when there is no such
+    /// session.
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// Deletes a session (logout). Returns whether it existed.
+    async fn delete_session(&mut self, id_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes every session of an operator (its name compared ignoring ASCII case): at
+    /// password change, role change, disabling. Returns how many there were.
+    async fn delete_operator_sessions(&mut self, operator: &str) -> Result<u64, StoreError>;
+    /// Adds an API token. `id_hash` is unique ([`StoreError::Duplicate`]) and must be 64
+    /// lower-case hex digits; `expires_at_ms` must be after `created_at_ms`.
+    async fn insert_api_token(&mut self, token: &ApiTokenRecord) -> Result<(), StoreError>;
+    /// One API token by its hash (exact), revoked or not.
+    async fn api_token(&mut self, id_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError>;
+    /// Every API token of an operator (its name compared ignoring ASCII case), revoked ones
+    /// included, oldest `created_at_ms` first (insertion order among equal times).
+    async fn api_tokens(&mut self, operator: &str) -> Result<Vec<ApiTokenRecord>, StoreError>;
+    /// Sets `revoked_at_ms` of a token that is not revoked yet. Returns `false` (and changes
+    /// nothing) when there is no such token or it is already revoked.
+    async fn revoke_api_token(&mut self, id_hash: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Adds an approval request (`id` unique: [`StoreError::Duplicate`]). Refused, with an
+    /// error other than `Duplicate`: a `state` not in [`ApprovalRecord::STATES`],
+    /// `payload_json`/`result_json` that are not JSON, `approvals_json` that is not a JSON
+    /// array, `expires_at_ms` not after `created_at_ms`, `decided_by` equal to the maker
+    /// unless the state is `rejected` (a maker may withdraw their request, never approve it),
+    /// `executed_at_ms` set in any state but `executed` or missing in that one.
+    async fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError>;
+    /// One approval request by id (exact).
+    async fn approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+    /// Approval requests, all or those in one `state`, newest first (highest `created_at_ms`;
+    /// the later inserted among equal times), at most `limit`.
+    async fn approvals(
+        &mut self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Rewrites `state`, `approvals_json`, `decided_by`, `reason`, `executed_at_ms` and
+    /// `result_json` of an existing request (the others are fixed when it is made), under the
+    /// rules of [`LedgerTx::insert_approval`]. Fails, with an error other than `Duplicate`,
+    /// when there is no such request.
+    async fn update_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError>;
+    /// Records that `voter` approved the request `approval_id` at `at_ms` — the store's own
+    /// check of two maker/checker rules, next to `iam::approval`'s: a second vote by the same
+    /// voter on the same request is [`StoreError::Duplicate`]; a vote by the request's maker
+    /// is [`StoreError::Backend`] (a broken rule, like a foreign key, not a duplicate), as are
+    /// votes on an unknown request or by an unknown operator (exact name). The store does not
+    /// look at the request's state; the hub writes the vote in the same transaction as the
+    /// updated request.
+    async fn add_approval_vote(
+        &mut self,
+        approval_id: &str,
+        voter: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The votes on a request, in the order they were added.
+    async fn approval_votes(&mut self, approval_id: &str) -> Result<Vec<ApprovalVote>, StoreError>;
+
     /// Makes every write of this transaction durable, atomically.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

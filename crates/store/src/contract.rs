@@ -20,6 +20,13 @@
 //!   compared exactly; evidence bodies are kept byte for byte (empty and non-UTF-8 included);
 //! - participant TLS settings are one row per participant, looked up by exact name, replaced
 //!   whole by an upsert, and listed by participant name (byte order);
+//! - operator IAM: operator names are unique ignoring ASCII case; rows referring to an operator
+//!   need its exact name, reads and deletions keyed by it ignore ASCII case; secrets are stored
+//!   only as PHC strings, hex SHA-256 and base32 (other forms are refused); password history
+//!   newest (last pushed) first; role assignments replaced whole and listed by name, deleted
+//!   with their custom role; API tokens oldest created first; approval requests newest created
+//!   first; a second vote by the same checker is a duplicate, a vote by the maker a
+//!   [`StoreError::Backend`]; the maker decides a request only to withdraw it;
 //! - updates of rows that do not exist, and rows referring to a missing participant or account,
 //!   fail with an error other than [`StoreError::Duplicate`];
 //! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
@@ -29,10 +36,10 @@
 //! then dropped.
 
 use ledger::{
-    AUDIT_GENESIS_HASH, Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence,
-    FundsTransfer, JournalEntry, JwsKey, LedgerStore, LedgerTx, Limit, NewAccount, Participant,
-    ParticipantTls, PartyRegistration, Quote, StoreError, Transfer, TransferState,
-    parse_audit_hash,
+    AUDIT_GENESIS_HASH, Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote,
+    AuditEntry, CustomRole, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey,
+    LedgerStore, LedgerTx, Limit, NewAccount, Operator, Participant, ParticipantTls,
+    PartyRegistration, Quote, SessionRecord, StoreError, Transfer, TransferState, parse_audit_hash,
 };
 use rust_decimal::Decimal;
 
@@ -2041,6 +2048,1510 @@ pub async fn participant_tls_read_view_refuses_writes(store: &dyn LedgerStore) {
     );
     assert_eq!(view.participant_tls("payeefsp").await.unwrap(), None);
     assert_eq!(view.all_participant_tls().await.unwrap(), [stored]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator IAM.
+
+/// A PHC string of the argon2id form (not a real hash: the store only checks the form).
+fn phc(n: u32) -> String {
+    format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdC{n:04}$aGFzaC1vZi1wYXNzd29yZC1udW1iZXI{n:04}")
+}
+
+/// 64 lower-case hex digits: the byte `n` repeated (a stand-in for a token's SHA-256).
+fn sha256_hex(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+/// A freshly created operator: must change the password, no TOTP, no failures.
+fn operator(name: &str) -> Operator {
+    Operator {
+        name: name.to_owned(),
+        password_phc: phc(0),
+        password_changed_at_ms: 1_700_000_000_000,
+        must_change_password: true,
+        failed_attempts: 0,
+        last_failure_at_ms: None,
+        totp_secret_b32: None,
+        totp_last_step: None,
+        recovery_code_hashes: Vec::new(),
+        disabled: false,
+        created_at_ms: 1_700_000_000_000,
+    }
+}
+
+/// An enrolled operator with every optional field set.
+fn enrolled_operator(name: &str) -> Operator {
+    Operator {
+        password_phc: phc(1),
+        password_changed_at_ms: 1_700_000_100_000,
+        must_change_password: false,
+        failed_attempts: 3,
+        last_failure_at_ms: Some(1_700_000_200_000),
+        totp_secret_b32: Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_owned()),
+        totp_last_step: Some(56_666_673),
+        recovery_code_hashes: vec![phc(10), phc(11), phc(12)],
+        ..operator(name)
+    }
+}
+
+fn session(n: u8, operator: &str) -> SessionRecord {
+    SessionRecord {
+        id_hash: sha256_hex(n),
+        operator: operator.to_owned(),
+        created_at_ms: 1_700_000_000_000 + i64::from(n),
+        last_seen_ms: 1_700_000_000_000 + i64::from(n),
+        idle_timeout_ms: 15 * 60 * 1000,
+        absolute_timeout_ms: 8 * 60 * 60 * 1000,
+        mfa_at_ms: None,
+    }
+}
+
+fn api_token(n: u8, operator: &str) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id_hash: sha256_hex(n),
+        operator: operator.to_owned(),
+        label: format!("automation {n}"),
+        scopes: vec!["participants.read".to_owned(), "transfers.read".to_owned()],
+        created_at_ms: 1_700_000_000_000 + i64::from(n),
+        expires_at_ms: 1_800_000_000_000,
+        revoked_at_ms: None,
+    }
+}
+
+/// A pending request by `maker`, created at 1_700_000_000_000 + `n`.
+fn approval(id: &str, maker: &str, n: i64) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.to_owned(),
+        permission: "funds.in".to_owned(),
+        payload_json: format!(r#"{{"participant":"payerfsp","amount":"{n}.50"}}"#),
+        maker: maker.to_owned(),
+        created_at_ms: 1_700_000_000_000 + n,
+        expires_at_ms: 1_700_086_400_000 + n,
+        required_approvals: 1,
+        state: ApprovalRecord::PENDING.to_owned(),
+        approvals_json: "[]".to_owned(),
+        decided_by: None,
+        reason: None,
+        executed_at_ms: None,
+        result_json: None,
+    }
+}
+
+/// `approval` after `checker` approved it at `at` (enough approvals: approved).
+fn approved(approval: &ApprovalRecord, checker: &str, at: i64) -> ApprovalRecord {
+    ApprovalRecord {
+        state: ApprovalRecord::APPROVED.to_owned(),
+        approvals_json: format!(r#"[{{"user":"{checker}","at":{at}}}]"#),
+        decided_by: Some(checker.to_owned()),
+        ..approval.clone()
+    }
+}
+
+fn vote(approval_id: &str, voter: &str, at_ms: i64) -> ApprovalVote {
+    ApprovalVote {
+        approval_id: approval_id.to_owned(),
+        voter: voter.to_owned(),
+        at_ms,
+    }
+}
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&name| name.to_owned()).collect()
+}
+
+/// Commits `operators` (as created by [`operator`]) in one transaction.
+async fn seed_operators(store: &dyn LedgerStore, names: &[&str]) {
+    let mut tx = begin(store).await;
+    for name in names {
+        tx.insert_operator(&operator(name))
+            .await
+            .expect("insert operator");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// Operators round-trip (every optional field set and unset, extreme integers); `operator`
+/// finds one by its name in any ASCII case and returns it as registered; `operators` lists
+/// them by name (byte order); `update_operator` rewrites every field but the name and the
+/// creation time, options and lists can be cleared.
+pub async fn operators_round_trip(store: &dyn LedgerStore) {
+    let plain = operator("alice");
+    let full = Operator {
+        failed_attempts: u32::MAX,
+        totp_last_step: Some(i64::MAX as u64),
+        disabled: true,
+        created_at_ms: -5,
+        ..enrolled_operator("Bob")
+    };
+    let third = operator("carol.o'neil-ünïcode");
+    let mut tx = begin(store).await;
+    assert_eq!(tx.operator("alice").await.unwrap(), None);
+    assert!(tx.operators().await.unwrap().is_empty());
+    for row in [&plain, &full, &third] {
+        tx.insert_operator(row).await.unwrap();
+    }
+    assert_eq!(
+        tx.operator("alice").await.unwrap().as_ref(),
+        Some(&plain),
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    for row in [&plain, &full, &third] {
+        assert_eq!(tx.operator(&row.name).await.unwrap().as_ref(), Some(row));
+    }
+    for name in ["ALICE", "Alice", "aLiCe"] {
+        assert_eq!(
+            tx.operator(name).await.unwrap().as_ref(),
+            Some(&plain),
+            "{name}: found ignoring ASCII case, as registered"
+        );
+    }
+    assert_eq!(tx.operator("bob").await.unwrap().as_ref(), Some(&full));
+    assert_eq!(tx.operator("alic").await.unwrap(), None);
+    assert_eq!(tx.operator("nobody").await.unwrap(), None);
+    assert_eq!(
+        tx.operators().await.unwrap(),
+        [full.clone(), plain.clone(), third.clone()],
+        "byte order of names"
+    );
+    drop(tx);
+
+    let changed = Operator {
+        password_phc: phc(2),
+        password_changed_at_ms: 1_700_000_300_000,
+        must_change_password: false,
+        failed_attempts: 1,
+        last_failure_at_ms: Some(1_700_000_400_000),
+        totp_secret_b32: Some("GEZDGNBVGY3TQOJQGEZDGNBVGY".to_owned()),
+        totp_last_step: Some(0),
+        recovery_code_hashes: vec![phc(20)],
+        disabled: true,
+        // Ignored by update_operator.
+        created_at_ms: 42,
+        ..plain.clone()
+    };
+    let cleared = Operator {
+        failed_attempts: 0,
+        last_failure_at_ms: None,
+        totp_secret_b32: None,
+        totp_last_step: None,
+        recovery_code_hashes: Vec::new(),
+        disabled: false,
+        ..full.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_operator(&changed).await.unwrap();
+    tx.update_operator(&cleared).await.unwrap();
+    let expected = Operator {
+        created_at_ms: plain.created_at_ms,
+        ..changed
+    };
+    assert_eq!(
+        tx.operator("alice").await.unwrap().as_ref(),
+        Some(&expected)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.operator("alice").await.unwrap(), Some(expected));
+    assert_eq!(
+        tx.operator("Bob").await.unwrap(),
+        Some(cleared),
+        "options and lists can be cleared"
+    );
+    assert_eq!(tx.operator(&third.name).await.unwrap(), Some(third));
+}
+
+/// An operator name that differs from an existing one only in ASCII case is a duplicate, in
+/// the same transaction and across transactions; the refused insert changes nothing.
+pub async fn operator_names_unique_ignoring_case(store: &dyn LedgerStore) {
+    seed_operators(store, &["Alice"]).await;
+    for name in ["Alice", "alice", "ALICE"] {
+        let mut tx = begin(store).await;
+        assert_duplicate(
+            tx.insert_operator(&enrolled_operator(name)).await,
+            &format!("{name} next to Alice"),
+        );
+    }
+    let mut tx = begin(store).await;
+    tx.insert_operator(&operator("bob")).await.unwrap();
+    assert_duplicate(
+        tx.insert_operator(&operator("BOB")).await,
+        "other case, same transaction",
+    );
+    drop(tx);
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.operators().await.unwrap(), [operator("Alice")]);
+}
+
+/// Secrets are stored only in their hashed or encoded forms: a password that is not a PHC
+/// string, a TOTP secret that is not base32 of at least 128 bits and a TOTP step beyond the
+/// stored range are refused (never as duplicates), on insert and on update; updating an
+/// operator that does not exist (exact name) is refused.
+pub async fn operator_secrets_stored_only_encoded(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice"]).await;
+    let bad = [
+        (
+            Operator {
+                password_phc: "correct horse battery staple".to_owned(),
+                ..operator("x")
+            },
+            "a plain password",
+        ),
+        (
+            Operator {
+                password_phc: "$argon2id".to_owned(),
+                ..operator("x")
+            },
+            "not a PHC string",
+        ),
+        (
+            Operator {
+                totp_secret_b32: Some("jbswy3dpehpk3pxpjbswy3dpehpk3pxp".to_owned()),
+                ..operator("x")
+            },
+            "lower-case base32",
+        ),
+        (
+            Operator {
+                totp_secret_b32: Some("JBSWY3DPEHPK3PXP".to_owned()),
+                ..operator("x")
+            },
+            "80-bit TOTP secret",
+        ),
+        (
+            Operator {
+                totp_secret_b32: Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PX=".to_owned()),
+                ..operator("x")
+            },
+            "padded base32",
+        ),
+        (
+            Operator {
+                totp_last_step: Some(u64::MAX),
+                ..operator("x")
+            },
+            "TOTP step beyond i64",
+        ),
+    ];
+    for (row, what) in &bad {
+        let mut tx = begin(store).await;
+        assert_refused(tx.insert_operator(row).await, what);
+        drop(tx);
+        let mut tx = begin(store).await;
+        assert_refused(
+            tx.update_operator(&Operator {
+                name: "alice".to_owned(),
+                ..row.clone()
+            })
+            .await,
+            what,
+        );
+    }
+    // The same name in another case is another key for an update.
+    for name in ["ALICE", "ghost"] {
+        let mut tx = begin(store).await;
+        assert_refused(
+            tx.update_operator(&enrolled_operator(name)).await,
+            &format!("update of unknown operator {name}"),
+        );
+    }
+    let mut tx = read(store).await;
+    assert_eq!(tx.operators().await.unwrap(), [operator("alice")]);
+}
+
+/// The password history comes back newest (last pushed, whatever the times) first, at most
+/// `limit` entries, per operator (name compared ignoring ASCII case); pushes need an existing
+/// operator named exactly and a PHC string.
+pub async fn password_history_newest_first(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice", "Bob"]).await;
+    let mut tx = begin(store).await;
+    assert!(tx.password_history("alice", 5).await.unwrap().is_empty());
+    for n in 1..=4 {
+        tx.push_password_history("alice", &phc(n), 1_000 - i64::from(n))
+            .await
+            .unwrap();
+    }
+    tx.push_password_history("Bob", &phc(100), 0).await.unwrap();
+    assert_eq!(
+        tx.password_history("alice", 2).await.unwrap(),
+        [phc(4), phc(3)],
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    for n in 5..=7 {
+        tx.push_password_history("alice", &phc(n), 5).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.password_history("alice", 5).await.unwrap(),
+        [phc(7), phc(6), phc(5), phc(4), phc(3)]
+    );
+    assert_eq!(
+        tx.password_history("alice", u32::MAX).await.unwrap().len(),
+        7
+    );
+    assert!(tx.password_history("alice", 0).await.unwrap().is_empty());
+    assert_eq!(
+        tx.password_history("ALICE", 1).await.unwrap(),
+        [phc(7)],
+        "name compared ignoring case"
+    );
+    assert_eq!(tx.password_history("bob", 5).await.unwrap(), [phc(100)]);
+    assert!(tx.password_history("nobody", 5).await.unwrap().is_empty());
+    drop(tx);
+
+    for (operator, entry, what) in [
+        ("ghost", phc(1), "unknown operator"),
+        ("bob", phc(1), "operator not named as registered"),
+        ("alice", "hunter2hunter2".to_owned(), "a plain password"),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.push_password_history(operator, &entry, 9).await, what);
+    }
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.password_history("alice", u32::MAX).await.unwrap().len(),
+        7
+    );
+    assert_eq!(tx.password_history("bob", 5).await.unwrap(), [phc(100)]);
+}
+
+/// Custom roles round-trip and are listed by name; a redefinition replaces the permissions
+/// and keeps the creation time; deleting reports whether the role existed and removes its
+/// assignments, leaving other roles' (built-in ones included) alone.
+pub async fn custom_roles_round_trip(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice", "bob"]).await;
+    let payments = CustomRole {
+        name: "payments-desk".to_owned(),
+        permissions: strings(&["participants.read", "transfers.read"]),
+        created_at_ms: 1_700_000_000_000,
+    };
+    let readers = CustomRole {
+        name: "readers".to_owned(),
+        permissions: strings(&["participants.read"]),
+        created_at_ms: 1_700_000_000_001,
+    };
+    let empty = CustomRole {
+        name: "a.empty".to_owned(),
+        permissions: Vec::new(),
+        created_at_ms: 0,
+    };
+    let mut tx = begin(store).await;
+    assert!(tx.custom_roles().await.unwrap().is_empty());
+    for role in [&readers, &payments, &empty] {
+        tx.upsert_custom_role(role).await.unwrap();
+    }
+    assert_eq!(
+        tx.custom_roles().await.unwrap(),
+        [empty.clone(), payments.clone(), readers.clone()],
+        "read your writes, by name"
+    );
+    tx.set_operator_roles("alice", &strings(&["payments-desk", "auditor"]))
+        .await
+        .unwrap();
+    tx.set_operator_roles("bob", &strings(&["payments-desk", "readers"]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let redefined = CustomRole {
+        permissions: strings(&["transfers.read"]),
+        created_at_ms: 1_800_000_000_000,
+        ..payments.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.upsert_custom_role(&redefined).await.unwrap();
+    tx.commit().await.unwrap();
+    let payments_now = CustomRole {
+        permissions: redefined.permissions.clone(),
+        ..payments.clone()
+    };
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.custom_roles().await.unwrap(),
+        [empty.clone(), payments_now, readers.clone()],
+        "permissions replaced, creation time kept"
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert!(tx.delete_custom_role("payments-desk").await.unwrap());
+    assert!(!tx.delete_custom_role("payments-desk").await.unwrap());
+    assert!(
+        !tx.delete_custom_role("READERS").await.unwrap(),
+        "exact name"
+    );
+    assert!(
+        !tx.delete_custom_role("auditor").await.unwrap(),
+        "built-in roles have no row"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.custom_roles().await.unwrap(), [empty, readers]);
+    assert_eq!(
+        tx.operator_roles("alice").await.unwrap(),
+        ["auditor"],
+        "assignments of the deleted role are gone, others kept"
+    );
+    assert_eq!(tx.operator_roles("bob").await.unwrap(), ["readers"]);
+}
+
+/// `set_operator_roles` replaces every assignment of one operator (names given twice assigned
+/// once, listed by name), leaves other operators alone, and needs an existing operator named
+/// exactly, even to clear; `operator_roles` compares the name ignoring ASCII case.
+pub async fn operator_roles_replaced(store: &dyn LedgerStore) {
+    seed_operators(store, &["Alice", "bob"]).await;
+    let mut tx = begin(store).await;
+    assert!(tx.operator_roles("Alice").await.unwrap().is_empty());
+    tx.set_operator_roles("Alice", &strings(&["operator", "auditor", "operator"]))
+        .await
+        .unwrap();
+    tx.set_operator_roles("bob", &strings(&["hub-administrator"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.operator_roles("Alice").await.unwrap(),
+        ["auditor", "operator"],
+        "read your writes, by name, once each"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.set_operator_roles("Alice", &strings(&["security-officer", "auditor"]))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.operator_roles("Alice").await.unwrap(),
+        ["auditor", "security-officer"],
+        "replaced, not merged"
+    );
+    assert_eq!(
+        tx.operator_roles("ALICE").await.unwrap(),
+        ["auditor", "security-officer"],
+        "looked up ignoring case"
+    );
+    assert_eq!(
+        tx.operator_roles("bob").await.unwrap(),
+        ["hub-administrator"]
+    );
+    assert!(tx.operator_roles("nobody").await.unwrap().is_empty());
+    drop(tx);
+
+    for (operator, roles, what) in [
+        ("ghost", strings(&["auditor"]), "unknown operator"),
+        ("ghost", Vec::new(), "clearing an unknown operator"),
+        (
+            "alice",
+            strings(&["auditor"]),
+            "operator not named as registered",
+        ),
+        (
+            "alice",
+            Vec::new(),
+            "clearing, operator not named as registered",
+        ),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.set_operator_roles(operator, &roles).await, what);
+    }
+
+    let mut tx = begin(store).await;
+    tx.set_operator_roles("Alice", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert!(tx.operator_roles("Alice").await.unwrap().is_empty());
+    assert_eq!(
+        tx.operator_roles("bob").await.unwrap(),
+        ["hub-administrator"]
+    );
+}
+
+/// Sessions round-trip; `update_session` writes the last use and the MFA time only; deleting
+/// reports whether the session existed; ids are unique; the hash must be 64 lower-case hex
+/// digits and the timeouts positive; the operator must exist (exact name); updating a missing
+/// session is refused.
+pub async fn sessions_round_trip(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice", "Bob"]).await;
+    let first = session(0xa1, "alice");
+    let second = SessionRecord {
+        mfa_at_ms: Some(1_700_000_000_500),
+        created_at_ms: -1,
+        ..session(2, "Bob")
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.session(&first.id_hash).await.unwrap(), None);
+    tx.insert_session(&first).await.unwrap();
+    tx.insert_session(&second).await.unwrap();
+    assert_eq!(
+        tx.session(&first.id_hash).await.unwrap().as_ref(),
+        Some(&first)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.session(&first.id_hash).await.unwrap().as_ref(),
+        Some(&first)
+    );
+    assert_eq!(
+        tx.session(&second.id_hash).await.unwrap().as_ref(),
+        Some(&second)
+    );
+    assert_eq!(
+        tx.session(&first.id_hash.to_uppercase()).await.unwrap(),
+        None,
+        "exact hash"
+    );
+    assert_eq!(tx.session(&sha256_hex(9)).await.unwrap(), None);
+    drop(tx);
+
+    let touched = SessionRecord {
+        last_seen_ms: 1_700_000_900_000,
+        mfa_at_ms: Some(1_700_000_900_000),
+        ..first.clone()
+    };
+    let attempt = SessionRecord {
+        operator: "Bob".to_owned(),
+        created_at_ms: 7,
+        idle_timeout_ms: 1,
+        absolute_timeout_ms: 2,
+        ..touched.clone()
+    };
+    let cleared = SessionRecord {
+        mfa_at_ms: None,
+        ..second.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_session(&attempt).await.unwrap();
+    tx.update_session(&cleared).await.unwrap();
+    assert_eq!(
+        tx.session(&first.id_hash).await.unwrap().as_ref(),
+        Some(&touched)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.session(&first.id_hash).await.unwrap(), Some(touched));
+    assert_eq!(tx.session(&second.id_hash).await.unwrap(), Some(cleared));
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_session(&session(0xa1, "Bob")).await,
+        "committed session id",
+    );
+    drop(tx);
+    for (row, what) in [
+        (
+            SessionRecord {
+                id_hash: sha256_hex(0xab).to_uppercase(),
+                ..session(3, "alice")
+            },
+            "upper-case hash",
+        ),
+        (
+            SessionRecord {
+                id_hash: "fls_plain-session-id".to_owned(),
+                ..session(3, "alice")
+            },
+            "the session id itself",
+        ),
+        (
+            SessionRecord {
+                id_hash: sha256_hex(3)[1..].to_owned(),
+                ..session(3, "alice")
+            },
+            "63 hex digits",
+        ),
+        (
+            SessionRecord {
+                idle_timeout_ms: 0,
+                ..session(3, "alice")
+            },
+            "no idle timeout",
+        ),
+        (
+            SessionRecord {
+                absolute_timeout_ms: -1,
+                ..session(3, "alice")
+            },
+            "negative absolute timeout",
+        ),
+        (session(3, "ghost"), "unknown operator"),
+        (session(3, "bob"), "operator not named as registered"),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.insert_session(&row).await, what);
+    }
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.update_session(&session(9, "alice")).await,
+        "update of a missing session",
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert!(tx.delete_session(&first.id_hash).await.unwrap());
+    assert!(!tx.delete_session(&first.id_hash).await.unwrap());
+    assert!(!tx.delete_session(&sha256_hex(9)).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.session(&first.id_hash).await.unwrap(), None);
+    assert!(tx.session(&second.id_hash).await.unwrap().is_some());
+    assert_eq!(tx.session(&sha256_hex(3)).await.unwrap(), None);
+}
+
+/// `delete_operator_sessions` deletes every session of one operator (name compared ignoring
+/// ASCII case), in the same transaction's view and after commit, and counts them.
+pub async fn delete_operator_sessions_counts(store: &dyn LedgerStore) {
+    seed_operators(store, &["Alice", "bob"]).await;
+    let mut tx = begin(store).await;
+    for n in 1..=2 {
+        tx.insert_session(&session(n, "Alice")).await.unwrap();
+    }
+    tx.insert_session(&session(10, "bob")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.insert_session(&session(3, "Alice")).await.unwrap();
+    assert_eq!(tx.delete_operator_sessions("alice").await.unwrap(), 3);
+    assert_eq!(tx.session(&sha256_hex(3)).await.unwrap(), None);
+    assert_eq!(tx.delete_operator_sessions("ALICE").await.unwrap(), 0);
+    assert_eq!(tx.delete_operator_sessions("nobody").await.unwrap(), 0);
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    for n in 1..=3 {
+        assert_eq!(tx.session(&sha256_hex(n)).await.unwrap(), None);
+    }
+    assert_eq!(
+        tx.session(&sha256_hex(10)).await.unwrap(),
+        Some(session(10, "bob")),
+        "other operators' sessions stay"
+    );
+}
+
+/// API tokens round-trip (revoked ones included) and are listed per operator (name compared
+/// ignoring ASCII case) oldest first, insertion order among equal times; ids are unique; the
+/// hash must be 64 lower-case hex digits; the expiry must follow the creation; the operator
+/// must exist (exact name).
+pub async fn api_tokens_round_trip(store: &dyn LedgerStore) {
+    seed_operators(store, &["Alice", "bob"]).await;
+    let later = ApiTokenRecord {
+        created_at_ms: 300,
+        expires_at_ms: 301,
+        ..api_token(1, "Alice")
+    };
+    let earlier = ApiTokenRecord {
+        created_at_ms: 100,
+        scopes: Vec::new(),
+        label: String::new(),
+        revoked_at_ms: Some(200),
+        ..api_token(2, "Alice")
+    };
+    let same_time = ApiTokenRecord {
+        created_at_ms: 300,
+        ..api_token(3, "Alice")
+    };
+    let other = api_token(4, "bob");
+    let mut tx = begin(store).await;
+    assert!(tx.api_tokens("Alice").await.unwrap().is_empty());
+    for token in [&later, &earlier, &same_time, &other] {
+        tx.insert_api_token(token).await.unwrap();
+    }
+    let expected = [earlier.clone(), later.clone(), same_time.clone()];
+    assert_eq!(
+        tx.api_tokens("Alice").await.unwrap(),
+        expected,
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(tx.api_tokens("Alice").await.unwrap(), expected);
+    assert_eq!(
+        tx.api_tokens("alice").await.unwrap(),
+        expected,
+        "ignoring case"
+    );
+    assert_eq!(
+        tx.api_tokens("bob").await.unwrap(),
+        std::slice::from_ref(&other)
+    );
+    assert!(tx.api_tokens("nobody").await.unwrap().is_empty());
+    for token in [&later, &earlier, &same_time, &other] {
+        assert_eq!(
+            tx.api_token(&token.id_hash).await.unwrap().as_ref(),
+            Some(token)
+        );
+    }
+    assert_eq!(tx.api_token(&sha256_hex(9)).await.unwrap(), None);
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_api_token(&api_token(1, "bob")).await,
+        "committed token hash",
+    );
+    drop(tx);
+    for (row, what) in [
+        (
+            ApiTokenRecord {
+                id_hash: "flt_plain-token".to_owned(),
+                ..api_token(5, "bob")
+            },
+            "the token itself",
+        ),
+        (
+            ApiTokenRecord {
+                id_hash: sha256_hex(0xcd).to_uppercase(),
+                ..api_token(5, "bob")
+            },
+            "upper-case hash",
+        ),
+        (
+            ApiTokenRecord {
+                expires_at_ms: api_token(5, "bob").created_at_ms,
+                ..api_token(5, "bob")
+            },
+            "expiry at creation",
+        ),
+        (api_token(5, "ghost"), "unknown operator"),
+        (api_token(5, "BOB"), "operator not named as registered"),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.insert_api_token(&row).await, what);
+    }
+    let mut tx = read(store).await;
+    assert_eq!(tx.api_token(&sha256_hex(5)).await.unwrap(), None);
+    assert_eq!(tx.api_tokens("bob").await.unwrap(), [other]);
+}
+
+/// A token is revoked once: revoking it again (in the same or a later transaction), revoking
+/// an unknown token or one inserted revoked returns `false` and keeps the first time; a
+/// rolled-back revocation leaves the token usable.
+pub async fn revoke_api_token_only_once(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice"]).await;
+    let token = api_token(0xab, "alice");
+    let born_revoked = ApiTokenRecord {
+        revoked_at_ms: Some(5),
+        ..api_token(2, "alice")
+    };
+    let mut tx = begin(store).await;
+    tx.insert_api_token(&token).await.unwrap();
+    tx.insert_api_token(&born_revoked).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert!(tx.revoke_api_token(&token.id_hash, 50).await.unwrap());
+    drop(tx);
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.api_token(&token.id_hash).await.unwrap().as_ref(),
+        Some(&token),
+        "a rolled-back revocation changes nothing"
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert!(
+        !tx.revoke_api_token(&sha256_hex(9), 60).await.unwrap(),
+        "unknown token"
+    );
+    assert!(
+        !tx.revoke_api_token(&token.id_hash.to_uppercase(), 60)
+            .await
+            .unwrap(),
+        "hashes are matched exactly"
+    );
+    assert!(
+        !tx.revoke_api_token(&born_revoked.id_hash, 60)
+            .await
+            .unwrap(),
+        "inserted revoked"
+    );
+    assert!(tx.revoke_api_token(&token.id_hash, 100).await.unwrap());
+    assert!(
+        !tx.revoke_api_token(&token.id_hash, 200).await.unwrap(),
+        "revoked twice in one transaction"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert!(
+        !tx.revoke_api_token(&token.id_hash, 300).await.unwrap(),
+        "revoked twice across transactions"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.api_tokens("alice").await.unwrap(),
+        [
+            born_revoked,
+            ApiTokenRecord {
+                revoked_at_ms: Some(100),
+                ..token
+            }
+        ],
+        "the first revocation time stays (oldest created first)"
+    );
+}
+
+/// Approval requests round-trip (every optional field set and unset, wide integers); ids are
+/// unique; `update_approval` rewrites the decision fields only, can clear them, and refuses a
+/// request that does not exist.
+pub async fn approvals_round_trip(store: &dyn LedgerStore) {
+    seed_operators(store, &["maker", "checker"]).await;
+    let pending = approval("0190a1b2-0000-7000-8000-000000000001", "maker", 1);
+    let executed = ApprovalRecord {
+        id: "0190a1b2-0000-7000-8000-000000000002".to_owned(),
+        permission: "participants.create".to_owned(),
+        payload_json: r#"{"name":"newfsp","currency":"USD","note":"déjà vu"}"#.to_owned(),
+        required_approvals: u32::MAX,
+        state: ApprovalRecord::EXECUTED.to_owned(),
+        approvals_json: r#"[{"user":"checker","at":1700000000100}]"#.to_owned(),
+        decided_by: Some("checker".to_owned()),
+        reason: Some("looks right".to_owned()),
+        executed_at_ms: Some(1_700_000_000_200),
+        result_json: Some(r#"{"status":201}"#.to_owned()),
+        ..approval("x", "maker", 2)
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(tx.approval(&pending.id).await.unwrap(), None);
+    tx.insert_approval(&pending).await.unwrap();
+    tx.insert_approval(&executed).await.unwrap();
+    assert_eq!(
+        tx.approval(&pending.id).await.unwrap().as_ref(),
+        Some(&pending),
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.approval(&pending.id).await.unwrap().as_ref(),
+        Some(&pending)
+    );
+    assert_eq!(
+        tx.approval(&executed.id).await.unwrap().as_ref(),
+        Some(&executed)
+    );
+    assert_eq!(
+        tx.approval(&pending.id.to_uppercase()).await.unwrap(),
+        None,
+        "exact id"
+    );
+    drop(tx);
+
+    let decided = approved(&pending, "checker", 1_700_000_000_300);
+    // Fields fixed when the request was made are ignored by update_approval.
+    let attempt = ApprovalRecord {
+        permission: "funds.out".to_owned(),
+        payload_json: "{}".to_owned(),
+        maker: "checker".to_owned(),
+        created_at_ms: 1,
+        expires_at_ms: 2,
+        required_approvals: 9,
+        ..decided.clone()
+    };
+    let cleared = ApprovalRecord {
+        state: ApprovalRecord::PENDING.to_owned(),
+        approvals_json: "[]".to_owned(),
+        decided_by: None,
+        reason: None,
+        executed_at_ms: None,
+        result_json: None,
+        ..executed.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_approval(&attempt).await.unwrap();
+    tx.update_approval(&cleared).await.unwrap();
+    assert_eq!(
+        tx.approval(&pending.id).await.unwrap().as_ref(),
+        Some(&decided)
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.approval(&pending.id).await.unwrap(), Some(decided));
+    assert_eq!(
+        tx.approval(&executed.id).await.unwrap(),
+        Some(cleared),
+        "decision fields can be cleared"
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.insert_approval(&approval(&pending.id, "checker", 3))
+            .await,
+        "committed request id",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_refused(
+        tx.update_approval(&approval("ghost", "maker", 1)).await,
+        "update of a missing request",
+    );
+}
+
+/// `approvals` lists the requests in one state (or all), newest created first (the later
+/// inserted among equal times), at most `limit`, and follows state changes.
+pub async fn approvals_by_state_newest_first(store: &dyn LedgerStore) {
+    seed_operators(store, &["maker", "checker"]).await;
+    let a = approval("a", "maker", 10);
+    let b = approved(&approval("b", "maker", 30), "checker", 31);
+    let c = approval("c", "maker", 20);
+    let d = ApprovalRecord {
+        state: ApprovalRecord::EXPIRED.to_owned(),
+        ..approval("d", "maker", 40)
+    };
+    // Same creation time as c, inserted later.
+    let e = approval("0-e", "maker", 20);
+    let mut tx = begin(store).await;
+    assert!(tx.approvals(None, 10).await.unwrap().is_empty());
+    for row in [&a, &b, &c] {
+        tx.insert_approval(row).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    tx.insert_approval(&d).await.unwrap();
+    tx.insert_approval(&e).await.unwrap();
+    assert_eq!(
+        tx.approvals(Some("pending"), 10).await.unwrap(),
+        [e.clone(), c.clone(), a.clone()],
+        "read your writes"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.approvals(None, 10).await.unwrap(),
+        [d.clone(), b.clone(), e.clone(), c.clone(), a.clone()]
+    );
+    assert_eq!(tx.approvals(None, 2).await.unwrap(), [d.clone(), b.clone()]);
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::PENDING), 10)
+            .await
+            .unwrap(),
+        [e.clone(), c.clone(), a.clone()]
+    );
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::PENDING), 1)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&e)
+    );
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::APPROVED), 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&b)
+    );
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::EXPIRED), 10)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&d)
+    );
+    assert!(
+        tx.approvals(Some(ApprovalRecord::EXECUTED), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(tx.approvals(Some("PENDING"), 10).await.unwrap().is_empty());
+    assert!(tx.approvals(Some("unknown"), 10).await.unwrap().is_empty());
+    assert!(tx.approvals(None, 0).await.unwrap().is_empty());
+    assert_eq!(tx.approvals(None, u32::MAX).await.unwrap().len(), 5);
+    drop(tx);
+
+    let c_approved = approved(&c, "checker", 50);
+    let mut tx = begin(store).await;
+    tx.update_approval(&c_approved).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::PENDING), 10)
+            .await
+            .unwrap(),
+        [e, a]
+    );
+    assert_eq!(
+        tx.approvals(Some(ApprovalRecord::APPROVED), 10)
+            .await
+            .unwrap(),
+        [b, c_approved],
+        "ordered by creation, not by update"
+    );
+}
+
+/// The rules on a request's row, on insert and on update (never as duplicates): a known state;
+/// JSON payload and result; approvals as a JSON array; expiry after creation; the execution
+/// time set exactly when executed; the maker never the decider, except to withdraw
+/// (`rejected`); maker and decider existing operators named exactly.
+pub async fn approval_rows_checked(store: &dyn LedgerStore) {
+    seed_operators(store, &["maker", "checker"]).await;
+    let base = approval("r1", "maker", 1);
+    let mut tx = begin(store).await;
+    tx.insert_approval(&base).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let bad = [
+        (
+            ApprovalRecord {
+                state: "PENDING".to_owned(),
+                ..base.clone()
+            },
+            "unknown state",
+        ),
+        (
+            ApprovalRecord {
+                payload_json: "{not json".to_owned(),
+                ..base.clone()
+            },
+            "payload not JSON",
+        ),
+        (
+            ApprovalRecord {
+                approvals_json: r#"{"user":"checker"}"#.to_owned(),
+                ..base.clone()
+            },
+            "approvals not an array",
+        ),
+        (
+            ApprovalRecord {
+                approvals_json: "[".to_owned(),
+                ..base.clone()
+            },
+            "approvals not JSON",
+        ),
+        (
+            ApprovalRecord {
+                result_json: Some("ok".to_owned()),
+                ..base.clone()
+            },
+            "result not JSON",
+        ),
+        (
+            ApprovalRecord {
+                expires_at_ms: base.created_at_ms,
+                ..base.clone()
+            },
+            "expiry at creation",
+        ),
+        (
+            ApprovalRecord {
+                decided_by: Some("maker".to_owned()),
+                ..approved(&base, "checker", 2)
+            },
+            "approved by its maker",
+        ),
+        (
+            ApprovalRecord {
+                decided_by: Some("maker".to_owned()),
+                state: ApprovalRecord::EXECUTED.to_owned(),
+                executed_at_ms: Some(3),
+                ..approved(&base, "checker", 2)
+            },
+            "executed on its maker's decision",
+        ),
+        (
+            ApprovalRecord {
+                state: ApprovalRecord::EXECUTED.to_owned(),
+                ..approved(&base, "checker", 2)
+            },
+            "executed without an execution time",
+        ),
+        (
+            ApprovalRecord {
+                executed_at_ms: Some(3),
+                ..approved(&base, "checker", 2)
+            },
+            "execution time while approved",
+        ),
+        (
+            ApprovalRecord {
+                decided_by: Some("ghost".to_owned()),
+                ..approved(&base, "checker", 2)
+            },
+            "unknown decider",
+        ),
+        (
+            ApprovalRecord {
+                decided_by: Some("CHECKER".to_owned()),
+                ..approved(&base, "checker", 2)
+            },
+            "decider not named as registered",
+        ),
+    ];
+    for (row, what) in &bad {
+        let mut tx = begin(store).await;
+        assert_refused(
+            tx.insert_approval(&ApprovalRecord {
+                id: "r2".to_owned(),
+                ..row.clone()
+            })
+            .await,
+            &format!("insert: {what}"),
+        );
+        drop(tx);
+        // The payload and the expiry are fixed at insert: an update does not write them.
+        if row.payload_json != base.payload_json || row.expires_at_ms != base.expires_at_ms {
+            continue;
+        }
+        let mut tx = begin(store).await;
+        assert_refused(tx.update_approval(row).await, &format!("update: {what}"));
+    }
+    for (maker, what) in [
+        ("ghost", "unknown maker"),
+        ("MAKER", "maker not named as registered"),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.insert_approval(&approval("r3", maker, 1)).await, what);
+    }
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.approvals(None, 10).await.unwrap(),
+        std::slice::from_ref(&base)
+    );
+    drop(tx);
+
+    // The maker may withdraw their own request.
+    let withdrawn = ApprovalRecord {
+        state: ApprovalRecord::REJECTED.to_owned(),
+        decided_by: Some("maker".to_owned()),
+        reason: Some("typo in the amount".to_owned()),
+        ..base.clone()
+    };
+    let mut tx = begin(store).await;
+    tx.update_approval(&withdrawn).await.unwrap();
+    tx.insert_approval(&ApprovalRecord {
+        id: "r4".to_owned(),
+        ..withdrawn.clone()
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.approval("r1").await.unwrap(), Some(withdrawn));
+}
+
+/// A checker votes once per request: a second vote by the same voter is a duplicate, in the
+/// same transaction and across transactions; other checkers, and the same checker on another
+/// request, may vote; votes are listed in the order added.
+pub async fn approval_vote_twice_refused(store: &dyn LedgerStore) {
+    seed_operators(store, &["maker", "checker", "second"]).await;
+    let mut tx = begin(store).await;
+    tx.insert_approval(&approval("r1", "maker", 1))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("r2", "maker", 2))
+        .await
+        .unwrap();
+    assert!(tx.approval_votes("r1").await.unwrap().is_empty());
+    tx.add_approval_vote("r1", "checker", 10).await.unwrap();
+    assert_duplicate(
+        tx.add_approval_vote("r1", "checker", 11).await,
+        "second vote in the same transaction",
+    );
+    drop(tx);
+
+    let mut tx = begin(store).await;
+    tx.insert_approval(&approval("r1", "maker", 1))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("r2", "maker", 2))
+        .await
+        .unwrap();
+    tx.add_approval_vote("r1", "second", 20).await.unwrap();
+    tx.add_approval_vote("r1", "checker", 10).await.unwrap();
+    assert_eq!(
+        tx.approval_votes("r1").await.unwrap(),
+        [vote("r1", "second", 20), vote("r1", "checker", 10)],
+        "read your writes, in the order added"
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    assert_duplicate(
+        tx.add_approval_vote("r1", "checker", 30).await,
+        "second vote across transactions",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.add_approval_vote("r2", "checker", 40).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.approval_votes("r1").await.unwrap(),
+        [vote("r1", "second", 20), vote("r1", "checker", 10)]
+    );
+    assert_eq!(
+        tx.approval_votes("r2").await.unwrap(),
+        [vote("r2", "checker", 40)]
+    );
+    assert!(
+        tx.approval_votes("R1").await.unwrap().is_empty(),
+        "exact id"
+    );
+    assert!(tx.approval_votes("ghost").await.unwrap().is_empty());
+}
+
+/// The maker of a request can never vote on it — refused with [`StoreError::Backend`] (a broken
+/// rule, not a duplicate), before and after other votes; votes on an unknown request or by an
+/// unknown operator (exact name) are refused too; the refused votes leave no trace.
+pub async fn approval_vote_by_maker_refused(store: &dyn LedgerStore) {
+    seed_operators(store, &["maker", "checker"]).await;
+    let mut tx = begin(store).await;
+    tx.insert_approval(&approval("r1", "maker", 1))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("r2", "checker", 2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    #[track_caller]
+    fn assert_backend(result: Result<(), StoreError>, what: &str) {
+        match result {
+            Err(StoreError::Backend(_)) => {}
+            other => panic!("{what}: expected StoreError::Backend, got {other:?}"),
+        }
+    }
+    let mut tx = begin(store).await;
+    assert_backend(
+        tx.add_approval_vote("r1", "maker", 10).await,
+        "the maker's vote",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    tx.add_approval_vote("r1", "checker", 10).await.unwrap();
+    assert_backend(
+        tx.add_approval_vote("r1", "maker", 11).await,
+        "the maker's vote after a checker's",
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert_backend(
+        tx.add_approval_vote("r2", "checker", 12).await,
+        "the maker of the other request",
+    );
+    drop(tx);
+    for (id, voter, what) in [
+        ("ghost", "checker", "unknown request"),
+        ("r1", "ghost", "unknown voter"),
+        ("r1", "CHECKER", "voter not named as registered"),
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(tx.add_approval_vote(id, voter, 13).await, what);
+    }
+
+    let mut tx = begin(store).await;
+    tx.add_approval_vote("r2", "maker", 14).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert!(tx.approval_votes("r1").await.unwrap().is_empty());
+    assert_eq!(
+        tx.approval_votes("r2").await.unwrap(),
+        [vote("r2", "maker", 14)]
+    );
+}
+
+/// Dropping a transaction discards every IAM write — new rows, updates, deletions,
+/// revocations, role replacements and votes alike — for readers and the next writer, and the
+/// rolled-back keys are free again.
+pub async fn iam_rollback_on_drop(store: &dyn LedgerStore) {
+    let alice = operator("alice");
+    let kept_role = CustomRole {
+        name: "kept".to_owned(),
+        permissions: strings(&["participants.read"]),
+        created_at_ms: 1,
+    };
+    let kept_approval = approval("r1", "alice", 1);
+    let mut tx = begin(store).await;
+    tx.insert_operator(&alice).await.unwrap();
+    tx.insert_operator(&operator("bob")).await.unwrap();
+    tx.push_password_history("alice", &phc(1), 1).await.unwrap();
+    tx.upsert_custom_role(&kept_role).await.unwrap();
+    tx.set_operator_roles("alice", &strings(&["kept"]))
+        .await
+        .unwrap();
+    tx.insert_session(&session(1, "alice")).await.unwrap();
+    tx.insert_api_token(&api_token(1, "alice")).await.unwrap();
+    tx.insert_approval(&kept_approval).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.insert_operator(&operator("carol")).await.unwrap();
+    tx.update_operator(&enrolled_operator("alice"))
+        .await
+        .unwrap();
+    tx.push_password_history("alice", &phc(2), 2).await.unwrap();
+    tx.upsert_custom_role(&CustomRole {
+        name: "dropped".to_owned(),
+        ..kept_role.clone()
+    })
+    .await
+    .unwrap();
+    assert!(tx.delete_custom_role("kept").await.unwrap());
+    tx.set_operator_roles("bob", &strings(&["auditor"]))
+        .await
+        .unwrap();
+    tx.insert_session(&session(2, "bob")).await.unwrap();
+    tx.update_session(&SessionRecord {
+        last_seen_ms: 9,
+        ..session(1, "alice")
+    })
+    .await
+    .unwrap();
+    assert_eq!(tx.delete_operator_sessions("alice").await.unwrap(), 1);
+    tx.insert_api_token(&api_token(2, "bob")).await.unwrap();
+    assert!(tx.revoke_api_token(&sha256_hex(1), 5).await.unwrap());
+    tx.insert_approval(&approval("r2", "bob", 2)).await.unwrap();
+    tx.update_approval(&approved(&kept_approval, "bob", 3))
+        .await
+        .unwrap();
+    tx.add_approval_vote("r1", "bob", 3).await.unwrap();
+    drop(tx);
+
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(tx.operator("carol").await.unwrap(), None);
+        assert_eq!(tx.operator("alice").await.unwrap().as_ref(), Some(&alice));
+        assert_eq!(tx.password_history("alice", 10).await.unwrap(), [phc(1)]);
+        assert_eq!(
+            tx.custom_roles().await.unwrap(),
+            std::slice::from_ref(&kept_role)
+        );
+        assert_eq!(tx.operator_roles("alice").await.unwrap(), ["kept"]);
+        assert!(tx.operator_roles("bob").await.unwrap().is_empty());
+        assert_eq!(
+            tx.session(&sha256_hex(1)).await.unwrap(),
+            Some(session(1, "alice"))
+        );
+        assert_eq!(tx.session(&sha256_hex(2)).await.unwrap(), None);
+        assert_eq!(
+            tx.api_tokens("alice").await.unwrap(),
+            [api_token(1, "alice")]
+        );
+        assert!(tx.api_tokens("bob").await.unwrap().is_empty());
+        assert_eq!(
+            tx.approvals(None, 10).await.unwrap(),
+            std::slice::from_ref(&kept_approval)
+        );
+        assert!(tx.approval_votes("r1").await.unwrap().is_empty());
+    }
+
+    let mut tx = begin(store).await;
+    tx.insert_operator(&operator("carol")).await.unwrap();
+    tx.insert_session(&session(2, "bob")).await.unwrap();
+    tx.insert_api_token(&api_token(2, "bob")).await.unwrap();
+    tx.insert_approval(&approval("r2", "bob", 2)).await.unwrap();
+    tx.add_approval_vote("r1", "bob", 3).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A read view refuses every IAM write (to rows that exist and would accept it) and still
+/// reads them.
+pub async fn iam_read_view_refuses_writes(store: &dyn LedgerStore) {
+    let role = CustomRole {
+        name: "kept".to_owned(),
+        permissions: strings(&["participants.read"]),
+        created_at_ms: 1,
+    };
+    let pending = approval("r1", "alice", 1);
+    let mut tx = begin(store).await;
+    tx.insert_operator(&operator("alice")).await.unwrap();
+    tx.insert_operator(&operator("bob")).await.unwrap();
+    tx.upsert_custom_role(&role).await.unwrap();
+    tx.set_operator_roles("alice", &strings(&["kept"]))
+        .await
+        .unwrap();
+    tx.insert_session(&session(1, "alice")).await.unwrap();
+    tx.insert_api_token(&api_token(1, "alice")).await.unwrap();
+    tx.insert_approval(&pending).await.unwrap();
+    tx.commit().await.unwrap();
+
+    macro_rules! refused {
+        ($call:ident ( $($arg:expr),* $(,)? ), $what:expr) => {{
+            let mut view = read(store).await;
+            assert_refused(view.$call($($arg),*).await, $what);
+        }};
+    }
+    refused!(insert_operator(&operator("carol")), "insert_operator");
+    refused!(
+        update_operator(&enrolled_operator("alice")),
+        "update_operator"
+    );
+    refused!(
+        push_password_history("alice", &phc(1), 1),
+        "push_password_history"
+    );
+    refused!(
+        upsert_custom_role(&CustomRole {
+            name: "new".to_owned(),
+            ..role.clone()
+        }),
+        "upsert_custom_role"
+    );
+    refused!(delete_custom_role("kept"), "delete_custom_role");
+    refused!(
+        set_operator_roles("bob", &strings(&["auditor"])),
+        "set_operator_roles"
+    );
+    refused!(set_operator_roles("alice", &[]), "clearing roles");
+    refused!(insert_session(&session(2, "bob")), "insert_session");
+    refused!(
+        update_session(&SessionRecord {
+            last_seen_ms: 9,
+            ..session(1, "alice")
+        }),
+        "update_session"
+    );
+    refused!(delete_session(&sha256_hex(1)), "delete_session");
+    refused!(
+        delete_operator_sessions("alice"),
+        "delete_operator_sessions"
+    );
+    refused!(insert_api_token(&api_token(2, "bob")), "insert_api_token");
+    refused!(revoke_api_token(&sha256_hex(1), 5), "revoke_api_token");
+    refused!(
+        insert_approval(&approval("r2", "bob", 2)),
+        "insert_approval"
+    );
+    refused!(
+        update_approval(&approved(&pending, "bob", 3)),
+        "update_approval"
+    );
+    refused!(add_approval_vote("r1", "bob", 3), "add_approval_vote");
+
+    let mut view = read(store).await;
+    assert_eq!(
+        view.operators().await.unwrap(),
+        [operator("alice"), operator("bob")]
+    );
+    assert!(view.password_history("alice", 10).await.unwrap().is_empty());
+    assert_eq!(view.custom_roles().await.unwrap(), [role]);
+    assert_eq!(view.operator_roles("alice").await.unwrap(), ["kept"]);
+    assert!(view.operator_roles("bob").await.unwrap().is_empty());
+    assert_eq!(
+        view.session(&sha256_hex(1)).await.unwrap(),
+        Some(session(1, "alice"))
+    );
+    assert_eq!(view.session(&sha256_hex(2)).await.unwrap(), None);
+    assert_eq!(
+        view.api_tokens("alice").await.unwrap(),
+        [api_token(1, "alice")]
+    );
+    assert!(view.api_tokens("bob").await.unwrap().is_empty());
+    assert_eq!(view.approvals(None, 10).await.unwrap(), [pending]);
+    assert!(view.approval_votes("r1").await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

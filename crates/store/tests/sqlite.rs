@@ -4,8 +4,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ledger::{
-    AUDIT_GENESIS_HASH, AccountType, AuditEntry, Evidence, JournalEntry, JwsKey, LedgerStore,
-    NewAccount, Participant, ParticipantTls, StoreError, Transfer, TransferState,
+    AUDIT_GENESIS_HASH, AccountType, ApiTokenRecord, ApprovalRecord, AuditEntry, CustomRole,
+    Evidence, JournalEntry, JwsKey, LedgerStore, NewAccount, Operator, Participant, ParticipantTls,
+    SessionRecord, StoreError, Transfer, TransferState,
 };
 use rust_decimal::Decimal;
 use sqlx::ConnectOptions;
@@ -730,4 +731,430 @@ async fn audit_chain_columns_are_constrained() {
             .await;
         assert!(result.is_err(), "without {missing}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator IAM.
+
+fn iam_operator(name: &str) -> Operator {
+    Operator {
+        name: name.to_owned(),
+        password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        password_changed_at_ms: 1,
+        must_change_password: false,
+        failed_attempts: 0,
+        last_failure_at_ms: None,
+        totp_secret_b32: Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".to_owned()),
+        totp_last_step: Some(7),
+        recovery_code_hashes: vec!["$argon2id$v=19$m=19456,t=2,p=1$cg$aA".to_owned()],
+        disabled: false,
+        created_at_ms: 1,
+    }
+}
+
+fn iam_approval(id: &str, maker: &str) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.to_owned(),
+        permission: "funds.in".to_owned(),
+        payload_json: "{}".to_owned(),
+        maker: maker.to_owned(),
+        created_at_ms: 1,
+        expires_at_ms: 2,
+        required_approvals: 1,
+        state: ApprovalRecord::PENDING.to_owned(),
+        approvals_json: "[]".to_owned(),
+        decided_by: None,
+        reason: None,
+        executed_at_ms: None,
+        result_json: None,
+    }
+}
+
+/// A store with operators `maker` and `checker`, one of each IAM row, committed.
+async fn iam_store(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_operator(&iam_operator("maker")).await.unwrap();
+    tx.insert_operator(&iam_operator("checker")).await.unwrap();
+    tx.push_password_history("maker", "$argon2id$v=19$old", 1)
+        .await
+        .unwrap();
+    tx.upsert_custom_role(&CustomRole {
+        name: "desk".to_owned(),
+        permissions: vec!["participants.read".to_owned()],
+        created_at_ms: 1,
+    })
+    .await
+    .unwrap();
+    tx.set_operator_roles("maker", &["desk".to_owned()])
+        .await
+        .unwrap();
+    tx.insert_session(&SessionRecord {
+        id_hash: "ab".repeat(32),
+        operator: "maker".to_owned(),
+        created_at_ms: 1,
+        last_seen_ms: 1,
+        idle_timeout_ms: 1,
+        absolute_timeout_ms: 1,
+        mfa_at_ms: None,
+    })
+    .await
+    .unwrap();
+    tx.insert_api_token(&ApiTokenRecord {
+        id_hash: "cd".repeat(32),
+        operator: "maker".to_owned(),
+        label: "ci".to_owned(),
+        scopes: vec!["participants.read".to_owned()],
+        created_at_ms: 1,
+        expires_at_ms: 2,
+        revoked_at_ms: None,
+    })
+    .await
+    .unwrap();
+    tx.insert_approval(&iam_approval("r1", "maker"))
+        .await
+        .unwrap();
+    tx.add_approval_vote("r1", "checker", 1).await.unwrap();
+    tx.commit().await.unwrap();
+    store
+}
+
+const IAM_TABLES: [&str; 8] = [
+    "operators",
+    "password_history",
+    "custom_roles",
+    "operator_roles",
+    "sessions",
+    "api_tokens",
+    "approvals",
+    "approval_votes",
+];
+
+/// The IAM tables are STRICT, every reference to an operator or a request is a foreign key,
+/// and the maker rules are triggers.
+#[tokio::test]
+async fn iam_schema_is_strict_and_keyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let _store = iam_store(&path).await;
+    let mut conn = raw(&path).await;
+    for table in IAM_TABLES {
+        let strict: i64 =
+            sqlx::query_scalar("SELECT strict FROM pragma_table_list WHERE name = ?1")
+                .bind(table)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(strict, 1, "{table}");
+    }
+    let mut references: Vec<(String, String, String, String)> = Vec::new();
+    for table in IAM_TABLES {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?1)")
+                .bind(table)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        references.extend(
+            rows.into_iter()
+                .map(|(to_table, from, to)| (table.to_owned(), from, to_table, to)),
+        );
+    }
+    references.sort();
+    let expected: Vec<(String, String, String, String)> = [
+        ("api_tokens", "operator", "operators", "name"),
+        ("approval_votes", "approval_id", "approvals", "id"),
+        ("approval_votes", "voter", "operators", "name"),
+        ("approvals", "decided_by", "operators", "name"),
+        ("approvals", "maker", "operators", "name"),
+        ("operator_roles", "operator", "operators", "name"),
+        ("password_history", "operator", "operators", "name"),
+        ("sessions", "operator", "operators", "name"),
+    ]
+    .iter()
+    .map(|&(a, b, c, d)| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned()))
+    .collect();
+    assert_eq!(references, expected);
+    let triggers: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        triggers,
+        [
+            "approval_votes_not_by_maker",
+            "approval_votes_not_by_maker_on_update",
+            "approvals_maker_fixed"
+        ]
+    );
+    // Lists are JSON text; secrets are never stored in the clear.
+    let types: (String, String, String) = sqlx::query_as(
+        "SELECT typeof(recovery_code_hashes), typeof(totp_last_step), typeof(failed_attempts) \
+         FROM operators WHERE name = 'maker'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        (
+            "text".to_owned(),
+            "integer".to_owned(),
+            "integer".to_owned()
+        )
+    );
+}
+
+/// The schema itself refuses what the store would never write (so a bug, or a hand edit,
+/// fails loudly): a vote by the maker (also by changing a vote), a changed maker, the maker
+/// as the approving decider, plain secrets, lists that are not JSON arrays.
+#[tokio::test]
+async fn iam_schema_refuses_broken_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let _store = iam_store(&path).await;
+    let mut conn = raw(&path).await;
+    for statement in [
+        "INSERT INTO approval_votes (approval_id, voter, at_ms) VALUES ('r1', 'maker', 2)",
+        "UPDATE approval_votes SET voter = 'maker'",
+        "UPDATE approvals SET maker = 'checker'",
+        "UPDATE approvals SET state = 'approved', decided_by = 'maker'",
+        "UPDATE approvals SET state = 'executed'",
+        "UPDATE approvals SET state = 'Pending'",
+        "UPDATE approvals SET approvals_json = '{}'",
+        "UPDATE approvals SET payload_json = 'nope'",
+        "UPDATE operators SET password_phc = 'hunter2'",
+        "UPDATE operators SET totp_secret_b32 = 'jbswy3dpehpk3pxpjbswy3dpehpk3pxp'",
+        "UPDATE operators SET totp_last_step = -1",
+        "UPDATE operators SET failed_attempts = 4294967296",
+        "UPDATE operators SET recovery_code_hashes = 'x'",
+        "UPDATE operators SET recovery_code_hashes = '\"a\"'",
+        "UPDATE password_history SET phc = 'hunter2'",
+        "UPDATE custom_roles SET permissions = '{}'",
+        "UPDATE sessions SET id_hash = upper(id_hash)",
+        "UPDATE sessions SET idle_timeout_ms = 0",
+        "UPDATE api_tokens SET expires_at_ms = created_at_ms",
+        "UPDATE api_tokens SET scopes = 'participants.read'",
+        "INSERT INTO operators (name, password_phc, password_changed_at_ms, \
+         must_change_password, failed_attempts, recovery_code_hashes, disabled, created_at_ms) \
+         VALUES ('MAKER', '$argon2id$x', 1, 0, 0, '[]', 0, 1)",
+        "INSERT INTO operator_roles (operator, role) VALUES ('MAKER', 'desk')",
+        "INSERT INTO operator_roles (operator, role) VALUES ('maker', 'desk')",
+    ] {
+        let result = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await;
+        assert!(result.is_err(), "{statement}");
+    }
+    // A maker withdrawing their own request is allowed.
+    sqlx::query("UPDATE approvals SET state = 'rejected', decided_by = 'maker', reason = 'oops'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The IAM lookups are index searches, and their orderings come from the indexes (the
+/// statements are the ones `SqliteTx` runs).
+#[tokio::test]
+async fn iam_lookups_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut conn = raw(&path).await;
+    for (statement, index, sorted_by_index) in [
+        (
+            "SELECT name FROM operators WHERE name = ?1 COLLATE NOCASE",
+            "operators_name_nocase",
+            true,
+        ),
+        (
+            "SELECT phc FROM password_history WHERE operator = ?1 COLLATE NOCASE \
+             ORDER BY id DESC LIMIT ?2",
+            "password_history_by_operator",
+            true,
+        ),
+        (
+            "SELECT role FROM operator_roles WHERE operator = ?1 COLLATE NOCASE ORDER BY role",
+            "operator_roles_key",
+            true,
+        ),
+        (
+            "DELETE FROM operator_roles WHERE role = ?1",
+            "operator_roles_by_role",
+            true,
+        ),
+        (
+            "DELETE FROM sessions WHERE operator = ?1 COLLATE NOCASE",
+            "sessions_by_operator",
+            true,
+        ),
+        (
+            "SELECT id_hash FROM api_tokens WHERE operator = ?1 COLLATE NOCASE \
+             ORDER BY created_at_ms, rowid",
+            "api_tokens_by_operator",
+            true,
+        ),
+        (
+            "SELECT id FROM approvals WHERE state = ?1 \
+             ORDER BY created_at_ms DESC, rowid DESC LIMIT ?2",
+            "approvals_by_state",
+            true,
+        ),
+        (
+            "SELECT voter FROM approval_votes WHERE approval_id = ?1 ORDER BY rowid",
+            "sqlite_autoindex_approval_votes_1",
+            false,
+        ),
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {statement}"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            details
+                .iter()
+                .any(|d| d.starts_with("SEARCH") && d.contains(index)),
+            "{statement}: {details:?}"
+        );
+        if sorted_by_index {
+            assert!(
+                !details.iter().any(|d| d.contains("TEMP B-TREE")),
+                "{statement}: order from the index: {details:?}"
+            );
+        }
+    }
+    // Newest first over all requests walks the time index.
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "EXPLAIN QUERY PLAN SELECT id FROM approvals \
+         ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let details: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("approvals_by_time") && !d.contains("TEMP B-TREE")),
+        "{details:?}"
+    );
+    assert!(
+        !details.iter().any(|d| d.contains("TEMP B-TREE")),
+        "{details:?}"
+    );
+    store.close().await;
+}
+
+/// Stored IAM values that pass the schema's checks but do not decode (a JSON array of
+/// something other than strings, text that is not UTF-8, an integer out of the model's range)
+/// are reported as corruption of their table.
+#[tokio::test]
+async fn iam_bad_stored_values_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let store = iam_store(&path).await;
+    let mut other = raw(&path).await;
+    for statement in [
+        "UPDATE operators SET recovery_code_hashes = '[1]' WHERE name = 'maker'",
+        "UPDATE operators SET totp_last_step = NULL, failed_attempts = 0 WHERE name = 'checker'",
+        "UPDATE custom_roles SET permissions = '[null]'",
+        "UPDATE api_tokens SET scopes = '[[\"participants.read\"]]'",
+        "UPDATE approvals SET reason = CAST(X'C328' AS TEXT)",
+        "UPDATE password_history SET phc = '$argon2id$' || CAST(X'FF' AS TEXT)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut other)
+            .await
+            .unwrap();
+    }
+    // Text that is not UTF-8 in a column with a foreign key (checks off, as a hand edit might).
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET operator = CAST(X'C328' AS TEXT)")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let mut tx = store.read().await.unwrap();
+    let session_hash = "ab".repeat(32);
+    let token_hash = "cd".repeat(32);
+    for (table, result) in [
+        ("operators", tx.operator("maker").await.map(|_| ())),
+        ("operators", tx.operators().await.map(|_| ())),
+        ("custom_roles", tx.custom_roles().await.map(|_| ())),
+        ("api_tokens", tx.api_token(&token_hash).await.map(|_| ())),
+        ("api_tokens", tx.api_tokens("maker").await.map(|_| ())),
+        ("sessions", tx.session(&session_hash).await.map(|_| ())),
+        ("approvals", tx.approval("r1").await.map(|_| ())),
+        ("approvals", tx.approvals(None, 10).await.map(|_| ())),
+        (
+            "password_history",
+            tx.password_history("maker", 10).await.map(|_| ()),
+        ),
+    ] {
+        match result {
+            Err(StoreError::Corrupt(message)) => assert!(message.contains(table), "{message}"),
+            other => panic!("{table}: expected Corrupt, got {other:?}"),
+        }
+    }
+    // Rows that are fine still read.
+    assert_eq!(
+        tx.operator("checker").await.unwrap(),
+        Some(Operator {
+            totp_last_step: None,
+            ..iam_operator("checker")
+        })
+    );
+}
+
+/// A database from before operator IAM (migrations 1–4, with data) gains the IAM tables on
+/// open and keeps its data.
+#[tokio::test]
+async fn iam_tables_added_to_an_existing_database() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{AssertSqlSafe, SqlSafeStr};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let migrator = Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .filter(|(version, _, _)| *version <= 4)
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    std::borrow::Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    );
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    sqlx::query("INSERT INTO participants (name, is_active, created_at_ms) VALUES ('a', 1, 1)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(!table_exists(&path, "operators").await);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    for table in IAM_TABLES {
+        assert!(table_exists(&path, table).await, "{table}");
+    }
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.participant("a").await.unwrap(), Some(participant("a")));
+    tx.insert_operator(&iam_operator("admin")).await.unwrap();
+    tx.commit().await.unwrap();
 }

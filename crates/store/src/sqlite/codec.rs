@@ -21,6 +21,13 @@ pub(crate) fn map_err(error: sqlx::Error, context: impl FnOnce() -> String) -> S
     }
 }
 
+/// A list of strings as stored: a JSON array of strings. (Serializing strings does not fail;
+/// were it to, the write fails rather than store something else.)
+pub(crate) fn string_list_text(list: &[String], what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(list)
+        .map_err(|e| StoreError::Backend(format!("sqlite: encode {what} as JSON: {e}")))
+}
+
 /// The canonical text of an amount: normalized (no trailing zeros, no negative zero), never in
 /// exponent form.
 pub(crate) fn decimal_text(value: Decimal) -> String {
@@ -122,6 +129,20 @@ impl<'r> Cols<'r> {
             .map_err(|e| self.corrupt(index, e))?;
         TransferState::parse(text)
             .ok_or_else(|| self.corrupt(index, format_args!("unknown transfer state {text:?}")))
+    }
+
+    /// A JSON array of strings stored as text (lists of hashes, permissions, scopes).
+    pub(crate) fn string_list(&self, index: usize) -> Result<Vec<String>, StoreError> {
+        let text: &str = self
+            .row
+            .try_get(index)
+            .map_err(|e| self.corrupt(index, e))?;
+        serde_json::from_str(text).map_err(|e| {
+            self.corrupt(
+                index,
+                format_args!("{text:?} is not a JSON array of strings: {e}"),
+            )
+        })
     }
 
     /// An integer that must fit `T` (e.g. `u32`, `u16`, `u64`).

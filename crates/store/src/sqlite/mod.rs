@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit chain",
         include_str!("../../migrations/sqlite/0004_audit_chain.sql"),
     ),
+    (
+        5,
+        "iam",
+        include_str!("../../migrations/sqlite/0005_iam.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

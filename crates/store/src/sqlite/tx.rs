@@ -5,15 +5,16 @@
 
 use async_trait::async_trait;
 use ledger::{
-    Account, AccountType, AuditEntry, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry,
-    JwsKey, LedgerTx, Limit, NewAccount, Participant, ParticipantTls, PartyRegistration, Quote,
-    StoreError, Transfer,
+    Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
+    Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
+    Operator, Participant, ParticipantTls, PartyRegistration, Quote, SessionRecord, StoreError,
+    Transfer,
 };
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
 use sqlx::{Sqlite, Transaction};
 
-use super::codec::{Cols, decimal_text, map_err};
+use super::codec::{Cols, decimal_text, map_err, string_list_text};
 
 /// One open transaction (read-write from the writer pool, or read-only from the reader pool).
 pub(crate) struct SqliteTx {
@@ -235,6 +236,101 @@ fn participant_tls_row(row: &SqliteRow) -> Result<ParticipantTls, StoreError> {
     })
 }
 
+fn operator_row(row: &SqliteRow) -> Result<Operator, StoreError> {
+    let c = Cols::new(row, "operators");
+    Ok(Operator {
+        name: c.text(0)?,
+        password_phc: c.text(1)?,
+        password_changed_at_ms: c.int(2)?,
+        must_change_password: c.flag(3)?,
+        failed_attempts: c.int_as(4)?,
+        last_failure_at_ms: c.opt_int(5)?,
+        totp_secret_b32: c.opt_text(6)?,
+        totp_last_step: c.opt_int_as(7)?,
+        recovery_code_hashes: c.string_list(8)?,
+        disabled: c.flag(9)?,
+        created_at_ms: c.int(10)?,
+    })
+}
+
+fn custom_role_row(row: &SqliteRow) -> Result<CustomRole, StoreError> {
+    let c = Cols::new(row, "custom_roles");
+    Ok(CustomRole {
+        name: c.text(0)?,
+        permissions: c.string_list(1)?,
+        created_at_ms: c.int(2)?,
+    })
+}
+
+fn session_row(row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+    let c = Cols::new(row, "sessions");
+    Ok(SessionRecord {
+        id_hash: c.text(0)?,
+        operator: c.text(1)?,
+        created_at_ms: c.int(2)?,
+        last_seen_ms: c.int(3)?,
+        idle_timeout_ms: c.int(4)?,
+        absolute_timeout_ms: c.int(5)?,
+        mfa_at_ms: c.opt_int(6)?,
+    })
+}
+
+fn api_token_row(row: &SqliteRow) -> Result<ApiTokenRecord, StoreError> {
+    let c = Cols::new(row, "api_tokens");
+    Ok(ApiTokenRecord {
+        id_hash: c.text(0)?,
+        operator: c.text(1)?,
+        label: c.text(2)?,
+        scopes: c.string_list(3)?,
+        created_at_ms: c.int(4)?,
+        expires_at_ms: c.int(5)?,
+        revoked_at_ms: c.opt_int(6)?,
+    })
+}
+
+fn approval_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
+    let c = Cols::new(row, "approvals");
+    Ok(ApprovalRecord {
+        id: c.text(0)?,
+        permission: c.text(1)?,
+        payload_json: c.text(2)?,
+        maker: c.text(3)?,
+        created_at_ms: c.int(4)?,
+        expires_at_ms: c.int(5)?,
+        required_approvals: c.int_as(6)?,
+        state: c.text(7)?,
+        approvals_json: c.text(8)?,
+        decided_by: c.opt_text(9)?,
+        reason: c.opt_text(10)?,
+        executed_at_ms: c.opt_int(11)?,
+        result_json: c.opt_text(12)?,
+    })
+}
+
+fn approval_vote_row(row: &SqliteRow) -> Result<ApprovalVote, StoreError> {
+    let c = Cols::new(row, "approval_votes");
+    Ok(ApprovalVote {
+        approval_id: c.text(0)?,
+        voter: c.text(1)?,
+        at_ms: c.int(2)?,
+    })
+}
+
+/// A DELETE or UPDATE that hits at most one row (by primary key): whether it did.
+fn at_most_one_row(
+    result: SqliteQueryResult,
+    what: &str,
+    key: impl std::fmt::Display,
+) -> Result<bool, StoreError> {
+    match result.rows_affected() {
+        0 => Ok(false),
+        1 => Ok(true),
+        n => Err(StoreError::Corrupt(format!(
+            "sqlite: {n} rows changed for {what} {key}"
+        ))),
+    }
+}
+
 fn all<T>(
     rows: Vec<SqliteRow>,
     decode: fn(&SqliteRow) -> Result<T, StoreError>,
@@ -287,6 +383,31 @@ macro_rules! evidence_cols {
 macro_rules! participant_tls_cols {
     () => {
         "participant, spki_pin, callback_ca_pem, updated_at_ms"
+    };
+}
+
+macro_rules! operator_cols {
+    () => {
+        "name, password_phc, password_changed_at_ms, must_change_password, failed_attempts, \
+         last_failure_at_ms, totp_secret_b32, totp_last_step, recovery_code_hashes, disabled, \
+         created_at_ms"
+    };
+}
+macro_rules! session_cols {
+    () => {
+        "id_hash, operator, created_at_ms, last_seen_ms, idle_timeout_ms, absolute_timeout_ms, \
+         mfa_at_ms"
+    };
+}
+macro_rules! api_token_cols {
+    () => {
+        "id_hash, operator, label, scopes, created_at_ms, expires_at_ms, revoked_at_ms"
+    };
+}
+macro_rules! approval_cols {
+    () => {
+        "id, permission, payload_json, maker, created_at_ms, expires_at_ms, required_approvals, \
+         state, approvals_json, decided_by, reason, executed_at_ms, result_json"
     };
 }
 
@@ -1061,6 +1182,456 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| map_err(e, || format!("write tls settings of {}", tls.participant)))?;
         Ok(())
+    }
+
+    async fn insert_operator(&mut self, operator: &Operator) -> Result<(), StoreError> {
+        let totp_last_step = operator
+            .totp_last_step
+            .map(|step| i64_from(step, "TOTP step"))
+            .transpose()?;
+        let recovery = string_list_text(&operator.recovery_code_hashes, "recovery code hashes")?;
+        sqlx::query(concat!(
+            "INSERT INTO operators (",
+            operator_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .bind(&operator.name)
+        .bind(&operator.password_phc)
+        .bind(operator.password_changed_at_ms)
+        .bind(operator.must_change_password)
+        .bind(i64::from(operator.failed_attempts))
+        .bind(operator.last_failure_at_ms)
+        .bind(&operator.totp_secret_b32)
+        .bind(totp_last_step)
+        .bind(recovery)
+        .bind(operator.disabled)
+        .bind(operator.created_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert operator {}", operator.name)))?;
+        Ok(())
+    }
+
+    async fn operator(&mut self, name: &str) -> Result<Option<Operator>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            operator_cols!(),
+            " FROM operators WHERE name = ?1 COLLATE NOCASE"
+        ))
+        .bind(name)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read operator {name}")))?;
+        row.as_ref().map(operator_row).transpose()
+    }
+
+    async fn operators(&mut self) -> Result<Vec<Operator>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            operator_cols!(),
+            " FROM operators ORDER BY name"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read operators".to_owned()))?;
+        all(rows, operator_row)
+    }
+
+    async fn update_operator(&mut self, operator: &Operator) -> Result<(), StoreError> {
+        let totp_last_step = operator
+            .totp_last_step
+            .map(|step| i64_from(step, "TOTP step"))
+            .transpose()?;
+        let recovery = string_list_text(&operator.recovery_code_hashes, "recovery code hashes")?;
+        let result = sqlx::query(
+            "UPDATE operators SET password_phc = ?2, password_changed_at_ms = ?3, \
+             must_change_password = ?4, failed_attempts = ?5, last_failure_at_ms = ?6, \
+             totp_secret_b32 = ?7, totp_last_step = ?8, recovery_code_hashes = ?9, \
+             disabled = ?10 WHERE name = ?1",
+        )
+        .bind(&operator.name)
+        .bind(&operator.password_phc)
+        .bind(operator.password_changed_at_ms)
+        .bind(operator.must_change_password)
+        .bind(i64::from(operator.failed_attempts))
+        .bind(operator.last_failure_at_ms)
+        .bind(&operator.totp_secret_b32)
+        .bind(totp_last_step)
+        .bind(recovery)
+        .bind(operator.disabled)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("update operator {}", operator.name)))?;
+        one_row(result, "operator", &operator.name)
+    }
+
+    async fn push_password_history(
+        &mut self,
+        operator: &str,
+        phc: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO password_history (operator, phc, at_ms) VALUES (?1, ?2, ?3)")
+            .bind(operator)
+            .bind(phc)
+            .bind(at_ms)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("append password history of {operator}")))?;
+        Ok(())
+    }
+
+    async fn password_history(
+        &mut self,
+        operator: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT phc FROM password_history WHERE operator = ?1 COLLATE NOCASE \
+             ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(operator)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read password history of {operator}")))?;
+        rows.iter()
+            .map(|row| Cols::new(row, "password_history").text(0))
+            .collect()
+    }
+
+    async fn upsert_custom_role(&mut self, role: &CustomRole) -> Result<(), StoreError> {
+        let permissions = string_list_text(&role.permissions, "permissions")?;
+        sqlx::query(
+            "INSERT INTO custom_roles (name, permissions, created_at_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions",
+        )
+        .bind(&role.name)
+        .bind(permissions)
+        .bind(role.created_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("write custom role {}", role.name)))?;
+        Ok(())
+    }
+
+    async fn custom_roles(&mut self) -> Result<Vec<CustomRole>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, permissions, created_at_ms FROM custom_roles ORDER BY name")
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, || "read custom roles".to_owned()))?;
+        all(rows, custom_role_row)
+    }
+
+    async fn delete_custom_role(&mut self, name: &str) -> Result<bool, StoreError> {
+        let context = || format!("delete custom role {name}");
+        let result = sqlx::query("DELETE FROM custom_roles WHERE name = ?1")
+            .bind(name)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?;
+        let existed = at_most_one_row(result, "custom role", name)?;
+        if existed {
+            sqlx::query("DELETE FROM operator_roles WHERE role = ?1")
+                .bind(name)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, context))?;
+        }
+        Ok(existed)
+    }
+
+    async fn operator_roles(&mut self, operator: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT role FROM operator_roles WHERE operator = ?1 COLLATE NOCASE ORDER BY role",
+        )
+        .bind(operator)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read roles of {operator}")))?;
+        rows.iter()
+            .map(|row| Cols::new(row, "operator_roles").text(0))
+            .collect()
+    }
+
+    async fn set_operator_roles(
+        &mut self,
+        operator: &str,
+        roles: &[String],
+    ) -> Result<(), StoreError> {
+        let context = || format!("set roles of {operator}");
+        // Refused for an unknown operator even when `roles` is empty (no insert would trip the
+        // foreign key then). The DELETE comes first so that a read view fails as a write.
+        sqlx::query("DELETE FROM operator_roles WHERE operator = ?1")
+            .bind(operator)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM operators WHERE name = ?1)")
+                .bind(operator)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, context))?;
+        if !exists {
+            return Err(StoreError::Backend(format!(
+                "sqlite: {}: foreign key violated: operator {operator} does not exist",
+                context()
+            )));
+        }
+        let mut unique: Vec<&String> = roles.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for role in unique {
+            sqlx::query("INSERT INTO operator_roles (operator, role) VALUES (?1, ?2)")
+                .bind(operator)
+                .bind(role)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, context))?;
+        }
+        Ok(())
+    }
+
+    async fn insert_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO sessions (",
+            session_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ))
+        .bind(&session.id_hash)
+        .bind(&session.operator)
+        .bind(session.created_at_ms)
+        .bind(session.last_seen_ms)
+        .bind(session.idle_timeout_ms)
+        .bind(session.absolute_timeout_ms)
+        .bind(session.mfa_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert session of {}", session.operator)))?;
+        Ok(())
+    }
+
+    async fn session(&mut self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE id_hash = ?1"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read session".to_owned()))?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn update_session(&mut self, session: &SessionRecord) -> Result<(), StoreError> {
+        let result =
+            sqlx::query("UPDATE sessions SET last_seen_ms = ?2, mfa_at_ms = ?3 WHERE id_hash = ?1")
+                .bind(&session.id_hash)
+                .bind(session.last_seen_ms)
+                .bind(session.mfa_at_ms)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(e, || format!("update session of {}", session.operator)))?;
+        one_row(result, "session of", &session.operator)
+    }
+
+    async fn delete_session(&mut self, id_hash: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || "delete session".to_owned()))?;
+        at_most_one_row(result, "session", "")
+    }
+
+    async fn delete_operator_sessions(&mut self, operator: &str) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE operator = ?1 COLLATE NOCASE")
+            .bind(operator)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("delete sessions of {operator}")))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn insert_api_token(&mut self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        let scopes = string_list_text(&token.scopes, "scopes")?;
+        sqlx::query(concat!(
+            "INSERT INTO api_tokens (",
+            api_token_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        ))
+        .bind(&token.id_hash)
+        .bind(&token.operator)
+        .bind(&token.label)
+        .bind(scopes)
+        .bind(token.created_at_ms)
+        .bind(token.expires_at_ms)
+        .bind(token.revoked_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("insert api token {:?} of {}", token.label, token.operator)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn api_token(&mut self, id_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            api_token_cols!(),
+            " FROM api_tokens WHERE id_hash = ?1"
+        ))
+        .bind(id_hash)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "read api token".to_owned()))?;
+        row.as_ref().map(api_token_row).transpose()
+    }
+
+    async fn api_tokens(&mut self, operator: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            api_token_cols!(),
+            " FROM api_tokens WHERE operator = ?1 COLLATE NOCASE ORDER BY created_at_ms, rowid"
+        ))
+        .bind(operator)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read api tokens of {operator}")))?;
+        all(rows, api_token_row)
+    }
+
+    async fn revoke_api_token(&mut self, id_hash: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE api_tokens SET revoked_at_ms = ?2 \
+             WHERE id_hash = ?1 AND revoked_at_ms IS NULL",
+        )
+        .bind(id_hash)
+        .bind(at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || "revoke api token".to_owned()))?;
+        at_most_one_row(result, "api token", "")
+    }
+
+    async fn insert_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO approvals (",
+            approval_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        ))
+        .bind(&approval.id)
+        .bind(&approval.permission)
+        .bind(&approval.payload_json)
+        .bind(&approval.maker)
+        .bind(approval.created_at_ms)
+        .bind(approval.expires_at_ms)
+        .bind(i64::from(approval.required_approvals))
+        .bind(&approval.state)
+        .bind(&approval.approvals_json)
+        .bind(&approval.decided_by)
+        .bind(&approval.reason)
+        .bind(approval.executed_at_ms)
+        .bind(&approval.result_json)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("insert approval {}", approval.id)))?;
+        Ok(())
+    }
+
+    async fn approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            approval_cols!(),
+            " FROM approvals WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read approval {id}")))?;
+        row.as_ref().map(approval_row).transpose()
+    }
+
+    async fn approvals(
+        &mut self,
+        state: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let context = || format!("read approvals ({})", state.unwrap_or("any state"));
+        let rows = match state {
+            Some(state) => sqlx::query(concat!(
+                "SELECT ",
+                approval_cols!(),
+                " FROM approvals WHERE state = ?1 \
+                 ORDER BY created_at_ms DESC, rowid DESC LIMIT ?2"
+            ))
+            .bind(state)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?,
+            None => sqlx::query(concat!(
+                "SELECT ",
+                approval_cols!(),
+                " FROM approvals ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1"
+            ))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, context))?,
+        };
+        all(rows, approval_row)
+    }
+
+    async fn update_approval(&mut self, approval: &ApprovalRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE approvals SET state = ?2, approvals_json = ?3, decided_by = ?4, reason = ?5, \
+             executed_at_ms = ?6, result_json = ?7 WHERE id = ?1",
+        )
+        .bind(&approval.id)
+        .bind(&approval.state)
+        .bind(&approval.approvals_json)
+        .bind(&approval.decided_by)
+        .bind(&approval.reason)
+        .bind(approval.executed_at_ms)
+        .bind(&approval.result_json)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("update approval {}", approval.id)))?;
+        one_row(result, "approval", &approval.id)
+    }
+
+    async fn add_approval_vote(
+        &mut self,
+        approval_id: &str,
+        voter: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO approval_votes (approval_id, voter, at_ms) VALUES (?1, ?2, ?3)")
+            .bind(approval_id)
+            .bind(voter)
+            .bind(at_ms)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("add the vote of {voter} on {approval_id}")))?;
+        Ok(())
+    }
+
+    async fn approval_votes(&mut self, approval_id: &str) -> Result<Vec<ApprovalVote>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT approval_id, voter, at_ms FROM approval_votes WHERE approval_id = ?1 \
+             ORDER BY rowid",
+        )
+        .bind(approval_id)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read votes on {approval_id}")))?;
+        all(rows, approval_vote_row)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
