@@ -1115,3 +1115,67 @@ async fn the_operator_api_publishes_its_openapi_document() {
         .await;
     assert_eq!(status, 401, "everything else still needs the token");
 }
+
+/// An operator action whose audit entry cannot be written does not happen (fail closed): the
+/// audit table is made to refuse inserts, behind the hub's back, with a SQLite trigger.
+#[tokio::test]
+async fn operator_actions_fail_when_the_audit_log_cannot_be_written() {
+    use sqlx::Connection as _;
+    let t = TestHub::start().await;
+    let endpoints = |t: &TestHub| {
+        let admin = t.admin.clone();
+        async move {
+            admin
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/participants/{PAYER}/endpoints"),
+                    None,
+                )
+                .await
+                .expect("endpoints readable")
+        }
+    };
+    let before = endpoints(&t).await;
+    let url = format!("sqlite://{}", t.data_dir.join("hub.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the hub's database");
+    sqlx::query(
+        "CREATE TRIGGER audit_unavailable BEFORE INSERT ON audit \
+         BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END",
+    )
+    .execute(&mut db)
+    .await
+    .expect("trigger");
+    let change =
+        json!({"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/changed"});
+    let (status, body) = t
+        .admin_raw(
+            reqwest::Method::POST,
+            &format!("/participants/{PAYER}/endpoints"),
+            Some(&t.hub.admin_token),
+            Some(change.clone()),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["errorInformation"]["errorCode"], "2003", "{body}");
+    assert_eq!(endpoints(&t).await, before, "nothing changed");
+
+    sqlx::query("DROP TRIGGER audit_unavailable")
+        .execute(&mut db)
+        .await
+        .expect("drop trigger");
+    let (status, body) = t
+        .admin_raw(
+            reqwest::Method::POST,
+            &format!("/participants/{PAYER}/endpoints"),
+            Some(&t.hub.admin_token),
+            Some(change),
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "with the audit log back the same action works: {body}"
+    );
+    assert_ne!(endpoints(&t).await, before);
+}
