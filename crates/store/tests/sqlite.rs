@@ -739,7 +739,7 @@ async fn audit_chain_columns_are_constrained() {
 fn iam_operator(name: &str) -> Operator {
     Operator {
         name: name.to_owned(),
-        password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(), // secret-scan: allow (fake PHC: salt "salt", hash "hash")
         password_changed_at_ms: 1,
         must_change_password: false,
         failed_attempts: 0,
@@ -924,8 +924,8 @@ async fn iam_schema_refuses_broken_rules() {
         "UPDATE approvals SET state = 'Pending'",
         "UPDATE approvals SET approvals_json = '{}'",
         "UPDATE approvals SET payload_json = 'nope'",
-        "UPDATE operators SET password_phc = 'hunter2'",
-        "UPDATE operators SET totp_secret_b32 = 'jbswy3dpehpk3pxpjbswy3dpehpk3pxp'",
+        "UPDATE operators SET password_phc = 'hunter2'", // secret-scan: allow (not a PHC string: the CHECK must refuse it)
+        "UPDATE operators SET totp_secret_b32 = 'jbswy3dpehpk3pxpjbswy3dpehpk3pxp'", // secret-scan: allow (lower case: the CHECK must refuse it)
         "UPDATE operators SET totp_last_step = -1",
         "UPDATE operators SET failed_attempts = 4294967296",
         "UPDATE operators SET recovery_code_hashes = 'x'",
