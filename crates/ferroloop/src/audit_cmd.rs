@@ -31,6 +31,11 @@ enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// A head recorded earlier (`SEQ:HASH`, as printed by `verify` or the last line of an
+        /// export): that entry must still be in the log with that hash. This is what detects
+        /// entries removed from the end, or a log rewritten and re-hashed, since then.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
     },
     /// Print the audit log oldest first, one JSON object per line (with seq, prev_hash and
     /// hash), for archiving.
@@ -46,7 +51,11 @@ enum AuditCommand {
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     match args.command {
-        AuditCommand::Verify { data_dir, json } => verify(&data_dir, json).await,
+        AuditCommand::Verify {
+            data_dir,
+            json,
+            expect_head,
+        } => verify(&data_dir, json, expect_head.as_deref()).await,
         AuditCommand::Export { data_dir, after } => export(&data_dir, after).await,
     }
 }
@@ -63,11 +72,26 @@ async fn open(data_dir: &Path) -> anyhow::Result<store::SqliteStore> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-async fn verify(data_dir: &Path, json: bool) -> anyhow::Result<()> {
+async fn verify(data_dir: &Path, json: bool, expect_head: Option<&str>) -> anyhow::Result<()> {
+    let expected = expect_head
+        .map(|text| {
+            let (seq, hash) = text
+                .split_once(':')
+                .context("--expect-head must be SEQ:HASH")?;
+            let seq: i64 = seq.parse().context("--expect-head: SEQ must be a number")?;
+            anyhow::Ok((seq, hash.to_ascii_lowercase()))
+        })
+        .transpose()?;
     let store = open(data_dir).await?;
     let report = hub::audit::verify_chain(&store)
         .await
         .context("reading the audit log")?;
+    let head_problem = match &expected {
+        Some((seq, hash)) => hub::audit::check_head(&store, *seq, hash)
+            .await
+            .context("reading the audit log")?,
+        None => None,
+    };
     store.close().await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -87,8 +111,14 @@ async fn verify(data_dir: &Path, json: bool) -> anyhow::Result<()> {
                 report.problems_not_listed
             );
         }
+        if let Some(problem) = &head_problem {
+            println!("PROBLEM    {problem}");
+        }
         if report.ok() {
             println!("OK         every entry is chained to the one before it");
+        }
+        if let (Some((seq, _)), None) = (&expected, &head_problem) {
+            println!("OK         the recorded head (seq {seq}) is still in the log, unchanged");
         }
     }
     let count = report.problems.len() as u64 + report.problems_not_listed;
@@ -96,6 +126,9 @@ async fn verify(data_dir: &Path, json: bool) -> anyhow::Result<()> {
         report.ok(),
         "the audit log does NOT verify: {count} problem(s)"
     );
+    if let Some(problem) = head_problem {
+        anyhow::bail!("the audit log does NOT verify: {problem}");
+    }
     Ok(())
 }
 

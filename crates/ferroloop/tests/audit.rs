@@ -266,3 +266,34 @@ async fn a_missing_database_is_an_error() {
         "verify creates nothing"
     );
 }
+
+#[tokio::test]
+async fn truncation_is_detected_against_a_recorded_head() {
+    let dir = data_dir().await;
+    let output = ferroloop(&["audit", "verify", "--json"], dir.path());
+    assert!(output.status.success(), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    let head = format!(
+        "{}:{}",
+        report["head_seq"].as_i64().expect("head_seq"),
+        report["head_hash"].as_str().expect("head_hash")
+    );
+    let intact = ferroloop(&["audit", "verify", "--expect-head", &head], dir.path());
+    assert!(intact.status.success(), "{}", text(&intact));
+    assert!(text(&intact).contains("recorded head (seq 6) is still in the log"));
+
+    // Removing the last entries leaves a chain that is intact on its own…
+    exec(dir.path(), &["DELETE FROM audit WHERE seq >= 5"]).await;
+    let alone = ferroloop(&["audit", "verify"], dir.path());
+    assert!(alone.status.success(), "{}", text(&alone));
+    // …but not against the head recorded before.
+    let checked = ferroloop(&["audit", "verify", "--expect-head", &head], dir.path());
+    assert_eq!(checked.status.code(), Some(1), "{}", text(&checked));
+    assert!(
+        text(&checked).contains("entries were removed from the end"),
+        "{}",
+        text(&checked)
+    );
+    let bad = ferroloop(&["audit", "verify", "--expect-head", "six"], dir.path());
+    assert!(!bad.status.success());
+}

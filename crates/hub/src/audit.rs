@@ -26,7 +26,8 @@
 //! valid chain), or a log rewritten and re-hashed from the tampered entry onwards. Both show
 //! against a head recorded earlier outside the hub: keep the `head_seq`/`head_hash` of each
 //! verification (or the last line of `ferroloop audit export`) elsewhere, and check later that
-//! the entry at that `seq` still has that hash.
+//! the entry at that `seq` still has that hash: [`check_head`],
+//! `ferroloop audit verify --expect-head SEQ:HASH`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -112,6 +113,31 @@ pub struct ChainReport {
     pub problems: Vec<ChainProblem>,
     /// Problems found beyond [`MAX_PROBLEMS`] and not listed.
     pub problems_not_listed: u64,
+}
+
+/// Checks a head recorded earlier (`seq`, `hash` from a previous [`ChainReport`] or export):
+/// `None` when that entry is still in the log with that hash, else what is wrong. This catches
+/// what the chain alone cannot: entries removed from the end, or a log rewritten and re-hashed.
+pub async fn check_head(
+    store: &dyn LedgerStore,
+    seq: i64,
+    hash: &str,
+) -> Result<Option<String>, StoreError> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let mut tx = store.read().await?;
+    let found = tx.audit_range(seq.saturating_sub(1), 1).await?;
+    Ok(match found.first() {
+        Some(entry) if entry.seq == seq && entry.hash == hash => None,
+        Some(entry) if entry.seq == seq => Some(format!(
+            "entry {seq} was recorded with hash {hash} but now has {}: the log was rewritten",
+            entry.hash
+        )),
+        _ => Some(format!(
+            "entry {seq}, the head recorded earlier, is no longer in the log: entries were removed from the end"
+        )),
+    })
 }
 
 impl ChainReport {
