@@ -296,21 +296,8 @@ fn dfsp_jws_key(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    write_private(&path, &pem)?;
+    crate::pki_cmd::write_private(&path, &pem)?;
     Ok(Arc::new(key))
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
 }
 
 /// A demo DFSP's client certificate: reused from `<data-dir>/dfsps/<name>/` when present,
@@ -344,7 +331,7 @@ fn dfsp_identity(
         .map_err(|e| anyhow::anyhow!("issuing {name}'s certificate: {e}"))?;
     let key_pem = issued.key_pem.clone().unwrap_or_default();
     std::fs::write(&cert_path, &issued.cert_pem)?;
-    write_private(&key_path, &key_pem)?;
+    crate::pki_cmd::write_private(&key_path, &key_pem)?;
     Ok(Identity {
         cert_pem: issued.cert_pem,
         key_pem,

@@ -175,7 +175,8 @@ pub fn run(args: PkiArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+/// Writes a secret file with mode 0600 (replacing what was there).
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()

@@ -328,7 +328,8 @@ fn header_pairs(map: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn parse_method(method: &str) -> Result<Method, FspiopError> {
+/// The FSPIOP method of an HTTP method name (`405`/`3000` for anything else).
+pub fn parse_method(method: &str) -> Result<Method, FspiopError> {
     Ok(match method {
         "GET" => Method::Get,
         "POST" => Method::Post,

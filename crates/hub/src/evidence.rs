@@ -325,12 +325,18 @@ fn check_chain(
                 },
             );
         }
-        ledger::TransferState::AbortedError | ledger::TransferState::AbortedRejected => {
-            let cause = find("transfer.abort").or_else(|| find("transfer.fulfil"));
-            if cause.is_some() {
-                push("the payee's signed abort or fulfil is stored", None);
-            }
-        }
+        ledger::TransferState::AbortedError => push(
+            "the payee's signed abort is stored",
+            find("transfer.abort")
+                .is_none()
+                .then(|| "the transfer was aborted by the payee but no abort was stored".into()),
+        ),
+        ledger::TransferState::AbortedRejected => push(
+            "the payee's signed (rejected) fulfil is stored",
+            find("transfer.fulfil")
+                .is_none()
+                .then(|| "the fulfil that aborted the transfer was not stored".into()),
+        ),
         _ => {}
     }
     checks

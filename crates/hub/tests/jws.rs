@@ -758,3 +758,41 @@ async fn deletes_are_signed_over_the_empty_payload() {
         .await;
     assert_accepted(&answer, 202, "unsigned DELETE when allowed");
 }
+
+#[tokio::test]
+async fn evidence_of_an_aborted_transfer_includes_the_payees_signed_abort() {
+    let t = TestHub::start().await;
+    t.payee
+        .set_behaviour(dfsp::simulator::PayeeBehaviour::Abort("5104".into()));
+    let (body, _) = t.prepare("4", &in_millis(30_000)).await;
+    let id = body["transferId"].as_str().expect("id").to_string();
+    assert_accepted(&t.send_prepare(&body).await, 202, "prepare");
+    let aborted = t.callback(&t.payer, &format!("/transfers/{id}")).await;
+    assert_eq!(aborted.error_code(), Some("5104"), "{}", aborted.body);
+
+    let store = store::SqliteStore::open(&t.data_dir.join("hub.db"))
+        .await
+        .expect("second handle on the store");
+    let report = hub::evidence::verify_transfer(&store, &id)
+        .await
+        .expect("report");
+    assert!(report.ok(), "{report:#?}");
+    let kinds: Vec<&str> = report.messages.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "quote.request",
+            "quote.response",
+            "transfer.prepare",
+            "transfer.abort"
+        ]
+    );
+    assert!(
+        report
+            .chain
+            .iter()
+            .any(|c| c.what.contains("signed abort") && c.problem.is_none()),
+        "{:#?}",
+        report.chain
+    );
+}

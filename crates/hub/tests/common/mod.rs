@@ -375,7 +375,7 @@ impl TestHub {
             .iter()
             .find(|(k, _)| k == "fspiop-source")
             .map(|(_, v)| v.clone());
-        let parsed = parse_method(method);
+        let parsed = hub::api::parse_method(method).ok();
         if let (Some(source), Some(parsed)) = (source, parsed)
             && (source == PAYER || source == PAYEE)
         {
@@ -503,17 +503,6 @@ pub fn assert_hub_signed(received: &Received) {
         received.method,
         received.path
     );
-}
-
-fn parse_method(method: &str) -> Option<Method> {
-    Some(match method {
-        "GET" => Method::Get,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
-        _ => return None,
-    })
 }
 
 /// Signs crafted headers and body as `sim` would, over exactly these bytes, unless the headers
