@@ -32,6 +32,10 @@
 //!   never deciding unless withdrawing), before uniqueness and then references, in SQLite's
 //!   order; a vote by a request's maker fails with [`StoreError::Backend`] (SQLite's trigger)
 //!   before a second vote by the same voter is found a duplicate.
+//! - **Hub settings** are one row per key (exact), replaced whole by
+//!   [`LedgerTx::put_setting`]. The schema's CHECKs on them are checked too: keys of 1 to 64
+//!   bytes of `[a-z0-9._-]`, values that are JSON (read with `serde_json`, as the SQLite
+//!   backend also reads them before writing).
 //! - **Decimals are stored normalized** (`1.50` reads back as `1.5`), as the SQLite backend
 //!   stores canonical text.
 //! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
@@ -109,6 +113,8 @@ struct State {
     approvals: Vec<ApprovalRecord>,
     /// In insertion order.
     approval_votes: Vec<ApprovalVote>,
+    /// Keyed by exact key.
+    settings: BTreeMap<String, Setting>,
 }
 
 /// An in-memory ledger store (see the module docs for its semantics).
@@ -321,6 +327,28 @@ fn check_approval(approval: &ApprovalRecord, maker: &str) -> Result<(), StoreErr
         Some((_, rule)) => Err(check_failed("approval", rule)),
         None => Ok(()),
     }
+}
+
+/// A setting key: 1 to 64 bytes of `[a-z0-9._-]`.
+fn is_setting_key(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+}
+
+/// The rules the SQL schema puts on a setting.
+fn check_setting(setting: &Setting) -> Result<(), StoreError> {
+    if !is_setting_key(&setting.key) {
+        return Err(check_failed(
+            "setting",
+            "key is 1 to 64 bytes of [a-z0-9._-]",
+        ));
+    }
+    if !is_json(&setting.value_json) {
+        return Err(check_failed("setting", "value_json is JSON"));
+    }
+    Ok(())
 }
 
 fn newest_first<T: Clone>(rows: &[T], limit: u32) -> Vec<T> {
@@ -1151,6 +1179,17 @@ impl LedgerTx for MemTx {
             .filter(|v| v.approval_id == approval_id)
             .cloned()
             .collect())
+    }
+
+    async fn setting(&mut self, key: &str) -> Result<Option<Setting>, StoreError> {
+        Ok(self.state.settings.get(key).cloned())
+    }
+
+    async fn put_setting(&mut self, setting: &Setting) -> Result<(), StoreError> {
+        let state = self.write()?;
+        check_setting(setting)?;
+        state.settings.insert(setting.key.clone(), setting.clone());
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

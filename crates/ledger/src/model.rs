@@ -735,6 +735,23 @@ pub struct ApprovalVote {
     pub at_ms: i64,
 }
 
+/// One hub setting that operators change through the admin API (the operator IAM policy:
+/// password policy, approval counts, session timeouts), kept by
+/// [`LedgerTx::put_setting`](crate::LedgerTx::put_setting) as a JSON value under a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The key: 1 to 64 bytes of `a-z`, `0-9`, `.`, `_` and `-` (e.g. `iam.password_policy`).
+    /// Unique, compared exactly.
+    pub key: String,
+    /// The value: JSON text, stored and read back exactly as given (not re-serialised).
+    pub value_json: String,
+    /// When it was last written, ms since the epoch.
+    pub updated_at_ms: i64,
+    /// Who last wrote it (an operator's name, as the hub records it; not checked against the
+    /// operators).
+    pub updated_by: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

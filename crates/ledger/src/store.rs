@@ -334,6 +334,15 @@ pub trait LedgerTx: Send {
     /// The votes on a request, in the order they were added.
     async fn approval_votes(&mut self, approval_id: &str) -> Result<Vec<ApprovalVote>, StoreError>;
 
+    // Hub settings (the operator IAM policy and other settings changed through the admin API).
+    /// One setting by key (exact), `None` when it was never written.
+    async fn setting(&mut self, key: &str) -> Result<Option<Setting>, StoreError>;
+    /// Inserts a setting, or replaces every field of the one with the same key (exact).
+    /// Refuses (with an error other than [`StoreError::Duplicate`]) a `value_json` that is not
+    /// JSON (as `serde_json` reads it, so that whatever is stored parses), and a `key` that is
+    /// empty, longer than 64 bytes, or has a character outside `a-z`, `0-9`, `.`, `_` and `-`.
+    async fn put_setting(&mut self, setting: &Setting) -> Result<(), StoreError>;
+
     /// Makes every write of this transaction durable, atomically.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -27,6 +27,9 @@
 //!   with their custom role; API tokens oldest created first; approval requests newest created
 //!   first; a second vote by the same checker is a duplicate, a vote by the maker a
 //!   [`StoreError::Backend`]; the maker decides a request only to withdraw it;
+//! - hub settings: one row per key (exact), replaced whole by `put_setting`, the JSON text
+//!   read back byte for byte; keys outside 1 to 64 bytes of `[a-z0-9._-]` and values that
+//!   `serde_json` cannot read are refused;
 //! - updates of rows that do not exist, and rows referring to a missing participant or account,
 //!   fail with an error other than [`StoreError::Duplicate`];
 //! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
@@ -39,7 +42,8 @@ use ledger::{
     AUDIT_GENESIS_HASH, Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote,
     AuditEntry, CustomRole, Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey,
     LedgerStore, LedgerTx, Limit, NewAccount, Operator, Participant, ParticipantTls,
-    PartyRegistration, Quote, SessionRecord, StoreError, Transfer, TransferState, parse_audit_hash,
+    PartyRegistration, Quote, SessionRecord, Setting, StoreError, Transfer, TransferState,
+    parse_audit_hash,
 };
 use rust_decimal::Decimal;
 
@@ -3552,6 +3556,280 @@ pub async fn iam_read_view_refuses_writes(store: &dyn LedgerStore) {
     assert!(view.api_tokens("bob").await.unwrap().is_empty());
     assert_eq!(view.approvals(None, 10).await.unwrap(), [pending]);
     assert!(view.approval_votes("r1").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hub settings.
+
+/// A setting whose fields all depend on `n` (the key is given).
+fn setting(key: &str, n: i64) -> Setting {
+    Setting {
+        key: key.to_owned(),
+        value_json: format!(r#"{{"min_length": {n}, "history": [1, 2]}}"#),
+        updated_at_ms: 1_700_000_000_000 + n,
+        updated_by: format!("operator{n}"),
+    }
+}
+
+/// A key that was never written reads as `None`, in a write transaction and a read view, also
+/// when other keys exist (no prefix or case-insensitive match).
+pub async fn settings_missing_key_is_none(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    assert_eq!(tx.setting("iam.password_policy").await.unwrap(), None);
+    tx.put_setting(&setting("iam.password_policy", 1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    for mut tx in [read(store).await, begin(store).await] {
+        for missing in [
+            "iam.session_timeouts",
+            "iam.password",
+            "iam.password_policy.x",
+            "IAM.PASSWORD_POLICY",
+            "",
+        ] {
+            assert_eq!(tx.setting(missing).await.unwrap(), None, "{missing:?}");
+        }
+    }
+}
+
+/// A setting reads back exactly as written — the JSON text byte for byte, not re-serialised —
+/// in the writing transaction and, once committed, in a read view; keys are independent.
+pub async fn settings_round_trip(store: &dyn LedgerStore) {
+    let policy = setting("iam.password_policy", 1);
+    let values = [
+        Setting {
+            value_json: "  {\"b\": 1,\n\t\"a\": [true, null, -0.50, 1E+2, \"\\u00e9\\n\"]}  "
+                .to_owned(),
+            ..setting("iam.session_timeouts", 2)
+        },
+        Setting {
+            value_json: "3".to_owned(),
+            ..setting("iam.approvals.required", 3)
+        },
+        Setting {
+            value_json: "null".to_owned(),
+            ..setting("a", 4)
+        },
+        Setting {
+            value_json: r#""déjà vu ✓""#.to_owned(),
+            updated_by: String::new(),
+            ..setting(&"z-9_8.7".repeat(10)[..64], 5)
+        },
+    ];
+    let mut tx = begin(store).await;
+    tx.put_setting(&policy).await.unwrap();
+    for value in &values {
+        tx.put_setting(value).await.unwrap();
+    }
+    assert_eq!(
+        tx.setting("iam.password_policy").await.unwrap().as_ref(),
+        Some(&policy)
+    );
+    tx.commit().await.unwrap();
+
+    let mut view = read(store).await;
+    assert_eq!(
+        view.setting("iam.password_policy").await.unwrap(),
+        Some(policy)
+    );
+    for value in values {
+        assert_eq!(
+            view.setting(&value.key).await.unwrap().as_ref(),
+            Some(&value)
+        );
+    }
+}
+
+/// Writing a key again replaces its value, time and writer, inside the transaction and once
+/// committed; other keys are untouched.
+pub async fn settings_put_replaces(store: &dyn LedgerStore) {
+    let other = setting("iam.session_timeouts", 9);
+    let mut tx = begin(store).await;
+    tx.put_setting(&setting("iam.password_policy", 1))
+        .await
+        .unwrap();
+    tx.put_setting(&other).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let second = setting("iam.password_policy", 2);
+    let third = Setting {
+        value_json: "[]".to_owned(),
+        ..setting("iam.password_policy", 3)
+    };
+    let mut tx = begin(store).await;
+    tx.put_setting(&second).await.unwrap();
+    assert_eq!(
+        tx.setting("iam.password_policy").await.unwrap().as_ref(),
+        Some(&second)
+    );
+    // Again in the same transaction, and back to an earlier time (the last write wins).
+    let earlier = Setting {
+        updated_at_ms: 5,
+        ..third.clone()
+    };
+    tx.put_setting(&earlier).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(
+            tx.setting("iam.password_policy").await.unwrap().as_ref(),
+            Some(&earlier)
+        );
+        assert_eq!(
+            tx.setting("iam.session_timeouts").await.unwrap().as_ref(),
+            Some(&other)
+        );
+    }
+}
+
+/// A value that is not JSON is refused (not as a duplicate), for a new key and for a key that
+/// exists, whose value stays; so is JSON that `serde_json` cannot read (a number beyond `f64`,
+/// a lone surrogate escape), which every backend refuses alike.
+pub async fn settings_invalid_json_refused(store: &dyn LedgerStore) {
+    let stored = setting("iam.password_policy", 1);
+    let mut tx = begin(store).await;
+    tx.put_setting(&stored).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for bad in [
+        "",
+        "   ",
+        "{",
+        "not json",
+        "{'a': 1}",
+        "{a: 1}",
+        "[1, 2,]",
+        "{\"a\": 1} {}",
+        "{\"a\": 1} x",
+        "NaN",
+        "Infinity",
+        "0x10",
+        "01",
+        ".5",
+        "'text'",
+        "\"unterminated",
+        "\"raw\ncontrol\"",
+        "// comment\n1",
+        "1e400",
+        "\"\\ud800\"",
+    ] {
+        for key in ["iam.password_policy", "iam.new"] {
+            let mut tx = begin(store).await;
+            assert_refused(
+                tx.put_setting(&Setting {
+                    value_json: bad.to_owned(),
+                    ..setting(key, 2)
+                })
+                .await,
+                &format!("value {bad:?} under {key}"),
+            );
+        }
+    }
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(
+            tx.setting("iam.password_policy").await.unwrap().as_ref(),
+            Some(&stored)
+        );
+        assert_eq!(tx.setting("iam.new").await.unwrap(), None);
+    }
+}
+
+/// Keys must be 1 to 64 bytes of `[a-z0-9._-]`: anything else is refused (not as a duplicate)
+/// and not stored.
+pub async fn settings_bad_keys_refused(store: &dyn LedgerStore) {
+    let longest = "k".repeat(64);
+    let too_long = "k".repeat(65);
+    let mut tx = begin(store).await;
+    tx.put_setting(&setting(&longest, 1)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for bad in [
+        "",
+        too_long.as_str(),
+        "IAM.password_policy",
+        "iam.Password_policy",
+        "iam password_policy",
+        " iam.password_policy",
+        "iam.password_policy\n",
+        "iam/password_policy",
+        "iam:password_policy",
+        "iam*",
+        "iam.passwörd",
+        "iam.\u{0}x",
+        "é",
+    ] {
+        let mut tx = begin(store).await;
+        assert_refused(
+            tx.put_setting(&setting(bad, 2)).await,
+            &format!("key {bad:?}"),
+        );
+    }
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(
+            tx.setting(&longest).await.unwrap(),
+            Some(setting(&longest, 1))
+        );
+        for bad in ["", too_long.as_str(), "IAM.password_policy", "iam.\u{0}x"] {
+            assert_eq!(tx.setting(bad).await.unwrap(), None, "{bad:?}");
+        }
+    }
+}
+
+/// Dropping a transaction discards its settings — a new key and a replacement alike — for
+/// readers and the next writer.
+pub async fn settings_rollback_on_drop(store: &dyn LedgerStore) {
+    let kept = setting("iam.password_policy", 1);
+    let mut tx = begin(store).await;
+    tx.put_setting(&kept).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = begin(store).await;
+    tx.put_setting(&setting("iam.password_policy", 2))
+        .await
+        .unwrap();
+    tx.put_setting(&setting("iam.session_timeouts", 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.setting("iam.session_timeouts").await.unwrap(),
+        Some(setting("iam.session_timeouts", 3))
+    );
+    drop(tx);
+
+    for mut tx in [read(store).await, begin(store).await] {
+        assert_eq!(
+            tx.setting("iam.password_policy").await.unwrap().as_ref(),
+            Some(&kept)
+        );
+        assert_eq!(tx.setting("iam.session_timeouts").await.unwrap(), None);
+    }
+}
+
+/// A read view refuses to write a setting (new or replacing) and still reads them.
+pub async fn settings_read_view_refuses_writes(store: &dyn LedgerStore) {
+    let stored = setting("iam.password_policy", 1);
+    let mut tx = begin(store).await;
+    tx.put_setting(&stored).await.unwrap();
+    tx.commit().await.unwrap();
+
+    for replacing in [
+        setting("iam.password_policy", 2),
+        setting("iam.session_timeouts", 3),
+    ] {
+        let mut view = read(store).await;
+        assert_refused(
+            view.put_setting(&replacing).await,
+            &format!("setting {} through a read view", replacing.key),
+        );
+    }
+    let mut view = read(store).await;
+    assert_eq!(
+        view.setting("iam.password_policy").await.unwrap(),
+        Some(stored)
+    );
+    assert_eq!(view.setting("iam.session_timeouts").await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "iam",
         include_str!("../../migrations/sqlite/0005_iam.sql"),
     ),
+    (
+        6,
+        "settings",
+        include_str!("../../migrations/sqlite/0006_settings.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
-    Operator, Participant, ParticipantTls, PartyRegistration, Quote, SessionRecord, StoreError,
-    Transfer,
+    Operator, Participant, ParticipantTls, PartyRegistration, Quote, SessionRecord, Setting,
+    StoreError, Transfer,
 };
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
@@ -316,6 +316,16 @@ fn approval_vote_row(row: &SqliteRow) -> Result<ApprovalVote, StoreError> {
     })
 }
 
+fn setting_row(row: &SqliteRow) -> Result<Setting, StoreError> {
+    let c = Cols::new(row, "settings");
+    Ok(Setting {
+        key: c.text(0)?,
+        value_json: c.text(1)?,
+        updated_at_ms: c.int(2)?,
+        updated_by: c.text(3)?,
+    })
+}
+
 /// A DELETE or UPDATE that hits at most one row (by primary key): whether it did.
 fn at_most_one_row(
     result: SqliteQueryResult,
@@ -408,6 +418,11 @@ macro_rules! approval_cols {
     () => {
         "id, permission, payload_json, maker, created_at_ms, expires_at_ms, required_approvals, \
          state, approvals_json, decided_by, reason, executed_at_ms, result_json"
+    };
+}
+macro_rules! setting_cols {
+    () => {
+        "key, value_json, updated_at_ms, updated_by"
     };
 }
 
@@ -1632,6 +1647,47 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| map_err(e, || format!("read votes on {approval_id}")))?;
         all(rows, approval_vote_row)
+    }
+
+    async fn setting(&mut self, key: &str) -> Result<Option<Setting>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            setting_cols!(),
+            " FROM settings WHERE key = ?1"
+        ))
+        .bind(key)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read setting {key}")))?;
+        row.as_ref().map(setting_row).transpose()
+    }
+
+    async fn put_setting(&mut self, setting: &Setting) -> Result<(), StoreError> {
+        // The schema's json_valid accepts a little more than serde_json reads (e.g. `1e400`,
+        // beyond f64, and lone surrogate escapes such as `"\ud800"`); refuse that too, as the
+        // in-memory model does, so that every reader can parse what is stored. The key is left
+        // to the CHECK.
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&setting.value_json) {
+            return Err(StoreError::Backend(format!(
+                "sqlite: write setting {}: value_json is not JSON: {e}",
+                setting.key
+            )));
+        }
+        sqlx::query(concat!(
+            "INSERT INTO settings (",
+            setting_cols!(),
+            ") VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, \
+             updated_at_ms = excluded.updated_at_ms, updated_by = excluded.updated_by"
+        ))
+        .bind(&setting.key)
+        .bind(&setting.value_json)
+        .bind(setting.updated_at_ms)
+        .bind(&setting.updated_by)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("write setting {}", setting.key)))?;
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
