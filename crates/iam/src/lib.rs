@@ -16,6 +16,7 @@
 //! - [`rbac`]: permissions for every admin operation, built-in and custom roles,
 //!   separation-of-duties rules, the route → permission table for the admin API.
 //! - [`approval`]: maker/checker: the approval policy and the pending request state machine.
+//! - [`sealing`]: AES-256-GCM sealing of the TOTP seeds the hub stores (bound to their owner).
 //!
 //! # Crypto
 //!
@@ -34,6 +35,7 @@
 pub mod approval;
 pub mod password;
 pub mod rbac;
+pub mod sealing;
 pub mod token;
 pub mod totp;
 

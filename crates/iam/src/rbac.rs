@@ -96,11 +96,13 @@ pub enum Permission {
     RequestsApprove,
     /// Change the password, session and approval policies.
     PolicyManage,
+    /// Read operators, roles and the IAM policy (`GET /operators`, `/roles`, `/policy`).
+    IamRead,
 }
 
 impl Permission {
     /// Every permission, in declaration order (`ALL[p as usize] == p`).
-    pub const ALL: [Permission; 30] = [
+    pub const ALL: [Permission; 31] = [
         Self::ParticipantsRead,
         Self::ParticipantsCreate,
         Self::ParticipantsUpdate,
@@ -131,6 +133,7 @@ impl Permission {
         Self::RolesManage,
         Self::RequestsApprove,
         Self::PolicyManage,
+        Self::IamRead,
     ];
 
     /// The stable name, `resource.action`.
@@ -166,6 +169,7 @@ impl Permission {
             Self::RolesManage => "roles.manage",
             Self::RequestsApprove => "requests.approve",
             Self::PolicyManage => "policy.manage",
+            Self::IamRead => "iam.read",
         }
     }
 
@@ -184,6 +188,7 @@ impl Permission {
                 | Self::JwsKeysRead
                 | Self::ParticipantTlsRead
                 | Self::HubKeyRead
+                | Self::IamRead
         )
     }
 
@@ -344,16 +349,21 @@ pub enum BuiltinRole {
     SecurityOfficer,
     /// Read-only, including audit export.
     Auditor,
+    /// An onboarding or operations pipeline (through an API token): participants, endpoints,
+    /// limits, accounts, money movements, keys and TLS settings — as a maker only. Never a
+    /// checker, never user, role or policy administration.
+    Integration,
 }
 
 impl BuiltinRole {
     /// Every built-in role.
-    pub const ALL: [BuiltinRole; 5] = [
+    pub const ALL: [BuiltinRole; 6] = [
         Self::HubAdministrator,
         Self::FinanceManager,
         Self::Operator,
         Self::SecurityOfficer,
         Self::Auditor,
+        Self::Integration,
     ];
 
     /// The stable name, as stored in user records.
@@ -364,6 +374,7 @@ impl BuiltinRole {
             Self::Operator => "operator",
             Self::SecurityOfficer => "security-officer",
             Self::Auditor => "auditor",
+            Self::Integration => "integration",
         }
     }
 
@@ -375,6 +386,7 @@ impl BuiltinRole {
             Self::Operator => OPERATOR,
             Self::SecurityOfficer => SECURITY_OFFICER,
             Self::Auditor => AUDITOR,
+            Self::Integration => INTEGRATION,
         }
     }
 }
@@ -575,6 +587,10 @@ pub enum RoutePermission {
     /// through a user holding either ([`RoutePermission::candidates`]); the handler must then
     /// check [`funds_action_permission`] for the action it parsed.
     ByFundsAction,
+    /// Any authenticated operator: their own session, password, MFA and API tokens, and the
+    /// list of maker/checker requests. Such a route checks in its handler what is the caller's
+    /// own (a request's maker may withdraw it).
+    AnyOperator,
 }
 
 impl RoutePermission {
@@ -583,6 +599,7 @@ impl RoutePermission {
         match self {
             Self::Fixed(permission) => PermissionSet::of(&[permission]),
             Self::ByFundsAction => PermissionSet::of(&[Permission::FundsIn, Permission::FundsOut]),
+            Self::AnyOperator => PermissionSet::EMPTY,
         }
     }
 }
@@ -617,6 +634,7 @@ pub fn funds_action_permission(action: &str) -> Option<Permission> {
 /// Every authenticated admin route: method, axum path template, what it needs.
 pub const ADMIN_ROUTES: &[(&str, &str, RoutePermission)] = {
     use Permission as P;
+    use RoutePermission::AnyOperator as A;
     use RoutePermission::Fixed as F;
     &[
         ("GET", "/participants", F(P::ParticipantsRead)),
@@ -668,11 +686,39 @@ pub const ADMIN_ROUTES: &[(&str, &str, RoutePermission)] = {
         ("GET", "/transfers/{id}", F(P::TransfersRead)),
         ("GET", "/audit", F(P::AuditRead)),
         ("GET", "/deliveries", F(P::DeliveriesRead)),
+        ("GET", "/audit/export", F(P::AuditExport)),
+        ("POST", "/auth/logout", A),
+        ("GET", "/auth/me", A),
+        ("POST", "/auth/password", A),
+        ("POST", "/auth/mfa/enrol", A),
+        ("POST", "/auth/mfa/confirm", A),
+        ("POST", "/auth/mfa", A),
+        ("GET", "/auth/tokens", A),
+        ("POST", "/auth/tokens", A),
+        ("DELETE", "/auth/tokens/{id}", A),
+        ("GET", "/operators", F(P::IamRead)),
+        ("POST", "/operators", F(P::UsersManage)),
+        ("PUT", "/operators/{name}", F(P::UsersManage)),
+        ("PUT", "/operators/{name}/roles", F(P::UsersManage)),
+        ("POST", "/operators/{name}/reset", F(P::UsersManage)),
+        ("GET", "/roles", F(P::IamRead)),
+        ("POST", "/roles", F(P::RolesManage)),
+        ("DELETE", "/roles/{name}", F(P::RolesManage)),
+        ("GET", "/policy", F(P::IamRead)),
+        ("PUT", "/policy", F(P::PolicyManage)),
+        ("GET", "/requests", A),
+        ("GET", "/requests/{id}", A),
+        ("POST", "/requests/{id}/approve", F(P::RequestsApprove)),
+        ("POST", "/requests/{id}/reject", A),
     ]
 };
 
 /// Admin routes served without authentication (method, path template).
-pub const PUBLIC_ADMIN_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json")];
+pub const PUBLIC_ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("POST", "/auth/login"),
+];
 
 /// A role assignment or a permission set that breaks a separation-of-duties rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -756,6 +802,7 @@ const HUB_ADMINISTRATOR: PermissionSet = {
         P::HubKeyRead,
         P::UsersManage,
         P::RequestsApprove,
+        P::IamRead,
     ])
 };
 
@@ -807,6 +854,7 @@ const SECURITY_OFFICER: PermissionSet = {
         P::RolesManage,
         P::RequestsApprove,
         P::PolicyManage,
+        P::IamRead,
     ])
 };
 
@@ -825,6 +873,39 @@ const AUDITOR: PermissionSet = {
         P::JwsKeysRead,
         P::ParticipantTlsRead,
         P::HubKeyRead,
+        P::IamRead,
+    ])
+};
+
+/// What [`BuiltinRole::Integration`] holds: everything operational a pipeline does, as a maker.
+const INTEGRATION: PermissionSet = {
+    use Permission as P;
+    PermissionSet::of(&[
+        P::ParticipantsRead,
+        P::ParticipantsCreate,
+        P::ParticipantsUpdate,
+        P::EndpointsRead,
+        P::EndpointsSet,
+        P::LimitsRead,
+        P::LimitsSet,
+        P::InitialPositionSet,
+        P::AccountsRead,
+        P::AccountsCreate,
+        P::AccountsUpdate,
+        P::FundsIn,
+        P::FundsOut,
+        P::FundsSettle,
+        P::PositionsRead,
+        P::TransfersRead,
+        P::AuditRead,
+        P::DeliveriesRead,
+        P::JwsKeysRead,
+        P::JwsKeysAdd,
+        P::JwsKeysRetire,
+        P::ParticipantTlsRead,
+        P::ParticipantTlsSet,
+        P::TlsReload,
+        P::HubKeyRead,
     ])
 };
 
@@ -836,43 +917,44 @@ mod tests {
 
     /// The role × permission matrix, as a reviewer reads it. A change to a role table must
     /// change this snapshot too, deliberately. Columns: HA hub-administrator, FM
-    /// finance-manager, OP operator, SO security-officer, AU auditor.
+    /// finance-manager, OP operator, SO security-officer, AU auditor, IN integration.
     const EXPECTED_MATRIX: &str = "\
-permission            HA FM OP SO AU
-participants.read     x  x  x  x  x
-participants.create   x  .  .  .  .
-participants.update   x  .  .  .  .
-endpoints.read        x  .  x  .  x
-endpoints.set         x  .  .  .  .
-limits.read           x  x  x  .  x
-limits.set            .  x  .  .  .
-initial_position.set  .  x  .  .  .
-accounts.read         x  x  x  .  x
-accounts.create       x  .  .  .  .
-accounts.update       x  .  .  .  .
-funds.in              .  x  .  .  .
-funds.out             .  x  .  .  .
-funds.settle          .  x  .  .  .
-positions.read        x  x  x  .  x
-transfers.read        x  x  x  .  x
-audit.read            x  x  x  x  x
-audit.export          .  .  .  x  x
-deliveries.read       x  .  x  x  x
-jws_keys.read         x  .  x  x  x
-jws_keys.add          x  .  .  .  .
-jws_keys.retire       x  .  .  .  .
-participant_tls.read  x  .  x  x  x
-participant_tls.set   x  .  .  .  .
-tls.reload            x  .  x  .  .
-hub_key.read          x  .  x  x  x
-users.manage          x  .  .  .  .
-roles.manage          .  .  .  x  .
-requests.approve      x  .  .  x  .
-policy.manage         .  .  .  x  .
+permission            HA FM OP SO AU IN
+participants.read     x  x  x  x  x  x
+participants.create   x  .  .  .  .  x
+participants.update   x  .  .  .  .  x
+endpoints.read        x  .  x  .  x  x
+endpoints.set         x  .  .  .  .  x
+limits.read           x  x  x  .  x  x
+limits.set            .  x  .  .  .  x
+initial_position.set  .  x  .  .  .  x
+accounts.read         x  x  x  .  x  x
+accounts.create       x  .  .  .  .  x
+accounts.update       x  .  .  .  .  x
+funds.in              .  x  .  .  .  x
+funds.out             .  x  .  .  .  x
+funds.settle          .  x  .  .  .  x
+positions.read        x  x  x  .  x  x
+transfers.read        x  x  x  .  x  x
+audit.read            x  x  x  x  x  x
+audit.export          .  .  .  x  x  .
+deliveries.read       x  .  x  x  x  x
+jws_keys.read         x  .  x  x  x  x
+jws_keys.add          x  .  .  .  .  x
+jws_keys.retire       x  .  .  .  .  x
+participant_tls.read  x  .  x  x  x  x
+participant_tls.set   x  .  .  .  .  x
+tls.reload            x  .  x  .  .  x
+hub_key.read          x  .  x  x  x  x
+users.manage          x  .  .  .  .  .
+roles.manage          .  .  .  x  .  .
+requests.approve      x  .  .  x  .  .
+policy.manage         .  .  .  x  .  .
+iam.read              x  .  .  x  x  .
 ";
 
     fn render_matrix() -> String {
-        let mut out = String::from("permission            HA FM OP SO AU\n");
+        let mut out = String::from("permission            HA FM OP SO AU IN\n");
         for permission in Permission::ALL {
             let mut line = format!("{:<22}", permission.as_str());
             for role in BuiltinRole::ALL {
@@ -904,7 +986,7 @@ policy.manage         .  .  .  x  .
         }
         // The last variant closes the list, so a variant added at the end without an ALL entry
         // shows up here.
-        assert_eq!(Permission::PolicyManage as usize + 1, Permission::ALL.len());
+        assert_eq!(Permission::IamRead as usize + 1, Permission::ALL.len());
         let names: BTreeSet<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
         assert_eq!(names.len(), Permission::ALL.len(), "names are unique");
         assert!("funds.steal".parse::<Permission>().is_err());

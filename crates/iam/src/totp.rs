@@ -52,8 +52,21 @@ impl TotpSecret {
         Ok(Self(secret))
     }
 
-    /// The base32 form, to store (encrypted at rest, where the hub can) and to show in the
-    /// `otpauth://` URI.
+    /// The raw secret bytes (to seal them: [`crate::sealing`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.as_ref().to_vec()
+    }
+
+    /// A secret from its raw bytes. At least 128 bits.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, TotpError> {
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(TotpError::InvalidSecret);
+        }
+        Ok(Self(Secret::from(bytes)))
+    }
+
+    /// The base32 form, to show in the `otpauth://` URI (the hub stores it sealed:
+    /// [`crate::sealing`]).
     pub fn to_base32(&self) -> String {
         self.0.to_base32()
     }
