@@ -1,6 +1,17 @@
 //! Onboarding through the hub's admin API (central-ledger-compatible paths).
+//!
+//! Calls are made with an operator's session or API token. Under four eyes a sensitive route
+//! answers `202` with a pending request instead of acting; an [`AdminClient`] with an approver
+//! ([`AdminClient::with_approver`]) has that operator approve it and carries on with what the
+//! route answered on execution. Without an approver a pending answer is an error
+//! ([`AdminError::Pending`]), never mistaken for success.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
+
+use crate::operator::{OperatorSession, body_text, parse_body, pending_request_id};
 
 /// An admin-API client.
 #[derive(Clone)]
@@ -8,6 +19,40 @@ pub struct AdminClient {
     http: reqwest::Client,
     base: String,
     token: String,
+    approver: Option<OperatorSession>,
+    approved: Arc<Mutex<Vec<ApprovedRequest>>>,
+}
+
+/// A request the client's approver approved and saw executed (for reports such as the demo's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedRequest {
+    /// The request's id.
+    pub request_id: String,
+    /// The operation (`participants.create`, `endpoints.set`, `funds`, ...).
+    pub operation: String,
+    /// The permission it needed.
+    pub permission: String,
+    /// What it acted on (the participant or operator named in the request), when known.
+    pub subject: Option<String>,
+    /// Who asked for it.
+    pub maker: String,
+    /// Who approved it (the client's approver).
+    pub approver: String,
+    /// The status the operation answered on execution.
+    pub status: u16,
+}
+
+/// How many approved requests an [`AdminClient`] remembers (the oldest are dropped).
+const APPROVED_LOG: usize = 1000;
+
+impl fmt::Debug for AdminClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminClient")
+            .field("base", &self.base)
+            .field("token", &"<redacted>")
+            .field("approver", &self.approver)
+            .finish()
+    }
 }
 
 /// A failed admin call.
@@ -24,6 +69,35 @@ pub enum AdminError {
         /// Body.
         body: String,
     },
+    /// The call is a maker/checker request waiting for approval, and the client has no
+    /// approver: nothing happened yet.
+    #[error("admin API request {request_id} is pending approval (no approver configured)")]
+    Pending {
+        /// The request's id (`/requests/{id}`).
+        request_id: String,
+    },
+    /// The approver approved, but the request did not execute (more approvals needed).
+    #[error("admin API request {request_id} is still {state} after approval")]
+    NotExecuted {
+        /// The request's id.
+        request_id: String,
+        /// Its state after the approval.
+        state: String,
+    },
+    /// A local failure or an answer the client cannot use (a file, a TOTP code, a field the
+    /// hub's answer lacks).
+    #[error("{0}")]
+    Local(String),
+}
+
+impl AdminError {
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AdminError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
 }
 
 /// One DFSP to onboard.
@@ -70,7 +144,8 @@ impl Onboarding {
 }
 
 impl AdminClient {
-    /// A client for the admin API at `base` with the bootstrap token.
+    /// A client for the admin API at `base` that calls with `token`: an operator's session
+    /// (`fls_…`) or API token (`flt_…`).
     pub fn new(
         http: reqwest::Client,
         base: impl Into<String>,
@@ -80,10 +155,46 @@ impl AdminClient {
             http,
             base: base.into(),
             token: token.into(),
+            approver: None,
+            approved: Arc::default(),
         }
     }
 
+    /// The same client, with `approver` approving every request the hub leaves pending for a
+    /// checker (the approver must be another operator than the token's, holding
+    /// `requests.approve`).
+    pub fn with_approver(mut self, approver: OperatorSession) -> AdminClient {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// The approver, if any.
+    pub fn approver(&self) -> Option<&OperatorSession> {
+        self.approver.as_ref()
+    }
+
+    /// The admin API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The requests the approver approved since the last call (shared by clones of this
+    /// client, at most the last 1000).
+    pub fn take_approved(&self) -> Vec<ApprovedRequest> {
+        std::mem::take(
+            &mut *self
+                .approved
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
     /// Calls the admin API; returns the JSON answer (or `Null` for an empty body).
+    ///
+    /// A pending maker/checker answer (`202` with a `requestId`) is approved by the approver,
+    /// and the executed operation's answer is returned as if the route had given it (a failed
+    /// execution is [`AdminError::Refused`] with its status and body). Without an approver
+    /// it is [`AdminError::Pending`].
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -106,11 +217,68 @@ impl AdminClient {
         if !(200..300).contains(&status) {
             return Err(AdminError::Refused { status, body: text });
         }
-        Ok(if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        })
+        let answer = parse_body(text);
+        let Some(request_id) = pending_request_id(status, &answer) else {
+            return Ok(answer);
+        };
+        let Some(approver) = &self.approver else {
+            return Err(AdminError::Pending { request_id });
+        };
+        let approved = approver.approve(&request_id).await?;
+        let state = approved["request"]["state"].as_str().unwrap_or_default();
+        if state != "executed" {
+            return Err(AdminError::NotExecuted {
+                request_id,
+                state: if state.is_empty() {
+                    format!("unknown ({approved})")
+                } else {
+                    state.to_string()
+                },
+            });
+        }
+        let result = &approved["result"];
+        let status = result["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .ok_or_else(|| {
+                AdminError::Local(format!(
+                    "request {request_id} executed without a result status: {approved}"
+                ))
+            })?;
+        let body = result["body"].clone();
+        self.remember(&request_id, &approved["request"], approver.name(), status);
+        if !(200..300).contains(&status) {
+            return Err(AdminError::Refused {
+                status,
+                body: body_text(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    fn remember(&self, request_id: &str, request: &Value, approver: &str, status: u16) {
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        let payload = &request["payload"];
+        let subject = ["name", "participant"]
+            .iter()
+            .find_map(|key| payload[*key].as_str())
+            .map(str::to_string);
+        let mut log = self
+            .approved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() >= APPROVED_LOG {
+            log.remove(0);
+        }
+        log.push(ApprovedRequest {
+            request_id: request_id.to_string(),
+            operation: text(&request["operation"]),
+            permission: text(&request["permission"]),
+            subject,
+            maker: text(&request["maker"]),
+            approver: approver.to_string(),
+            status,
+        });
     }
 
     /// Creates the participant, its limit, its JWS key (when given), all callback endpoints,

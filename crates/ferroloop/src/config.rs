@@ -34,6 +34,19 @@ pub struct FileConfig {
     /// JWS signatures.
     #[serde(default)]
     pub jws: JwsFile,
+    /// Operator IAM.
+    #[serde(default)]
+    pub iam: IamFile,
+}
+
+/// `[iam]`: operator identity and access (docs/OPERATORS.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamFile {
+    /// `default` (four eyes: every sensitive operation needs one approval by another operator)
+    /// or `sandbox` (no approvals, for development only; the hub says so at every start, in
+    /// `GET /policy` and in `GET /auth/me`).
+    pub profile: Option<String>,
 }
 
 /// `[jws]`: signature verification and the hub's signing key.
@@ -177,6 +190,11 @@ pub fn resolve(
         callbacks.backoff = Duration::from_millis(ms);
     }
     apply_jws(&mut config.jws, file.jws)?;
+    match file.iam.profile.as_deref() {
+        None | Some("default") => config.iam = hub::iam::IamConfig::default(),
+        Some("sandbox") => config.iam = hub::iam::IamConfig::sandbox(),
+        Some(other) => anyhow::bail!("iam.profile must be default or sandbox, not {other}"),
+    }
     let mode = match (tls_mode, file.tls.mode.as_deref()) {
         (Some(mode), _) => mode,
         (None, None | Some("bootstrap")) => TlsMode::Bootstrap,
@@ -347,6 +365,39 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn iam_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve_iam = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            resolve(
+                file,
+                Some(dir.path().into()),
+                None,
+                None,
+                Some(TlsMode::Off),
+            )
+        };
+        assert!(
+            !resolve_iam("").unwrap().iam.sandbox,
+            "four eyes by default"
+        );
+        assert!(
+            !resolve_iam("[iam]\nprofile = \"default\"\n")
+                .unwrap()
+                .iam
+                .sandbox
+        );
+        assert!(
+            resolve_iam("[iam]\nprofile = \"sandbox\"\n")
+                .unwrap()
+                .iam
+                .sandbox
+        );
+        assert!(resolve_iam("[iam]\nprofile = \"none\"\n").is_err());
+        assert!(toml::from_str::<FileConfig>("[iam]\nprofle = \"sandbox\"\n").is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::operator::Provisioned;
+use dfsp::provision::{AdminClient, ApprovedRequest, Onboarding};
 use dfsp::simulator::{SimOptions, SimParty, SimServerTls, Simulator};
 use fspiop::headers::{Method, Resource};
 use serde_json::json;
@@ -61,11 +62,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let payee_identity = dfsp_identity(&mut pki, &args.data_dir, "payeefsp")?;
     let admin_url = format!("http://{}", running.admin_addr);
     println!("hub         FSPIOP {hub_url}   admin {admin_url}");
-    println!(
-        "            data in {}, admin token in {}",
-        args.data_dir.display(),
-        running.admin_token_path.display()
-    );
+    println!("            data in {}", args.data_dir.display());
 
     // Each DFSP signs with its own JWS key (the payer RS256, the payee ES256, to show both)
     // and verifies what the hub originates with the hub's published key.
@@ -118,10 +115,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         options(payee_http, &payee_key, "payerfsp", &payer_key),
     )
     .await?;
-    let admin = AdminClient::new(reqwest::Client::new(), &admin_url, &running.admin_token);
+    // Operator IAM with four eyes: `integration` (API token) asks, `admin` approves.
+    let http = reqwest::Client::new();
+    let operators = demo_operators(&http, &admin_url, &running, &args.data_dir).await?;
+    let admin = operators.provisioned.admin_client(http, &admin_url);
+    println!(
+        "operators   {} (hub-administrator, approves) and {} (integration, API token); \
+         credentials in {} (0600)",
+        operators.provisioned.admin.name(),
+        operators.provisioned.integration.name(),
+        operators.dir.display()
+    );
     for (sim, funds, key) in [(&payer, "10000", &payer_key), (&payee, "10000", &payee_key)] {
         onboard(&admin, sim, funds, key).await?;
     }
+    print_approvals(&admin.take_approved())?;
     // The payee registers its customer in the hub's party oracle over FSPIOP.
     let path = format!("/participants/MSISDN/{PAYEE_MSISDN}");
     let answer = payee
@@ -188,7 +196,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "name": "Hub",
             "fspiopUrl": hub_url,
             "adminUrl": admin_url,
-            "adminTokenFile": running.admin_token_path,
             "transport": "mutual TLS both ways (TLS 1.2+): DFSPs present client certificates from the hub's CA to the FSPIOP listener; the hub presents its client certificate to the DFSPs' https callback servers and verifies their certificates against the hub's CA",
             "hubClientCertificate": pki.client_cert_path(),
             "caCertificate": pki.ca_cert_path(),
@@ -199,6 +206,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 "published": [format!("{hub_url}/hub/jwsKey"), format!("{admin_url}/hub/jwsKey")],
                 "signs": "every message the hub originates (error callbacks, PATCH notifications, GET answers, party-oracle answers); DFSP messages are forwarded with their own signature",
                 "verifies": "every DFSP POST/PUT/PATCH against the sender's registered keys (3105 on failure)",
+            },
+        },
+        "operators": {
+            "fourEyes": "every sensitive admin operation needs one approval by another operator",
+            "admin": {
+                "name": operators.provisioned.admin.name(),
+                "roles": ["hub-administrator"],
+                "passwordFile": operators.file(ADMIN_NAME, PASSWORD_FILE),
+                "totpSecretFile": operators.file(ADMIN_NAME, TOTP_FILE),
+            },
+            "integration": {
+                "name": operators.provisioned.integration.name(),
+                "roles": ["integration"],
+                "passwordFile": operators.file(INTEGRATION_NAME, PASSWORD_FILE),
+                "totpSecretFile": operators.file(INTEGRATION_NAME, TOTP_FILE),
+                "apiTokenFile": operators.file(INTEGRATION_NAME, TOKEN_FILE),
             },
         },
         "currency": CURRENCY,
@@ -261,6 +284,180 @@ async fn onboard(
     let onboarding = Onboarding::new(sim.name(), CURRENCY, "5000", funds, sim.base_url())
         .with_jws_public_key(public.to_pem());
     admin.onboard(&onboarding).await?;
+    Ok(())
+}
+
+const ADMIN_NAME: &str = dfsp::operator::ADMIN;
+const INTEGRATION_NAME: &str = dfsp::operator::INTEGRATION;
+const PASSWORD_FILE: &str = "password";
+const TOTP_FILE: &str = "totp-secret";
+const TOKEN_FILE: &str = "api-token";
+
+/// The demo's operators and where their credentials are kept
+/// (`<data-dir>/operators/<name>/{password,totp-secret,api-token}`, 0600).
+struct DemoOperators {
+    provisioned: Provisioned,
+    dir: PathBuf,
+}
+
+impl DemoOperators {
+    fn file(&self, operator: &str, what: &str) -> PathBuf {
+        self.dir.join(operator).join(what)
+    }
+}
+
+/// Sets up the operators on a fresh hub ([`dfsp::operator::provision`]) and keeps their
+/// credentials; on a reused data directory (the one-time password is gone) logs them in again
+/// with the kept credentials and makes a new API token.
+async fn demo_operators(
+    http: &reqwest::Client,
+    admin_url: &str,
+    running: &hub::RunningHub,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<DemoOperators> {
+    let dir = data_dir.join("operators");
+    let operators = |provisioned| DemoOperators {
+        provisioned,
+        dir: dir.clone(),
+    };
+    if running.initial_admin_password_path.exists() {
+        let provisioned = dfsp::operator::provision(
+            http.clone(),
+            admin_url,
+            &running.initial_admin_password_path,
+        )
+        .await
+        .context("setting up the hub's operators")?;
+        let operators = operators(provisioned);
+        for session in [
+            &operators.provisioned.admin,
+            &operators.provisioned.integration,
+        ] {
+            let totp = session
+                .totp()
+                .map(|t| t.to_base32())
+                .context("operator without TOTP")?;
+            keep(
+                &operators.file(session.name(), PASSWORD_FILE),
+                session.password(),
+            )?;
+            keep(&operators.file(session.name(), TOTP_FILE), &totp)?;
+        }
+        keep(
+            &operators.file(INTEGRATION_NAME, TOKEN_FILE),
+            &operators.provisioned.token,
+        )?;
+        return Ok(operators);
+    }
+    let login = |name: &'static str| {
+        let (password, totp) = (
+            dir.join(name).join(PASSWORD_FILE),
+            dir.join(name).join(TOTP_FILE),
+        );
+        async move {
+            let read = |path: &std::path::Path| {
+                std::fs::read_to_string(path)
+                    .map(|text| text.trim().to_string())
+                    .with_context(|| {
+                        format!(
+                            "{} is gone and so is {}: this data directory's operators were not \
+                             set up by the demo; use a fresh --data-dir",
+                            running.initial_admin_password_path.display(),
+                            path.display()
+                        )
+                    })
+            };
+            let secret = dfsp::operator::TotpSecret::from_base32(&read(&totp)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", totp.display()))?;
+            dfsp::operator::OperatorSession::login(
+                http.clone(),
+                admin_url,
+                name,
+                &read(&password)?,
+                Some(&secret),
+            )
+            .await
+            .with_context(|| format!("logging in as {name}"))
+        }
+    };
+    let admin = login(ADMIN_NAME).await?;
+    let integration = login(INTEGRATION_NAME).await?;
+    let token = integration
+        .create_full_api_token("demo", dfsp::operator::PROVISIONED_TOKEN_SECS)
+        .await
+        .context("creating integration's API token")?;
+    let operators = operators(Provisioned {
+        admin,
+        integration,
+        token,
+    });
+    keep(
+        &operators.file(INTEGRATION_NAME, TOKEN_FILE),
+        &operators.provisioned.token,
+    )?;
+    Ok(operators)
+}
+
+/// Writes a credential readable by its owner only (0600, in 0700 directories).
+fn keep(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // `<data-dir>/operators/<name>/`: both levels 0700.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for level in [Some(dir), dir.parent()].into_iter().flatten() {
+            std::fs::set_permissions(level, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    crate::pki_cmd::write_private(path, &format!("{secret}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// Prints the four-eyes trail of the onboarding: who asked for each step, who approved it.
+/// Every step must have been made by `integration` and approved by `admin`.
+fn print_approvals(approved: &[ApprovedRequest]) -> anyhow::Result<()> {
+    if approved.is_empty() {
+        println!("four eyes   nothing needed an approval (the data directory was already set up)");
+        return Ok(());
+    }
+    for request in approved {
+        anyhow::ensure!(
+            request.maker == INTEGRATION_NAME && request.approver == ADMIN_NAME,
+            "request {} ({}) was made by {} and approved by {}",
+            request.request_id,
+            request.operation,
+            request.maker,
+            request.approver
+        );
+    }
+    println!(
+        "four eyes   {} onboarding steps, each made by {INTEGRATION_NAME} and approved by {ADMIN_NAME}:",
+        approved.len()
+    );
+    // One line per step; a participant's many endpoint changes on one line.
+    let mut lines: Vec<(String, String, usize)> = Vec::new();
+    for request in approved {
+        let subject = request.subject.clone().unwrap_or_default();
+        match lines.last_mut() {
+            Some((operation, last_subject, count))
+                if *operation == request.permission && *last_subject == subject =>
+            {
+                *count += 1;
+            }
+            _ => lines.push((request.permission.clone(), subject, 1)),
+        }
+    }
+    for (operation, subject, count) in lines {
+        let times = if count > 1 {
+            format!(" ×{count}")
+        } else {
+            String::new()
+        };
+        println!(
+            "            {subject:<9} {operation}{times}: made by {INTEGRATION_NAME}, approved by {ADMIN_NAME}"
+        );
+    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::provision::Onboarding;
 use dfsp::simulator::{SimOptions, SimParty, SimServerTls, Simulator};
 use fspiop::headers::{Method, Resource};
 use hdrhistogram::Histogram;
@@ -143,11 +143,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         Transport::Plain => format!("http://{}", running.fspiop_addr),
         Transport::Mtls => format!("https://localhost:{}", running.fspiop_addr.port()),
     };
-    let admin = AdminClient::new(
-        reqwest::Client::new(),
-        format!("http://{}", running.admin_addr),
-        &running.admin_token,
-    );
+    // Operators as in production (four eyes): `integration`'s API token onboards, `admin`
+    // approves.
+    let admin_url = format!("http://{}", running.admin_addr);
+    let http = reqwest::Client::new();
+    let operators = dfsp::operator::provision(
+        http.clone(),
+        &admin_url,
+        &running.initial_admin_password_path,
+    )
+    .await
+    .context("setting up the hub's operators (a fresh data directory is needed)")?;
+    let admin = operators.admin_client(http, &admin_url);
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let payer_key = Arc::new(
         jws::SigningKey::generate_rs256(2048).map_err(|e| anyhow::anyhow!("payer key: {e}"))?,

@@ -122,10 +122,10 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
         .map(|addr| format!("http://{addr}"))
         .unwrap_or_else(|| "off".into());
     println!(
-        "ferroloop hub listening fspiop={scheme}://{} admin=http://{} admin_token_file={} metrics={metrics}",
+        "ferroloop hub listening fspiop={scheme}://{} admin=http://{} initial_admin_password_file={} metrics={metrics}",
         running.fspiop_addr,
         running.admin_addr,
-        running.admin_token_path.display()
+        running.initial_admin_password_path.display()
     );
     // SIGHUP re-reads the TLS material (after `ferroloop pki revoke`, a rotation or a new
     // CA) without a restart, like `POST /tls/reload` on the admin API.

@@ -5,13 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dfsp::provision::{AdminClient, Onboarding};
+use dfsp::provision::Onboarding;
 use dfsp::simulator::{SimOptions, SimParty, Simulator, in_seconds};
 use fspiop::headers::{Method, Resource};
 use rust_decimal::Decimal;
@@ -23,8 +23,10 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("addr")
 }
 
-/// Starts `ferroloop hub` and waits for its "listening" line; returns the child and token.
-fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, String) {
+/// Starts `ferroloop hub` and waits for its "listening" line; returns the child and the path
+/// of the initial admin password file it names (which exists until `admin` changes the
+/// password, so only after the first start).
+fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, PathBuf) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
         .args(["hub", "--data-dir"])
         .arg(data_dir)
@@ -52,16 +54,12 @@ fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, 
         line.starts_with("ferroloop hub listening"),
         "unexpected first line: {line:?}"
     );
-    let token_file = line
-        .split("admin_token_file=")
+    let password_file = line
+        .split("initial_admin_password_file=")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .expect("token file");
-    let token = std::fs::read_to_string(token_file)
-        .expect("token")
-        .trim()
-        .to_string();
-    (child, token)
+        .expect("initial admin password file");
+    (child, PathBuf::from(password_file))
 }
 
 fn dec(text: &str) -> Decimal {
@@ -72,7 +70,13 @@ fn dec(text: &str) -> Decimal {
 async fn sigkill_loses_no_acknowledged_transfer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (fspiop, admin_addr) = (free_port(), free_port());
-    let (mut hub, token) = spawn_hub(dir.path(), fspiop, admin_addr);
+    let (mut hub, password_file) = spawn_hub(dir.path(), fspiop, admin_addr);
+    let admin_url = format!("http://{admin_addr}");
+    // `admin` and `integration` (with an API token); four eyes on, `admin` approves. They
+    // outlive the restart below: the one-time password is gone by then.
+    let operators = dfsp::operator::provision(reqwest::Client::new(), &admin_url, &password_file)
+        .await
+        .expect("operators provisioned");
     let hub_url = format!("http://{fspiop}");
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     // Both DFSPs sign (the hub verifies by default); their keys are registered at onboarding.
@@ -109,11 +113,7 @@ async fn sigkill_loses_no_acknowledged_transfer() {
     )
     .await
     .expect("payee");
-    let admin = AdminClient::new(
-        reqwest::Client::new(),
-        format!("http://{admin_addr}"),
-        &token,
-    );
+    let admin = operators.admin_client(reqwest::Client::new(), &admin_url);
     for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
         let onboarding = Onboarding::new(sim.name(), "USD", "1000000", "1000000", sim.base_url())
             .with_jws_public_key(key.verifying_key().to_pem());
@@ -189,12 +189,13 @@ async fn sigkill_loses_no_acknowledged_transfer() {
         acknowledged.len()
     );
 
-    let (mut hub, token) = spawn_hub(dir.path(), fspiop, admin_addr);
-    let admin = AdminClient::new(
-        reqwest::Client::new(),
-        format!("http://{admin_addr}"),
-        &token,
+    let (mut hub, password_file) = spawn_hub(dir.path(), fspiop, admin_addr);
+    assert!(
+        !password_file.exists(),
+        "the one-time password is gone once admin changed it"
     );
+    // The same API token and approver as before the crash.
+    let admin = operators.admin_client(reqwest::Client::new(), &admin_url);
 
     // Every acknowledged transfer exists and becomes final (commit, or expiry within ~1 s).
     let deadline = Instant::now() + Duration::from_secs(20);

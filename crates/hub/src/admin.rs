@@ -1,38 +1,48 @@
-//! The admin API: central-ledger-compatible provisioning paths on their own listener.
+//! The admin API: central-ledger-compatible provisioning paths on their own listener, and the
+//! operator API (sessions, MFA, tokens, operators, roles, policy, maker/checker requests).
 //!
-//! Until operator IAM lands, every call needs the bootstrap admin token generated at first
-//! start (`Authorization: Bearer <token>`); there is no default secret. Every change goes
-//! through [`Operations`], which audits it.
+//! Every route but `/health`, `/openapi.json` and `POST /auth/login` needs an operator's
+//! session or API token; [`authorize`] resolves it to a [`Principal`] and checks the permission
+//! `iam::rbac::route_permission` names for the route (deny by default). Sensitive changes are
+//! [`Operation`]s handed to [`Requests::submit`]: executed at once when the policy needs no
+//! checker, otherwise kept as a pending request (`202`).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use fspiop::{Amount, Currency, ErrorCode, FspiopDateTime, FspiopError};
-use ledger::engine::FundsAction;
-use ledger::{Account, AccountType, Endpoint, Participant};
+use iam::rbac::RoutePermission;
+use ledger::{Account, AccountType, Participant};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::iam::{Denied, Iam, Principal};
 use crate::operations::{Actor, Operations};
+use crate::requests::{Operation, Requests, Submitted};
 
 /// The operator API described in OpenAPI 3.1 (kept in step with the routes and the permissions
 /// they need by a test in `crates/iam`).
 pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi/admin.json");
 
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "ferroloop_session";
+
 /// State of the admin listener.
 #[derive(Clone)]
 pub struct AdminState {
-    /// Operations layer.
+    /// Operations layer (queries and side effects).
     pub operations: Operations,
-    /// The bootstrap token (compared in constant time).
-    pub token: Arc<String>,
+    /// Operator identity and access.
+    pub iam: Iam,
+    /// Maker/checker.
+    pub requests: Requests,
     /// The hub's published JWS key (`GET /hub/jwsKey`).
     pub hub_jws_key: Arc<Value>,
     /// The FSPIOP listener's TLS material (`POST /tls/reload`).
@@ -91,9 +101,53 @@ pub fn router(state: AdminState) -> Router {
         .route("/tls/reload", post(reload_tls))
         .route("/transfers/{id}", get(transfer))
         .route("/audit", get(audit))
+        .route("/audit/export", get(crate::admin_iam::audit_export))
         .route("/deliveries", get(deliveries))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .with_state(state);
+        .route("/auth/logout", post(crate::admin_iam::logout))
+        .route("/auth/me", get(crate::admin_iam::me))
+        .route("/auth/password", post(crate::admin_iam::change_password))
+        .route("/auth/mfa/enrol", post(crate::admin_iam::mfa_enrol))
+        .route("/auth/mfa/confirm", post(crate::admin_iam::mfa_confirm))
+        .route("/auth/mfa", post(crate::admin_iam::mfa_step_up))
+        .route(
+            "/auth/tokens",
+            get(crate::admin_iam::list_tokens).post(crate::admin_iam::create_token),
+        )
+        .route("/auth/tokens/{id}", delete(crate::admin_iam::revoke_token))
+        .route(
+            "/operators",
+            get(crate::admin_iam::list_operators).post(crate::admin_iam::create_operator),
+        )
+        .route("/operators/{name}", put(crate::admin_iam::update_operator))
+        .route(
+            "/operators/{name}/roles",
+            put(crate::admin_iam::set_operator_roles),
+        )
+        .route(
+            "/operators/{name}/reset",
+            post(crate::admin_iam::reset_operator),
+        )
+        .route(
+            "/roles",
+            get(crate::admin_iam::list_roles).post(crate::admin_iam::define_role),
+        )
+        .route("/roles/{name}", delete(crate::admin_iam::delete_role))
+        .route(
+            "/policy",
+            get(crate::admin_iam::get_policy).put(crate::admin_iam::set_policy),
+        )
+        .route("/requests", get(crate::admin_iam::list_requests))
+        .route("/requests/{id}", get(crate::admin_iam::get_request))
+        .route(
+            "/requests/{id}/approve",
+            post(crate::admin_iam::approve_request),
+        )
+        .route(
+            "/requests/{id}/reject",
+            post(crate::admin_iam::reject_request),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state.clone());
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "OK"})) }))
         .route(
@@ -105,81 +159,208 @@ pub fn router(state: AdminState) -> Router {
                 )
             }),
         )
+        .route("/auth/login", post(crate::admin_iam::login))
+        .with_state(state)
         .merge(protected)
 }
 
-async fn authenticate(
-    State(state): State<AdminState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let presented = request
-        .headers()
+/// Routes a session that may only take the first-login steps can use.
+const FIRST_LOGIN_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/auth/password"),
+    ("POST", "/auth/mfa/enrol"),
+    ("POST", "/auth/mfa/confirm"),
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/me"),
+];
+
+/// The credential a request presents: the bearer token, else the session cookie.
+pub(crate) fn presented_credential(request: &Request) -> Option<String> {
+    let headers = request.headers();
+    if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
-        let path = request.uri().path().to_string();
-        state.operations.record_denied(
-            "unknown",
-            "admin.authenticate",
-            &json!({"path": path}).to_string(),
+    {
+        return Some(bearer.trim().to_string());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// Authenticates the caller and checks the route's permission; refusals are audited.
+async fn authorize(State(state): State<AdminState>, mut request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_string();
+    let template = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let Some(rule) = iam::rbac::route_permission(&method, &template) else {
+        // A route without a rule is refused, whoever calls (deny by default).
+        return AdminError::from(Denied::forbidden(format!(
+            "{method} {template} has no permission rule"
+        )))
+        .into_response();
+    };
+    let principal = match presented_credential(&request) {
+        None => Err(Denied::unauthenticated(
+            "missing credentials: send `Authorization: Bearer <session or API token>` \
+             (POST /auth/login gives a session)",
+        )),
+        Some(presented) => state.iam.authenticate(&presented).await,
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(denied) => {
+            if denied.status == 401 {
+                state.operations.record_denied(
+                    "unauthenticated",
+                    "admin.unauthenticated",
+                    &json!({"method": method, "path": template, "reason": denied.error.description})
+                        .to_string(),
+                );
+            }
+            return AdminError::from(denied).into_response();
+        }
+    };
+    if let Some(reason) = principal.restricted
+        && !FIRST_LOGIN_ROUTES.contains(&(method.as_str(), template.as_str()))
+    {
+        return AdminError::from(Denied::forbidden(reason)).into_response();
+    }
+    let allowed = match rule {
+        RoutePermission::AnyOperator => true,
+        other => !other
+            .candidates()
+            .intersection(principal.permissions)
+            .is_empty(),
+    };
+    if !allowed || iam::rbac::check_permissions(principal.permissions).is_err() {
+        let needed: Vec<&str> = rule.candidates().iter().map(|p| p.as_str()).collect();
+        state.operations.record(
+            &principal.name,
+            "admin.forbidden",
+            &template,
+            &json!({"method": method, "needs": needed}).to_string(),
+            "denied",
         );
-        let error = FspiopError::new(
-            ErrorCode::GENERIC_CLIENT_ERROR,
-            "missing or invalid admin token",
-        );
-        return (StatusCode::UNAUTHORIZED, Json(error.to_body())).into_response();
+        return AdminError::from(Denied::forbidden(format!(
+            "{method} {template} needs {}; your roles do not grant it",
+            needed.join(" or ")
+        )))
+        .into_response();
     }
     request.extensions_mut().insert(Actor {
-        name: "bootstrap-admin".into(),
+        name: principal.name.clone(),
     });
+    request.extensions_mut().insert(principal);
     next.run(request).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
-}
-
 /// An admin error response.
-struct AdminError(FspiopError);
+pub(crate) struct AdminError {
+    status: StatusCode,
+    error: FspiopError,
+    retry_after: Option<u64>,
+}
 
 impl From<FspiopError> for AdminError {
     fn from(error: FspiopError) -> Self {
-        AdminError(error)
+        let status = match error.code {
+            ErrorCode::ID_NOT_FOUND => StatusCode::NOT_FOUND,
+            code => StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+        };
+        AdminError {
+            status,
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<Denied> for AdminError {
+    fn from(denied: Denied) -> Self {
+        AdminError {
+            status: StatusCode::from_u16(denied.status).unwrap_or(StatusCode::FORBIDDEN),
+            error: denied.error,
+            retry_after: denied.retry_after,
+        }
     }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let status = match self.0.code {
-            ErrorCode::ID_NOT_FOUND => StatusCode::NOT_FOUND,
-            code => StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
-        };
-        (status, Json(self.0.to_body())).into_response()
+        let mut response = (self.status, Json(self.error.to_body())).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ferroloop-admin\""),
+            );
+        }
+        response
     }
 }
 
-type AdminResult = Result<Response, AdminError>;
+pub(crate) type AdminResult = Result<Response, AdminError>;
 
-fn bad(detail: impl AsRef<str>) -> AdminError {
-    AdminError(FspiopError::validation(detail))
+pub(crate) fn bad(detail: impl AsRef<str>) -> AdminError {
+    AdminError::from(FspiopError::validation(detail))
 }
 
-fn actor(request_actor: Option<axum::Extension<Actor>>) -> Actor {
-    request_actor.map(|a| a.0).unwrap_or(Actor {
-        name: "unknown".into(),
-    })
+/// Hands a sensitive operation to maker/checker and answers as the route would.
+pub(crate) async fn submit(
+    state: &AdminState,
+    principal: &Principal,
+    operation: Operation,
+) -> AdminResult {
+    match state.requests.submit(principal, operation).await? {
+        Submitted::Executed(executed) => Ok(executed_response(executed.status, executed.body)),
+        Submitted::Pending(body) => {
+            let location = format!(
+                "/requests/{}",
+                body.get("requestId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            );
+            let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok(response)
+        }
+    }
 }
 
-fn date(ms: i64) -> String {
+fn executed_response(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if body.is_null() {
+        status.into_response()
+    } else {
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The caller, put there by [`authorize`].
+pub(crate) type Caller = axum::Extension<Principal>;
+
+pub(crate) fn date(ms: i64) -> String {
     FspiopDateTime::from_unix_millis(ms)
         .map(|d| d.to_string())
         .unwrap_or_default()
 }
 
-fn account_json(account: &Account) -> Value {
+pub(crate) fn account_json(account: &Account) -> Value {
     json!({
         "id": account.id,
         "ledgerAccountType": account.kind.as_str(),
@@ -191,7 +372,7 @@ fn account_json(account: &Account) -> Value {
     })
 }
 
-fn participant_json(participant: &Participant, accounts: &[Account]) -> Value {
+pub(crate) fn participant_json(participant: &Participant, accounts: &[Account]) -> Value {
     json!({
         "name": participant.name,
         "id": format!("/participants/{}", participant.name),
@@ -239,24 +420,15 @@ struct CreateParticipant {
 
 async fn create_participant(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Json(body): Json<CreateParticipant>,
 ) -> AdminResult {
     let currency = currency(&body.currency)?;
-    state
-        .operations
-        .create_participant(&actor(who), &body.name, &currency)
-        .await?;
-    let (participant, accounts) = state
-        .operations
-        .participant(&body.name)
-        .await?
-        .ok_or_else(|| AdminError(FspiopError::internal("participant vanished after creation")))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(participant_json(&participant, &accounts)),
-    )
-        .into_response())
+    let operation = Operation::CreateParticipant {
+        name: body.name,
+        currency,
+    };
+    submit(&state, &who, operation).await
 }
 
 async fn get_participant(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
@@ -264,7 +436,7 @@ async fn get_participant(State(state): State<AdminState>, Path(name): Path<Strin
         Some((participant, accounts)) => {
             Ok(Json(participant_json(&participant, &accounts)).into_response())
         }
-        None => Err(AdminError(FspiopError::new(
+        None => Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
             format!("participant {name} does not exist"),
         ))),
@@ -288,16 +460,17 @@ fn flag(value: &Value) -> Result<bool, AdminError> {
 
 async fn update_participant(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<UpdateParticipant>,
 ) -> AdminResult {
     let active = flag(&body.is_active)?;
-    state
-        .operations
-        .set_participant_active(&actor(who), &name, active)
-        .await?;
-    get_participant(State(state), Path(name)).await
+    submit(
+        &state,
+        &who,
+        Operation::SetParticipantActive { name, active },
+    )
+    .await
 }
 
 async fn list_endpoints(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
@@ -318,17 +491,16 @@ struct AddEndpoint {
 
 async fn add_endpoint(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<AddEndpoint>,
 ) -> AdminResult {
-    let endpoint = Endpoint {
+    let operation = Operation::SetEndpoint {
         participant: name,
         kind: body.kind,
         value: body.value,
     };
-    state.operations.set_endpoint(&actor(who), endpoint).await?;
-    Ok(StatusCode::CREATED.into_response())
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -348,7 +520,7 @@ fn optional_instant(text: Option<&str>, field: &str) -> Result<Option<i64>, Admi
     .transpose()
 }
 
-fn jws_key_json(key: &crate::signatures::RegisteredKey, now_ms: i64) -> Value {
+pub(crate) fn jws_key_json(key: &crate::signatures::RegisteredKey, now_ms: i64) -> Value {
     let record = &key.record;
     json!({
         "fingerprint": record.fingerprint,
@@ -365,23 +537,22 @@ fn jws_key_json(key: &crate::signatures::RegisteredKey, now_ms: i64) -> Value {
 
 async fn add_jws_key(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<AddJwsKey>,
 ) -> AdminResult {
-    let not_before = optional_instant(body.not_before.as_deref(), "notBefore")?;
-    let not_after = optional_instant(body.not_after.as_deref(), "notAfter")?;
-    let key = state
-        .operations
-        .add_jws_key(&actor(who), &name, &body.public_key, not_before, not_after)
-        .await?;
-    let now = state.operations.now_ms();
-    Ok((StatusCode::CREATED, Json(jws_key_json(&key, now))).into_response())
+    let operation = Operation::AddJwsKey {
+        participant: name,
+        public_key_pem: body.public_key,
+        not_before_ms: optional_instant(body.not_before.as_deref(), "notBefore")?,
+        not_after_ms: optional_instant(body.not_after.as_deref(), "notAfter")?,
+    };
+    submit(&state, &who, operation).await
 }
 
 async fn list_jws_keys(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
     if state.operations.participant(&name).await?.is_none() {
-        return Err(AdminError(FspiopError::new(
+        return Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
             format!("participant {name} does not exist"),
         )));
@@ -394,14 +565,14 @@ async fn list_jws_keys(State(state): State<AdminState>, Path(name): Path<String>
 
 async fn retire_jws_key(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path((name, fingerprint)): Path<(String, String)>,
 ) -> AdminResult {
-    state
-        .operations
-        .retire_jws_key(&actor(who), &name, &fingerprint)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let operation = Operation::RetireJwsKey {
+        participant: name,
+        fingerprint,
+    };
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -411,7 +582,7 @@ struct SetParticipantTls {
     callback_ca_pem: Option<String>,
 }
 
-fn participant_tls_json(tls: &ledger::ParticipantTls) -> Value {
+pub(crate) fn participant_tls_json(tls: &ledger::ParticipantTls) -> Value {
     json!({
         "participant": tls.participant,
         "binding": match &tls.spki_pin {
@@ -431,7 +602,7 @@ async fn get_participant_tls(
     Path(name): Path<String>,
 ) -> AdminResult {
     if state.operations.participant(&name).await?.is_none() {
-        return Err(AdminError(FspiopError::new(
+        return Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
             format!("participant {name} does not exist"),
         )));
@@ -448,28 +619,28 @@ async fn get_participant_tls(
 
 async fn set_participant_tls(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<SetParticipantTls>,
 ) -> AdminResult {
-    let stored = state
-        .operations
-        .set_participant_tls(&actor(who), &name, body.spki_pin, body.callback_ca_pem)
-        .await?;
-    Ok(Json(participant_tls_json(&stored)).into_response())
+    let operation = Operation::SetParticipantTls {
+        participant: name,
+        spki_pin: body.spki_pin,
+        callback_ca_pem: body.callback_ca_pem,
+    };
+    submit(&state, &who, operation).await
 }
 
 /// Re-reads the FSPIOP listener's certificate, trust store and CRL (after `ferroloop pki
 /// revoke`, a rotation or a new CA) and closes connections whose certificate is now revoked.
 async fn reload_tls(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): axum::Extension<Actor>,
 ) -> AdminResult {
-    let who = actor(who);
     let tls = state.tls.clone();
     let result = tokio::task::spawn_blocking(move || tls.reload())
         .await
-        .map_err(|e| AdminError(FspiopError::internal(e.to_string())))?;
+        .map_err(|e| AdminError::from(FspiopError::internal(e.to_string())))?;
     match result {
         Ok(closed) => {
             state.operations.record(
@@ -492,7 +663,7 @@ async fn reload_tls(
                 &json!({"error": error.to_string()}).to_string(),
                 "failed",
             );
-            Err(AdminError(FspiopError::validation(format!(
+            Err(AdminError::from(FspiopError::validation(format!(
                 "TLS material not reloaded (the previous set stays in force): {error}"
             ))))
         }
@@ -532,7 +703,7 @@ fn check_limit_type(limit: &LimitBody) -> Result<(), AdminError> {
 
 async fn initial_position_and_limits(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<InitialPositionAndLimits>,
 ) -> AdminResult {
@@ -543,11 +714,13 @@ async fn initial_position_and_limits(
         None | Some(Value::Null) => Decimal::ZERO,
         Some(value) => decimal_value(value, "initialPosition")?.decimal(),
     };
-    state
-        .operations
-        .initial_position_and_limits(&actor(who), &name, &currency, cap, initial)
-        .await?;
-    Ok(StatusCode::CREATED.into_response())
+    let operation = Operation::InitialPositionAndLimits {
+        name,
+        currency,
+        cap: cap.to_string(),
+        initial_position: initial.to_string(),
+    };
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -569,9 +742,7 @@ async fn list_limits(
     let body: Vec<Value> = limits
         .iter()
         .filter(|l| query.currency.as_deref().is_none_or(|c| c == l.currency))
-        .map(|l| {
-            json!({"currency": l.currency, "limit": {"type": "NET_DEBIT_CAP", "value": l.value.normalize().to_string(), "alarmPercentage": l.alarm_percentage.normalize().to_string()}})
-        })
+        .map(limit_json)
         .collect();
     Ok(Json(body).into_response())
 }
@@ -584,7 +755,7 @@ struct SetLimit {
 
 async fn set_limit(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<SetLimit>,
 ) -> AdminResult {
@@ -595,11 +766,18 @@ async fn set_limit(
         None | Some(Value::Null) => Decimal::from(10),
         Some(value) => decimal_value(value, "limit.alarmPercentage")?.decimal(),
     };
-    let limit = state
-        .operations
-        .set_limit(&actor(who), &name, &currency, cap, alarm)
-        .await?;
-    Ok(Json(json!({"currency": limit.currency, "limit": {"type": "NET_DEBIT_CAP", "value": limit.value.normalize().to_string(), "alarmPercentage": limit.alarm_percentage.normalize().to_string()}})).into_response())
+    let operation = Operation::SetLimit {
+        name,
+        currency,
+        cap: cap.to_string(),
+        alarm_percentage: alarm.to_string(),
+    };
+    submit(&state, &who, operation).await
+}
+
+/// A limit as the admin API shows it.
+pub(crate) fn limit_json(limit: &ledger::Limit) -> Value {
+    json!({"currency": limit.currency, "limit": {"type": "NET_DEBIT_CAP", "value": limit.value.normalize().to_string(), "alarmPercentage": limit.alarm_percentage.normalize().to_string()}})
 }
 
 async fn list_accounts(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
@@ -607,7 +785,7 @@ async fn list_accounts(State(state): State<AdminState>, Path(name): Path<String>
         Some((_, accounts)) => {
             Ok(Json(accounts.iter().map(account_json).collect::<Vec<_>>()).into_response())
         }
-        None => Err(AdminError(FspiopError::new(
+        None => Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
             format!("participant {name} does not exist"),
         ))),
@@ -623,7 +801,7 @@ struct HubAccount {
 
 async fn create_hub_account(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path(name): Path<String>,
     Json(body): Json<HubAccount>,
 ) -> AdminResult {
@@ -635,12 +813,11 @@ async fn create_hub_account(
     }
     let kind = AccountType::parse(&body.kind)
         .ok_or_else(|| bad(format!("unknown account type {}", body.kind)))?;
-    let currency = currency(&body.currency)?;
-    let account = state
-        .operations
-        .create_hub_account(&actor(who), &currency, kind)
-        .await?;
-    Ok((StatusCode::CREATED, Json(account_json(&account))).into_response())
+    let operation = Operation::CreateHubAccount {
+        currency: currency(&body.currency)?,
+        kind: kind.as_str().to_string(),
+    };
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -662,13 +839,12 @@ struct MoneyBody {
 
 async fn record_funds(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path((name, id)): Path<(String, i64)>,
     Json(body): Json<FundsBody>,
 ) -> AdminResult {
     let action = match body.action.as_deref() {
-        Some("recordFundsIn") => FundsAction::In,
-        Some("recordFundsOutPrepareReserve") => FundsAction::OutReserve,
+        Some(action @ ("recordFundsIn" | "recordFundsOutPrepareReserve")) => action.to_string(),
         other => {
             return Err(bad(format!(
                 "action {other:?} must be recordFundsIn or recordFundsOutPrepareReserve"
@@ -678,28 +854,22 @@ async fn record_funds(
     let transfer_id = body
         .transfer_id
         .ok_or_else(|| bad("transferId is required"))?;
-    let is_id = uuid_like(&transfer_id);
-    if !is_id {
+    if !uuid_like(&transfer_id) {
         return Err(bad("transferId must be a UUID or ULID"));
     }
     let money = body.amount.ok_or_else(|| bad("amount is required"))?;
     let amount = decimal_value(&money.amount, "amount.amount")?;
-    let currency = currency(&money.currency)?;
-    state
-        .operations
-        .funds(
-            &actor(who),
-            &name,
-            id,
-            &transfer_id,
-            action,
-            amount,
-            &currency,
-            body.reason.as_deref().unwrap_or(""),
-            body.external_reference.as_deref().unwrap_or(""),
-        )
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    let operation = Operation::Funds {
+        name,
+        account: id,
+        transfer_id,
+        action,
+        amount: amount.to_string(),
+        currency: currency(&money.currency)?,
+        reason: body.reason.unwrap_or_default(),
+        external_reference: body.external_reference.unwrap_or_default(),
+    };
+    submit(&state, &who, operation).await
 }
 
 fn uuid_like(text: &str) -> bool {
@@ -717,7 +887,7 @@ fn uuid_like(text: &str) -> bool {
 
 async fn update_account(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path((name, id)): Path<(String, i64)>,
     Json(body): Json<FundsBody>,
 ) -> AdminResult {
@@ -726,11 +896,12 @@ async fn update_account(
             .as_ref()
             .ok_or_else(|| bad("isActive is required"))?,
     )?;
-    let account = state
-        .operations
-        .set_account_active(&actor(who), &name, id, active)
-        .await?;
-    Ok(Json(account_json(&account)).into_response())
+    let operation = Operation::SetAccountActive {
+        name,
+        account: id,
+        active,
+    };
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -740,7 +911,7 @@ struct SettleBody {
 
 async fn settle_funds_out(
     State(state): State<AdminState>,
-    who: Option<axum::Extension<Actor>>,
+    axum::Extension(who): Caller,
     Path((name, id, transfer_id)): Path<(String, i64, String)>,
     Json(body): Json<SettleBody>,
 ) -> AdminResult {
@@ -753,11 +924,13 @@ async fn settle_funds_out(
             )));
         }
     };
-    state
-        .operations
-        .settle_funds_out(&actor(who), &name, id, &transfer_id, commit)
-        .await?;
-    Ok(StatusCode::ACCEPTED.into_response())
+    let operation = Operation::SettleFundsOut {
+        name,
+        account: id,
+        transfer_id,
+        commit,
+    };
+    submit(&state, &who, operation).await
 }
 
 #[derive(Deserialize)]
@@ -771,7 +944,7 @@ async fn positions(
     Query(query): Query<PositionQuery>,
 ) -> AdminResult {
     let Some((_, accounts)) = state.operations.participant(&name).await? else {
-        return Err(AdminError(FspiopError::new(
+        return Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
             format!("participant {name} does not exist"),
         )));
@@ -785,7 +958,7 @@ async fn positions(
     if query.currency.is_some() {
         return match list.into_iter().next() {
             Some(one) => Ok(Json(one).into_response()),
-            None => Err(AdminError(FspiopError::new(
+            None => Err(AdminError::from(FspiopError::new(
                 ErrorCode::ID_NOT_FOUND,
                 format!("{name} has no position in that currency"),
             ))),
@@ -811,7 +984,7 @@ async fn transfer(State(state): State<AdminState>, Path(id): Path<String>) -> Ad
             "completedTimestamp": t.completed_at_ms.map(date),
         }))
         .into_response()),
-        None => Err(AdminError(FspiopError::new(
+        None => Err(AdminError::from(FspiopError::new(
             ErrorCode::TRANSFER_NOT_FOUND,
             format!("transfer {id} does not exist"),
         ))),

@@ -6,7 +6,8 @@
 //! - [`writer`]: the single ledger writer (group commit) over a [`ledger::LedgerStore`];
 //! - [`callbacks`] and [`message`]: outbound delivery with retries and a delivery log;
 //! - [`expiry`]: deadline-driven transfer expiry;
-//! - [`admin`] and [`operations`]: the operator plane and the one door operator actions use;
+//! - [`admin`], `admin_iam` and [`operations`]: the operator plane; [`iam`]: who the operator
+//!   is and what they may do; [`requests`]: maker/checker for every sensitive change;
 //! - [`evidence`]: offline re-verification of the signed messages kept per transfer;
 //! - [`audit`]: verification of the hash-chained audit log;
 //! - [`caller`]: the identity the transport proved;
@@ -29,6 +30,7 @@
 )]
 
 pub mod admin;
+mod admin_iam;
 pub mod api;
 pub mod audit;
 pub mod callbacks;
@@ -38,10 +40,12 @@ pub mod endpoints;
 pub mod evidence;
 pub mod expiry;
 pub mod handlers;
+pub mod iam;
 pub mod message;
 pub mod metrics;
 pub mod operations;
 pub mod outbound;
+pub mod requests;
 pub mod server;
 pub mod signatures;
 pub mod state;

@@ -1,17 +1,12 @@
-//! The operations layer: the one door every operator action goes through.
+//! The operations layer: the hub's state as operators see it.
 //!
-//! The admin API (and later the portal) calls these methods and nothing else to change the
-//! hub. Each call names its [`Actor`]; the ledger writes the audit entry in the same
-//! transaction as the change, so an action whose audit entry cannot be stored does not happen.
-//! Authorisation, four-eyes approval and the tamper-evident audit chain (the IAM work) slot in
-//! here without touching the API handlers or the ledger.
+//! Changes go through [`crate::requests`] (maker/checker), which executes them in the ledger
+//! with their audit entry in the same transaction and then calls the `*_changed` methods here
+//! to refresh what lives outside the store (directory, key registry, pins, open connections).
+//! Queries read without blocking the writer.
 
-use fspiop::{Amount, FspiopError};
-use ledger::engine::FundsAction;
-use ledger::{
-    Account, AccountType, AuditEntry, Delivery, Endpoint, FundsTransfer, Limit, Participant,
-};
-use rust_decimal::Decimal;
+use fspiop::FspiopError;
+use ledger::{Account, AuditEntry, Delivery, Endpoint, Limit, Participant};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,8 +15,8 @@ use arc_swap::ArcSwap;
 
 use crate::connections::ConnectionRegistry;
 use crate::endpoints::Directory;
-use crate::outbound::{OutboundClients, check_ca_bundle};
-use crate::signatures::{JwsPolicy, KeyRegistry, RegisteredKey, check_upload};
+use crate::outbound::OutboundClients;
+use crate::signatures::{JwsPolicy, KeyRegistry, RegisteredKey};
 use crate::writer::{LedgerWriter, WriterError};
 
 /// Who performs an operator action.
@@ -59,17 +54,6 @@ fn failed(error: WriterError) -> FspiopError {
     )
 }
 
-macro_rules! write_op {
-    ($self:ident, $actor:ident, |$ledger:ident, $tx:ident, $name:ident| $body:expr) => {{
-        let $name = $actor.name.clone();
-        $self
-            .writer
-            .run(move |$ledger, $tx| Box::pin(async move { $body.await }))
-            .await
-            .map_err(failed)?
-    }};
-}
-
 impl Operations {
     /// Operations over a writer; `directory` and `keys` are refreshed after changes; `jws`
     /// says which uploaded keys are acceptable.
@@ -89,29 +73,41 @@ impl Operations {
         }
     }
 
-    /// Sets how a participant's client certificate is recognised (an optional SubjectPublicKeyInfo
-    /// SHA-256 pin on top of the name binding) and the CA its callback server is verified
-    /// against. A new pin closes the participant's open connections, so the next one must
-    /// present the pinned key.
-    pub async fn set_participant_tls(
-        &self,
-        actor: &Actor,
-        participant: &str,
-        spki_pin: Option<String>,
-        callback_ca_pem: Option<String>,
-    ) -> Result<ledger::ParticipantTls, FspiopError> {
-        if let Some(pem) = &callback_ca_pem {
-            check_ca_bundle(pem).map_err(FspiopError::validation)?;
+    /// Whether callbacks use mutual TLS (then endpoints must be `https://`).
+    pub fn callbacks_secure(&self) -> bool {
+        self.transport.outbound.is_secure()
+    }
+
+    /// Which uploaded JWS keys are acceptable.
+    pub fn jws_policy(&self) -> &JwsPolicy {
+        &self.jws
+    }
+
+    /// After a participant, its currencies or endpoints changed: refresh the directory and,
+    /// when it was deactivated, close its open connections.
+    pub fn participant_changed(&self, name: &str, deactivated: bool) {
+        self.directory.invalidate(name);
+        if deactivated {
+            let closed = self.transport.connections.close_participant(name);
+            if closed > 0 {
+                tracing::info!(
+                    participant = name,
+                    closed,
+                    "closed the connections of a deactivated participant"
+                );
+            }
         }
-        let settings = ledger::ParticipantTls {
-            participant: participant.to_string(),
-            spki_pin: spki_pin.map(|p| p.to_ascii_lowercase()),
-            callback_ca_pem,
-            updated_at_ms: 0,
-        };
-        let stored = write_op!(self, actor, |ledger, tx, who| ledger
-            .set_participant_tls(tx, &who, settings))?;
-        let name = participant.to_ascii_lowercase();
+    }
+
+    /// After a participant's JWS keys changed.
+    pub fn keys_changed(&self, participant: &str) {
+        self.keys.invalidate(participant);
+    }
+
+    /// After a participant's TLS settings changed: the listener's pins, the callback CA, and
+    /// its open connections (closed, so the next one must present the pinned key).
+    pub fn tls_changed(&self, stored: &ledger::ParticipantTls) {
+        let name = stored.participant.to_ascii_lowercase();
         let mut pins = HashMap::clone(&self.transport.pins.load());
         match &stored.spki_pin {
             Some(pin) => pins.insert(name, pin.clone()),
@@ -120,9 +116,10 @@ impl Operations {
         self.transport.pins.store(Arc::new(pins));
         self.transport
             .outbound
-            .set_callback_ca(participant, stored.callback_ca_pem.clone());
-        self.transport.connections.close_participant(participant);
-        Ok(stored)
+            .set_callback_ca(&stored.participant, stored.callback_ca_pem.clone());
+        self.transport
+            .connections
+            .close_participant(&stored.participant);
     }
 
     /// A participant's TLS settings, if any were set.
@@ -135,54 +132,6 @@ impl Operations {
             .read(move |_, tx| Box::pin(async move { tx.participant_tls(&name).await }))
             .await
             .map_err(failed)
-    }
-
-    /// Registers a JWS verification key for a participant. The PEM is parsed and checked
-    /// here (RSA 2048..=4096 bits or P-256, an algorithm the hub accepts); the fingerprint is
-    /// the SHA-256 of the key's SubjectPublicKeyInfo.
-    pub async fn add_jws_key(
-        &self,
-        actor: &Actor,
-        participant: &str,
-        public_key_pem: &str,
-        not_before_ms: Option<i64>,
-        not_after_ms: Option<i64>,
-    ) -> Result<RegisteredKey, FspiopError> {
-        let key = check_upload(public_key_pem, &self.jws)?;
-        let record = ledger::JwsKey {
-            participant: participant.to_string(),
-            fingerprint: key.fingerprint().to_string(),
-            alg: key.alg().as_str().to_string(),
-            public_key_pem: key.to_pem(),
-            not_before_ms,
-            not_after_ms,
-            added_at_ms: 0,
-            retired_at_ms: None,
-        };
-        let result = write_op!(self, actor, |ledger, tx, who| ledger
-            .add_jws_key(tx, &who, record));
-        self.keys.invalidate(participant);
-        let record = result?;
-        Ok(RegisteredKey { record, key })
-    }
-
-    /// Retires a participant's JWS key: it no longer verifies new messages, and stays in the
-    /// registry so that evidence signed with it can still be checked.
-    pub async fn retire_jws_key(
-        &self,
-        actor: &Actor,
-        participant: &str,
-        fingerprint: &str,
-    ) -> Result<(), FspiopError> {
-        let (participant_owned, fingerprint) = (participant.to_string(), fingerprint.to_string());
-        let result = write_op!(self, actor, |ledger, tx, who| ledger.retire_jws_key(
-            tx,
-            &who,
-            &participant_owned,
-            &fingerprint
-        ));
-        self.keys.invalidate(participant);
-        result
     }
 
     /// Every JWS key of a participant, retired ones included, oldest first.
@@ -199,159 +148,6 @@ impl Operations {
     /// The hub's clock, in milliseconds.
     pub fn now_ms(&self) -> i64 {
         self.writer.ledger().now_ms()
-    }
-
-    /// Creates a participant or adds a currency to it.
-    pub async fn create_participant(
-        &self,
-        actor: &Actor,
-        name: &str,
-        currency: &str,
-    ) -> Result<Participant, FspiopError> {
-        let (n, c) = (name.to_string(), currency.to_string());
-        let result = write_op!(self, actor, |ledger, tx, who| ledger
-            .create_participant(tx, &who, &n, &c));
-        self.directory.invalidate(name);
-        result
-    }
-
-    /// Activates or deactivates a participant.
-    pub async fn set_participant_active(
-        &self,
-        actor: &Actor,
-        name: &str,
-        active: bool,
-    ) -> Result<Participant, FspiopError> {
-        let n = name.to_string();
-        let result = write_op!(self, actor, |ledger, tx, who| ledger
-            .set_participant_active(tx, &who, &n, active));
-        self.directory.invalidate(name);
-        if result.is_ok() && !active {
-            let closed = self.transport.connections.close_participant(name);
-            if closed > 0 {
-                tracing::info!(
-                    participant = name,
-                    closed,
-                    "closed the connections of a deactivated participant"
-                );
-            }
-        }
-        result
-    }
-
-    /// Adds or replaces an endpoint. In secure mode callbacks are mutual TLS, so a plain
-    /// `http://` URL is refused.
-    pub async fn set_endpoint(&self, actor: &Actor, endpoint: Endpoint) -> Result<(), FspiopError> {
-        if self.transport.outbound.is_secure() && !endpoint.value.starts_with("https://") {
-            return Err(FspiopError::validation(format!(
-                "{} must be an https:// URL: callbacks use mutual TLS",
-                endpoint.kind
-            )));
-        }
-        let participant = endpoint.participant.clone();
-        let result = write_op!(self, actor, |ledger, tx, who| ledger
-            .set_endpoint(tx, &who, endpoint));
-        self.directory.invalidate(&participant);
-        result
-    }
-
-    /// First net debit cap and initial position.
-    pub async fn initial_position_and_limits(
-        &self,
-        actor: &Actor,
-        name: &str,
-        currency: &str,
-        cap: Amount,
-        initial_position: Decimal,
-    ) -> Result<(), FspiopError> {
-        let (n, c) = (name.to_string(), currency.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .initial_position_and_limits(
-                tx,
-                &who,
-                &n,
-                &c,
-                cap,
-                initial_position
-            ))
-    }
-
-    /// Changes a net debit cap.
-    pub async fn set_limit(
-        &self,
-        actor: &Actor,
-        name: &str,
-        currency: &str,
-        cap: Amount,
-        alarm: Decimal,
-    ) -> Result<Limit, FspiopError> {
-        let (n, c) = (name.to_string(), currency.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .set_limit(tx, &who, &n, &c, cap, alarm))
-    }
-
-    /// Creates a hub account.
-    pub async fn create_hub_account(
-        &self,
-        actor: &Actor,
-        currency: &str,
-        kind: AccountType,
-    ) -> Result<Account, FspiopError> {
-        let c = currency.to_string();
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .create_hub_account(tx, &who, &c, kind))
-    }
-
-    /// Activates or deactivates an account.
-    pub async fn set_account_active(
-        &self,
-        actor: &Actor,
-        name: &str,
-        account: i64,
-        active: bool,
-    ) -> Result<Account, FspiopError> {
-        let n = name.to_string();
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .set_account_active(tx, &who, &n, account, active))
-    }
-
-    /// Funds in, or funds-out reservation.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn funds(
-        &self,
-        actor: &Actor,
-        name: &str,
-        account: i64,
-        id: &str,
-        action: FundsAction,
-        amount: Amount,
-        currency: &str,
-        reason: &str,
-        external_reference: &str,
-    ) -> Result<FundsTransfer, FspiopError> {
-        let (n, i, c, r, e) = (
-            name.to_string(),
-            id.to_string(),
-            currency.to_string(),
-            reason.to_string(),
-            external_reference.to_string(),
-        );
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .funds(tx, &who, &n, account, &i, action, amount, &c, &r, &e))
-    }
-
-    /// Commits or aborts a reserved funds-out.
-    pub async fn settle_funds_out(
-        &self,
-        actor: &Actor,
-        name: &str,
-        account: i64,
-        id: &str,
-        commit: bool,
-    ) -> Result<FundsTransfer, FspiopError> {
-        let (n, i) = (name.to_string(), id.to_string());
-        write_op!(self, actor, |ledger, tx, who| ledger
-            .settle_funds_out(tx, &who, &n, account, &i, commit))
     }
 
     /// Records a refused operator attempt (bad credentials and the like).

@@ -60,6 +60,8 @@ pub struct HubConfig {
     pub jws: JwsPolicy,
     /// Metrics and health listener (its own plane); `None` serves no metrics.
     pub metrics_listen: Option<SocketAddr>,
+    /// Operator IAM: the policy in force until operators change it, and the sandbox profile.
+    pub iam: crate::iam::IamConfig,
 }
 
 impl HubConfig {
@@ -79,6 +81,7 @@ impl HubConfig {
             handshake_timeout: Duration::from_secs(10),
             jws: JwsPolicy::default(),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3002))),
+            iam: crate::iam::IamConfig::default(),
         }
     }
 }
@@ -112,10 +115,9 @@ pub struct RunningHub {
     pub fspiop_addr: SocketAddr,
     /// Where the admin listener is bound.
     pub admin_addr: SocketAddr,
-    /// The bootstrap admin token.
-    pub admin_token: String,
-    /// Where the token is kept.
-    pub admin_token_path: PathBuf,
+    /// Where the first administrator's one-time password is written at first start (the file
+    /// is deleted when the password is changed).
+    pub initial_admin_password_path: PathBuf,
     /// Whether the FSPIOP listener requires mutual TLS.
     pub mtls: bool,
     /// The hub's public JWS key (what DFSPs verify hub messages with).
@@ -162,8 +164,6 @@ impl RunningHub {
 pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<RunningHub, HubError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
-    let token_path = config.data_dir.join("admin-token");
-    let admin_token = load_or_create_secret(&token_path)?;
     let signer = Arc::new(HubSigner::load_or_generate(
         &config.data_dir,
         config.jws.signing_key.as_deref(),
@@ -311,9 +311,14 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
             outbound: outbound.clone(),
         },
     );
+    let iam = crate::iam::Iam::start(writer.clone(), &config.iam, &config.data_dir)
+        .await
+        .map_err(HubError::Store)?;
+    iam.bootstrap().await.map_err(HubError::Store)?;
     let admin_app = admin::router(AdminState {
         operations: operations.clone(),
-        token: Arc::new(admin_token.clone()),
+        requests: crate::requests::Requests::new(operations.clone(), iam.clone()),
+        iam: iam.clone(),
         hub_jws_key: Arc::new(signer.published()),
         tls: tls.clone(),
     })
@@ -410,8 +415,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     Ok(RunningHub {
         fspiop_addr,
         admin_addr,
-        admin_token,
-        admin_token_path: token_path,
+        initial_admin_password_path: iam.initial_password_path(),
         mtls,
         jws_public_key: signer.public_key().clone(),
         jws_signing_key_path: signer.path().to_path_buf(),
@@ -507,20 +511,6 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Reads a secret file, or creates it (0600) with 256 random bits on first start.
-fn load_or_create_secret(path: &Path) -> Result<String, HubError> {
-    let error = |e| HubError::DataDir(path.to_path_buf(), e);
-    if path.exists() {
-        let text = std::fs::read_to_string(path).map_err(error)?;
-        return Ok(text.trim().to_string());
-    }
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| error(std::io::Error::other("no system randomness")))?;
-    let token = hex::encode(bytes);
-    write_private(path, &token).map_err(error)?;
-    Ok(token)
-}
-
 pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();

@@ -976,8 +976,10 @@ async fn participants_oracle() {
 
 #[tokio::test]
 async fn admin_api_authentication_and_audit() {
+    // Four eyes: every change below is asked for by `integration` (API token) and approved by
+    // `admin` through `t.admin`.
     let t = TestHub::start().await;
-    let token = t.hub.admin_token.clone();
+    let token = t.token.clone();
 
     let (status, body) = t
         .admin_raw(reqwest::Method::GET, "/participants", None, None)
@@ -987,7 +989,7 @@ async fn admin_api_authentication_and_audit() {
         .admin_raw(
             reqwest::Method::GET,
             "/participants/payerfsp",
-            Some("not-the-token"),
+            Some("not-the-token"), // secret-scan: allow (a wrong token on purpose)
             None,
         )
         .await;
@@ -996,7 +998,7 @@ async fn admin_api_authentication_and_audit() {
         .admin_raw(
             reqwest::Method::PUT,
             "/participants/payerfsp",
-            Some("not-the-token"),
+            Some("not-the-token"), // secret-scan: allow (a wrong token on purpose)
             Some(json!({"isActive": false})),
         )
         .await;
@@ -1014,6 +1016,35 @@ async fn admin_api_authentication_and_audit() {
         payer["isActive"], 1,
         "a refused call changed the participant"
     );
+    // The API token alone cannot change anything: the change waits for a checker.
+    let (status, pending) = t
+        .admin_raw(
+            reqwest::Method::PUT,
+            "/participants/payerfsp",
+            Some(&token),
+            Some(json!({"isActive": false})),
+        )
+        .await;
+    assert_eq!(status, 202, "{pending}");
+    assert_eq!(pending["state"], "pending", "{pending}");
+    let request_id = pending["requestId"]
+        .as_str()
+        .expect("requestId")
+        .to_string();
+    let (_, payer) = t
+        .admin_raw(
+            reqwest::Method::GET,
+            "/participants/payerfsp",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(payer["isActive"], 1, "a pending request changed nothing");
+    t.operators
+        .admin
+        .reject(&request_id, "not today")
+        .await
+        .expect("admin rejects");
 
     // More audited actions besides the onboarding.
     t.set_active(PAYEE, false).await;
@@ -1062,21 +1093,24 @@ async fn admin_api_authentication_and_audit() {
         "one denied entry per refused call: {denied:?}"
     );
     assert!(
-        denied.iter().all(|e| e["action"] == "admin.authenticate"),
+        denied
+            .iter()
+            .all(|e| e["action"] == "admin.unauthenticated" && e["actor"] == "unauthenticated"),
         "{denied:?}"
     );
     assert!(
         denied.iter().any(|e| e["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("/participants/payerfsp"))),
-        "denied entries name the path: {denied:?}"
+            .is_some_and(|d| d.contains("/participants/{name}"))),
+        "denied entries name the route: {denied:?}"
     );
 
+    // The changes themselves are attributed to their maker.
     let count = |action: &str, subject: &str| {
         entries
             .iter()
             .filter(|e| e["action"] == action && e["subject"] == subject && e["outcome"] == "ok")
-            .inspect(|e| assert_eq!(e["actor"], "bootstrap-admin", "{e}"))
+            .inspect(|e| assert_eq!(e["actor"], "integration", "{e}"))
             .count()
     };
     let endpoints = dfsp::provision::callback_endpoints("http://x").len();
@@ -1097,8 +1131,35 @@ async fn admin_api_authentication_and_audit() {
     }
     assert_eq!(count("participant.set_active", PAYEE), 2);
     assert_eq!(count("limits.set", PAYER), 1);
-    let ok = entries.iter().filter(|e| e["outcome"] == "ok").count();
-    assert_eq!(ok, 2 * (4 + endpoints) + 3, "no unexpected audited actions");
+    let changes = 2 * (4 + endpoints) + 3;
+    let by_integration = entries
+        .iter()
+        .filter(|e| e["actor"] == "integration" && e["outcome"] == "ok")
+        .filter(|e| {
+            let action = e["action"].as_str().unwrap_or_default();
+            !action.starts_with("auth.") && !action.starts_with("request.")
+        })
+        .count();
+    assert_eq!(by_integration, changes, "no unexpected audited actions");
+
+    // Four eyes: each change was a request made by `integration`, approved and executed by
+    // `admin`; the rejected one was not executed.
+    let of = |action: &str, actor: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["actor"] == actor && e["outcome"] == "ok")
+            .count()
+    };
+    assert_eq!(of("request.create", "integration"), changes + 1);
+    assert_eq!(of("request.approve", "admin"), changes);
+    assert_eq!(of("request.executed", "admin"), changes);
+    assert_eq!(of("request.reject", "admin"), 1);
+    for executed in entries.iter().filter(|e| e["action"] == "request.executed") {
+        let detail: Value =
+            serde_json::from_str(executed["detail"].as_str().unwrap_or("{}")).expect("detail");
+        assert_eq!(detail["maker"], "integration", "{detail}");
+        assert_eq!(detail["approvers"], json!(["admin"]), "{detail}");
+    }
 }
 
 #[tokio::test]
@@ -1121,7 +1182,8 @@ async fn the_operator_api_publishes_its_openapi_document() {
 #[tokio::test]
 async fn operator_actions_fail_when_the_audit_log_cannot_be_written() {
     use sqlx::Connection as _;
-    let t = TestHub::start().await;
+    // Raw endpoint changes, answered directly: no checker.
+    let t = TestHub::sandbox().await;
     let endpoints = |t: &TestHub| {
         let admin = t.admin.clone();
         async move {
@@ -1153,7 +1215,7 @@ async fn operator_actions_fail_when_the_audit_log_cannot_be_written() {
         .admin_raw(
             reqwest::Method::POST,
             &format!("/participants/{PAYER}/endpoints"),
-            Some(&t.hub.admin_token),
+            Some(&t.token),
             Some(change.clone()),
         )
         .await;
@@ -1169,7 +1231,7 @@ async fn operator_actions_fail_when_the_audit_log_cannot_be_written() {
         .admin_raw(
             reqwest::Method::POST,
             &format!("/participants/{PAYER}/endpoints"),
-            Some(&t.hub.admin_token),
+            Some(&t.token),
             Some(change),
         )
         .await;

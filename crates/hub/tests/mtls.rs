@@ -107,11 +107,14 @@ async fn start() -> Fixture {
     )
     .await
     .expect("payee");
-    let admin = AdminClient::new(
-        reqwest::Client::new(),
-        format!("http://{}", hub.admin_addr),
-        &hub.admin_token,
-    );
+    let admin_url = format!("http://{}", hub.admin_addr);
+    let http = reqwest::Client::new();
+    let operators =
+        dfsp::operator::provision(http.clone(), &admin_url, &hub.initial_admin_password_path)
+            .await
+            .expect("operators provisioned");
+    // Four eyes stay on: `admin` approves what `integration`'s token asks for.
+    let admin = operators.admin_client(http, &admin_url);
     for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
         let onboarding = Onboarding::new(sim.name(), "USD", "1000", "1000", sim.base_url())
             .with_jws_public_key(key.verifying_key().to_pem());

@@ -64,7 +64,8 @@ async fn sdk_signed_requests_are_accepted_by_the_hub() {
     let Some(dir) = harness::interop_dir() else {
         return;
     };
-    let t = TestHub::start().await;
+    // The key is registered with a raw admin call, answered directly: no checker.
+    let t = TestHub::sandbox().await;
     t.payee.set_behaviour(PayeeBehaviour::Silent);
     // An RSA key as SDK deployments use, registered next to the simulator's own key.
     let key = jws::SigningKey::generate_rs256(2048).expect("RSA key");
@@ -73,7 +74,7 @@ async fn sdk_signed_requests_are_accepted_by_the_hub() {
         .admin_raw(
             reqwest::Method::POST,
             &format!("/participants/{PAYER}/jwsKeys"),
-            Some(&t.hub.admin_token),
+            Some(&t.token),
             Some(json!({"publicKey": key.verifying_key().to_pem()})),
         )
         .await;

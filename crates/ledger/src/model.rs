@@ -575,8 +575,9 @@ pub struct Operator {
     /// When the last failed login happened, ms since the epoch; `None` when none since the last
     /// success.
     pub last_failure_at_ms: Option<i64>,
-    /// The TOTP secret in RFC 4648 base32 without padding (`iam::totp::TotpSecret::to_base32`):
-    /// at least 26 characters of `A-Z2-7` (128 bits). `None` until the operator enrols.
+    /// The TOTP secret, sealed (`iam::sealing`: AES-256-GCM under a key kept outside the
+    /// database, bound to the operator's name) and written in RFC 4648 base32 without padding:
+    /// at least 26 characters of `A-Z2-7`. `None` until the operator enrols.
     pub totp_secret_b32: Option<String>,
     /// The last TOTP time step accepted, to refuse a replayed code (`iam::totp::verify`).
     /// Stored as a signed 64-bit integer: a step above `i64::MAX` is refused.

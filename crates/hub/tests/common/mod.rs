@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dfsp::client::Answer;
+use dfsp::operator::Provisioned;
 use dfsp::provision::{AdminClient, Onboarding};
 use dfsp::simulator::{Received, SignatureCheck, SimOptions, SimParty, Simulator};
 use fspiop::FspiopDateTime;
@@ -43,8 +44,12 @@ pub type Position = (String, String);
 pub struct TestHub {
     /// The running hub.
     pub hub: hub::RunningHub,
-    /// Admin API client with the bootstrap token.
+    /// Admin API client: `integration`'s API token, `admin` approving what waits for a checker.
     pub admin: AdminClient,
+    /// The operators set up at start (`admin`, `integration`) and `integration`'s API token.
+    pub operators: Provisioned,
+    /// `integration`'s API token (for raw admin calls).
+    pub token: String,
     /// `http://` base of the admin listener.
     pub admin_url: String,
     /// `http://` base of the FSPIOP listener.
@@ -64,9 +69,17 @@ pub struct TestHub {
 }
 
 impl TestHub {
-    /// Starts the hub and both simulators, onboards them and registers the payee's party.
+    /// Starts the hub (four eyes: one approval per sensitive operation, given by `admin`
+    /// through [`TestHub::admin`]) and both simulators, onboards them and registers the
+    /// payee's party.
     pub async fn start() -> TestHub {
         Self::start_with(|_| {}).await
+    }
+
+    /// [`TestHub::start`] with the sandbox IAM profile (no approvals): for tests that make raw
+    /// sensitive admin calls and check their direct answers.
+    pub async fn sandbox() -> TestHub {
+        Self::start_with(|config| config.iam = hub::iam::IamConfig::sandbox()).await
     }
 
     /// [`TestHub::start`] with the hub's configuration adjusted by `configure`.
@@ -124,7 +137,15 @@ impl TestHub {
         .await
         .expect("payee simulator");
         let http = reqwest::Client::new();
-        let admin = AdminClient::new(http.clone(), &admin_url, &running.admin_token);
+        let operators = dfsp::operator::provision(
+            http.clone(),
+            &admin_url,
+            &running.initial_admin_password_path,
+        )
+        .await
+        .expect("operators provisioned");
+        let admin = operators.admin_client(http.clone(), &admin_url);
+        let token = operators.token.clone();
         for (sim, funds, key) in [
             (&payer, PAYER_FUNDS, &payer_key),
             (&payee, PAYEE_FUNDS, &payee_key),
@@ -159,6 +180,8 @@ impl TestHub {
         TestHub {
             hub: running,
             admin,
+            operators,
+            token,
             admin_url,
             fspiop_url,
             payer,
