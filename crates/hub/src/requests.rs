@@ -675,7 +675,7 @@ impl Requests {
         if let Some(executed) = &executed {
             self.after(executed);
         }
-        let mut answer = json!({"request": request_json(&record, self.votes(&record.id).await?)});
+        let mut answer = json!({"request": request_json(&record, self.votes(&record.id).await?, self.iam.now_ms())});
         if let (Some(executed), Some(map)) = (executed, answer.as_object_mut()) {
             map.insert(
                 "result".into(),
@@ -759,7 +759,11 @@ impl Requests {
             })
             .await?;
         let record = outcome?;
-        Ok(request_json(&record, self.votes(&record.id).await?))
+        Ok(request_json(
+            &record,
+            self.votes(&record.id).await?,
+            self.iam.now_ms(),
+        ))
     }
 
     async fn load(&self, id: &str) -> Result<ApprovalRecord, Denied> {
@@ -788,7 +792,11 @@ impl Requests {
     /// One request as JSON.
     pub async fn get(&self, id: &str) -> Result<Value, Denied> {
         let record = self.load(id).await?;
-        Ok(request_json(&record, self.votes(id).await?))
+        Ok(request_json(
+            &record,
+            self.votes(id).await?,
+            self.iam.now_ms(),
+        ))
     }
 
     /// Requests, newest first, optionally in one state.
@@ -801,6 +809,7 @@ impl Requests {
                 ApprovalRecord::STATES.join(", ")
             )));
         }
+        let now = self.iam.now_ms();
         let records = self
             .iam
             .writer()
@@ -818,7 +827,7 @@ impl Requests {
         Ok(Value::Array(
             records
                 .into_iter()
-                .map(|(record, votes)| request_json(&record, votes))
+                .map(|(record, votes)| request_json(&record, votes, now))
                 .collect(),
         ))
     }
@@ -910,8 +919,13 @@ async fn from_record(
     })
 }
 
-/// A request as the API shows it.
-pub fn request_json(record: &ApprovalRecord, votes: Vec<ledger::ApprovalVote>) -> Value {
+/// A request as the API shows it at `now_ms`: a pending request past its expiry shows as
+/// `expired` (it is stored so at the next attempt to decide it).
+pub fn request_json(
+    record: &ApprovalRecord,
+    votes: Vec<ledger::ApprovalVote>,
+    now_ms: i64,
+) -> Value {
     let payload: Value = serde_json::from_str(&record.payload_json).unwrap_or(Value::Null);
     let operation = serde_json::from_value::<Operation>(payload.clone())
         .map(|o| o.name())
@@ -927,7 +941,11 @@ pub fn request_json(record: &ApprovalRecord, votes: Vec<ledger::ApprovalVote>) -
         "expiresAt": date(record.expires_at_ms),
         "requiredApprovals": record.required_approvals,
         "approvals": votes.iter().map(|v| json!({"operator": v.voter, "at": date(v.at_ms)})).collect::<Vec<_>>(),
-        "state": record.state,
+        "state": if record.state == ApprovalRecord::PENDING && now_ms >= record.expires_at_ms {
+            ApprovalRecord::EXPIRED
+        } else {
+            record.state.as_str()
+        },
         "decidedBy": record.decided_by,
         "reason": record.reason,
         "executedAt": record.executed_at_ms.map(date),

@@ -1241,3 +1241,101 @@ async fn operator_actions_fail_when_the_audit_log_cannot_be_written() {
     );
     assert_ne!(endpoints(&t).await, before);
 }
+
+/// Four eyes, fail closed: an approval whose audit entries cannot be written executes nothing
+/// and leaves the request pending; a login then opens no session. With the audit log back, the
+/// same approval executes.
+#[tokio::test]
+async fn an_approval_fails_closed_when_the_audit_log_cannot_be_written() {
+    use sqlx::Connection as _;
+    let t = TestHub::start().await;
+    let path = format!("/participants/{PAYER}/endpoints");
+    let change =
+        json!({"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/four-eyes"});
+    let (status, pending) = t
+        .admin_raw(reqwest::Method::POST, &path, Some(&t.token), Some(change))
+        .await;
+    assert_eq!(
+        status, 202,
+        "integration's change waits for a checker: {pending}"
+    );
+    let id = pending["requestId"]
+        .as_str()
+        .expect("request id")
+        .to_string();
+    let admin = t.operators.admin.session_token();
+
+    let url = format!("sqlite://{}", t.data_dir.join("hub.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the hub's database");
+    sqlx::query(
+        "CREATE TRIGGER audit_unavailable BEFORE INSERT ON audit \
+         BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END",
+    )
+    .execute(&mut db)
+    .await
+    .expect("trigger");
+    let approve = format!("/requests/{id}/approve");
+    let (status, body) = t
+        .admin_raw(reqwest::Method::POST, &approve, Some(&admin), None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let (_, request) = t
+        .admin_raw(
+            reqwest::Method::GET,
+            &format!("/requests/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(request["state"], "pending", "{request}");
+    assert_eq!(
+        request["approvals"],
+        json!([]),
+        "the vote was not kept: {request}"
+    );
+    let (_, endpoints) = t
+        .admin_raw(reqwest::Method::GET, &path, Some(&t.token), None)
+        .await;
+    assert!(
+        !endpoints.to_string().contains("four-eyes"),
+        "nothing executed: {endpoints}"
+    );
+    // A real recovery code: everything checks out, but the session and the code's use cannot
+    // be recorded without their audit entry.
+    let code = t.operators.admin.recovery_codes()[0].clone();
+    let login = json!({"username": "admin", "password": t.operators.admin.password(), "recoveryCode": code});
+    let (status, body) = t
+        .admin_raw(
+            reqwest::Method::POST,
+            "/auth/login",
+            None,
+            Some(login.clone()),
+        )
+        .await;
+    assert_eq!(status, 503, "no session without its audit entry: {body}");
+    assert!(body.get("session").is_none(), "{body}");
+
+    sqlx::query("DROP TRIGGER audit_unavailable")
+        .execute(&mut db)
+        .await
+        .expect("drop trigger");
+    let (status, body) = t
+        .admin_raw(reqwest::Method::POST, &approve, Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["request"]["state"], "executed", "{body}");
+    assert_eq!(body["result"]["status"], 201, "{body}");
+    let (_, endpoints) = t
+        .admin_raw(reqwest::Method::GET, &path, Some(&t.token), None)
+        .await;
+    assert!(endpoints.to_string().contains("four-eyes"), "{endpoints}");
+    let (status, body) = t
+        .admin_raw(reqwest::Method::POST, "/auth/login", None, Some(login))
+        .await;
+    assert_eq!(
+        status, 200,
+        "the refused login did not use up the recovery code: {body}"
+    );
+}
