@@ -821,46 +821,21 @@ impl Iam {
         // Second factor, once enrolled.
         let mut updated = operator.clone();
         let mut mfa_at = None;
-        if let Some(secret) = &operator.totp_secret_b32 {
-            let secret = self.open_totp(secret, &operator.name)?;
-            match (&request.totp, &request.recovery_code) {
-                (Some(code), _) => {
-                    match iam::totp::verify(&secret, code, unix_secs(now), operator.totp_last_step)
-                    {
-                        Ok(step) => updated.totp_last_step = Some(step),
-                        Err(error) => {
-                            self.record_failure(&operator.name, "totp").await?;
-                            return Err(Denied::unauthenticated(format!("TOTP code: {error}")));
-                        }
-                    }
-                }
-                (None, Some(code)) => {
-                    let (code, hashes) = (code.clone(), operator.recovery_code_hashes.clone());
-                    let used = tokio::task::spawn_blocking(move || {
-                        iam::totp::use_recovery_code(&code, &hashes)
-                    })
-                    .await
-                    .ok()
-                    .flatten();
-                    match used {
-                        Some(index) => {
-                            if index < updated.recovery_code_hashes.len() {
-                                updated.recovery_code_hashes.remove(index);
-                            }
-                        }
-                        None => {
-                            self.record_failure(&operator.name, "recovery_code").await?;
-                            return Err(Denied::unauthenticated("the recovery code is not valid"));
-                        }
-                    }
-                }
-                (None, None) => {
-                    return Err(Denied::unauthenticated(
-                        "a TOTP code is required: send it as `totp` (or a recovery code as \
-                         `recoveryCode`)",
-                    ));
-                }
+        if operator.totp_secret_b32.is_some() {
+            if request.totp.is_none() && request.recovery_code.is_none() {
+                return Err(Denied::unauthenticated(
+                    "a TOTP code is required: send it as `totp` (or a recovery code as \
+                     `recoveryCode`)",
+                ));
             }
+            updated = self
+                .second_factor(
+                    operator.clone(),
+                    request.totp.as_deref(),
+                    request.recovery_code.as_deref(),
+                    now,
+                )
+                .await?;
             mfa_at = Some(now);
         }
         updated.failed_attempts = 0;
@@ -1012,43 +987,13 @@ impl Iam {
         let Some(record) = self.operator(operator).await? else {
             return Err(Denied::unauthenticated("unknown operator"));
         };
-        let Some(secret) = &record.totp_secret_b32 else {
+        if record.totp_secret_b32.is_none() {
             return Err(Denied::forbidden("enrol TOTP first: POST /auth/mfa/enrol"));
-        };
-        let secret = self.open_totp(secret, &record.name)?;
-        let mut updated = record.clone();
-        match (code, recovery_code) {
-            (Some(code), _) => {
-                match iam::totp::verify(&secret, code, unix_secs(now), record.totp_last_step) {
-                    Ok(step) => updated.totp_last_step = Some(step),
-                    Err(error) => {
-                        self.record_failure(operator, "totp").await?;
-                        return Err(Denied::unauthenticated(format!("TOTP code: {error}")));
-                    }
-                }
-            }
-            (None, Some(code)) => {
-                let (code, hashes) = (code.to_string(), record.recovery_code_hashes.clone());
-                let used = tokio::task::spawn_blocking(move || {
-                    iam::totp::use_recovery_code(&code, &hashes)
-                })
-                .await
-                .ok()
-                .flatten();
-                match used {
-                    Some(index) if index < updated.recovery_code_hashes.len() => {
-                        updated.recovery_code_hashes.remove(index);
-                    }
-                    _ => {
-                        self.record_failure(operator, "recovery_code").await?;
-                        return Err(Denied::unauthenticated("the recovery code is not valid"));
-                    }
-                }
-            }
-            (None, None) => {
-                return Err(Denied::invalid("send `code` (TOTP) or `recoveryCode`"));
-            }
         }
+        if code.is_none() && recovery_code.is_none() {
+            return Err(Denied::invalid("send `code` (TOTP) or `recoveryCode`"));
+        }
+        let updated = self.second_factor(record, code, recovery_code, now).await?;
         self.writer
             .run(move |_, tx| {
                 Box::pin(async move {
@@ -1067,6 +1012,54 @@ impl Iam {
             })
             .await?;
         Ok(())
+    }
+
+    /// Checks a TOTP code (preferred) or a recovery code of an enrolled operator; returns the
+    /// operator record with the accepted step or the used recovery code removed, to store.
+    /// A wrong code counts towards lockout.
+    async fn second_factor(
+        &self,
+        operator: Operator,
+        code: Option<&str>,
+        recovery_code: Option<&str>,
+        now: i64,
+    ) -> Result<Operator, Denied> {
+        let Some(sealed) = &operator.totp_secret_b32 else {
+            return Err(Denied::forbidden("enrol TOTP first: POST /auth/mfa/enrol"));
+        };
+        let secret = self.open_totp(sealed, &operator.name)?;
+        let mut updated = operator.clone();
+        if let Some(code) = code {
+            return match iam::totp::verify(&secret, code, unix_secs(now), operator.totp_last_step) {
+                Ok(step) => {
+                    updated.totp_last_step = Some(step);
+                    Ok(updated)
+                }
+                Err(error) => {
+                    self.record_failure(&operator.name, "totp").await?;
+                    Err(Denied::unauthenticated(format!("TOTP code: {error}")))
+                }
+            };
+        }
+        let (code, hashes) = (
+            recovery_code.unwrap_or_default().to_string(),
+            operator.recovery_code_hashes.clone(),
+        );
+        let used =
+            tokio::task::spawn_blocking(move || iam::totp::use_recovery_code(&code, &hashes))
+                .await
+                .ok()
+                .flatten();
+        match used {
+            Some(index) if index < updated.recovery_code_hashes.len() => {
+                updated.recovery_code_hashes.remove(index);
+                Ok(updated)
+            }
+            _ => {
+                self.record_failure(&operator.name, "recovery_code").await?;
+                Err(Denied::unauthenticated("the recovery code is not valid"))
+            }
+        }
     }
 
     /// Replaces a session by a new one (new id) for the same operator, keeping or setting the

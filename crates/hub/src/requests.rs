@@ -581,10 +581,7 @@ impl Requests {
             .run(move |ledger, tx| {
                 Box::pin(async move {
                     let Some(record) = tx.approval(&id).await? else {
-                        return Ok(Err(denied(
-                            FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("no request {id}")),
-                            404,
-                        )));
+                        return Ok(Err(no_request(&id)));
                     };
                     let mut request = from_record(&record, tx).await?;
                     if request.expire(unix_secs(now)) {
@@ -608,17 +605,7 @@ impl Requests {
                                 "denied",
                             )
                             .await?;
-                            let status = match error {
-                                iam::approval::ApprovalError::Denied(_) => 403,
-                                _ => 409,
-                            };
-                            return Ok(Err(denied(
-                                FspiopError::new(
-                                    ErrorCode::GENERIC_CLIENT_ERROR,
-                                    error.to_string(),
-                                ),
-                                status,
-                            )));
+                            return Ok(Err(refused(&error)));
                         }
                     };
                     tx.add_approval_vote(&id, &who, now).await?;
@@ -721,22 +708,11 @@ impl Requests {
             .run(move |_, tx| {
                 Box::pin(async move {
                     let Some(record) = tx.approval(&id).await? else {
-                        return Ok(Err(denied(
-                            FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("no request {id}")),
-                            404,
-                        )));
+                        return Ok(Err(no_request(&id)));
                     };
                     let mut request = from_record(&record, tx).await?;
                     if let Err(error) = request.reject(&who, &roles, unix_secs(now), &reason) {
-                        let status = match error {
-                            iam::approval::ApprovalError::Denied(_) => 403,
-                            iam::approval::ApprovalError::Reason { .. } => 400,
-                            _ => 409,
-                        };
-                        return Ok(Err(denied(
-                            FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, error.to_string()),
-                            status,
-                        )));
+                        return Ok(Err(refused(&error)));
                     }
                     let stored = to_record(&request, None, None);
                     tx.update_approval(&stored).await?;
@@ -772,12 +748,7 @@ impl Requests {
             .writer()
             .read(move |_, tx| Box::pin(async move { tx.approval(&key).await }))
             .await?
-            .ok_or_else(|| {
-                denied(
-                    FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("no request {id}")),
-                    404,
-                )
-            })
+            .ok_or_else(|| no_request(id))
     }
 
     async fn votes(&self, id: &str) -> Result<Vec<ledger::ApprovalVote>, Denied> {
@@ -831,6 +802,27 @@ impl Requests {
                 .collect(),
         ))
     }
+}
+
+fn no_request(id: &str) -> Denied {
+    denied(
+        FspiopError::new(ErrorCode::ID_NOT_FOUND, format!("no request {id}")),
+        404,
+    )
+}
+
+/// A maker/checker refusal: 403 for who may not decide, 400 for a bad reason, 409 for a
+/// request that can no longer be decided (or was already approved by this checker).
+fn refused(error: &iam::approval::ApprovalError) -> Denied {
+    let status = match error {
+        iam::approval::ApprovalError::Denied(_) => 403,
+        iam::approval::ApprovalError::Reason { .. } => 400,
+        _ => 409,
+    };
+    denied(
+        FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, error.to_string()),
+        status,
+    )
 }
 
 fn who_of(executed: &Executed) -> String {
