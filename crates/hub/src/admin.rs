@@ -241,7 +241,24 @@ async fn authorize(State(state): State<AdminState>, mut request: Request, next: 
             .intersection(principal.permissions)
             .is_empty(),
     };
-    if !allowed || iam::rbac::check_permissions(principal.permissions).is_err() {
+    // Separation of duties is checked again at every call: an assignment that breaks it
+    // (however it came about) grants nothing until it is fixed.
+    if let Err(violation) = iam::rbac::check_permissions(principal.permissions) {
+        state.operations.record(
+            &principal.name,
+            "admin.forbidden",
+            &template,
+            &json!({"method": method, "separationOfDuties": violation.to_string()}).to_string(),
+            "denied",
+        );
+        return AdminError::from(Denied::forbidden(format!(
+            "your roles break separation of duties ({} with {}): ask an administrator to fix \
+             the assignment",
+            violation.rule.first, violation.rule.second
+        )))
+        .into_response();
+    }
+    if !allowed {
         let needed: Vec<&str> = rule.candidates().iter().map(|p| p.as_str()).collect();
         state.operations.record(
             &principal.name,

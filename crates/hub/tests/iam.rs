@@ -1285,7 +1285,8 @@ async fn separation_of_duties_is_enforced() {
     let operators = hub.get_ok("/operators", &admin.session).await;
     assert!(!operators.to_string().contains("toxic"), "not created");
 
-    hub.create_operator(&mut admin, "olga", &["operator"], None)
+    let olga_password = hub
+        .create_operator(&mut admin, "olga", &["operator"], None)
         .await;
     let reply = hub
         .send(
@@ -1366,6 +1367,28 @@ async fn separation_of_duties_is_enforced() {
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
     let me = hub.get_ok("/auth/me", &admin.session).await;
     assert_eq!(me["roles"], json!(["hub-administrator"]));
+
+    // At action time too: an assignment that breaks a rule (here written behind the API's
+    // back) grants nothing, not even what each role would grant alone.
+    let olga_op = hub.first_login("olga", &olga_password).await;
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", hub.data_dir.join("hub.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the hub's database");
+    sqlx::query("INSERT INTO operator_roles (operator, role) VALUES ('olga', 'finance-manager'), ('olga', 'hub-administrator')")
+        .execute(&mut db)
+        .await
+        .expect("a conflicting assignment");
+    let reply = hub
+        .send(Method::GET, "/participants", Some(&olga_op.session), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+    assert!(
+        reply.desc().contains("separation of duties"),
+        "{}",
+        reply.text
+    );
 }
 
 /// 12. Bootstrap: user management executes at once while `admin` is the only approver, and
