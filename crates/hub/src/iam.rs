@@ -511,11 +511,13 @@ impl Iam {
 
     /// Opens a stored TOTP seed of `owner`.
     fn open_totp(&self, sealed: &str, owner: &str) -> Result<TotpSecret, Denied> {
-        self.sealing.open_totp(sealed, owner).map_err(|_| {
-            Denied::store(
-                "the stored TOTP secret does not open with this hub's sealing key (wrong \
-                 <data_dir>/iam/sealing.key?)",
-            )
+        self.sealing.open_totp(sealed, owner).map_err(|_| Denied {
+            status: 503,
+            error: FspiopError::new(
+                ErrorCode::SERVICE_UNAVAILABLE,
+                "TOTP secret does not open: wrong <data_dir>/iam/sealing.key",
+            ),
+            retry_after: None,
         })
     }
 
@@ -1164,6 +1166,12 @@ fn load_or_create_sealing_key(path: &Path) -> Result<iam::sealing::SealingKey, S
     if !path.exists() {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(describe)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(describe)?;
+            }
         }
         let bytes = iam::sealing::SealingKey::generate().map_err(|e| e.to_string())?;
         crate::server::write_private(path, &hex::encode(bytes)).map_err(describe)?;

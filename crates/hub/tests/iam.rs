@@ -62,6 +62,18 @@ async fn first_start_gives_one_admin_a_restricted_session_until_password_and_tot
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "mode 0600");
+        // The key sealing TOTP seeds: generated, private, in a private directory.
+        let key = hub.data_dir.join(hub::iam::SEALING_KEY_FILE);
+        let key_mode = std::fs::metadata(&key)
+            .expect("sealing key")
+            .permissions()
+            .mode();
+        assert_eq!(key_mode & 0o777, 0o600, "sealing key 0600");
+        let dir_mode = std::fs::metadata(key.parent().expect("dir"))
+            .expect("iam dir")
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700, "iam directory 0700");
     }
     assert!(metadata.is_file());
     assert!(
@@ -1553,4 +1565,46 @@ async fn the_audit_export_is_the_whole_chain_for_auditors_only() {
     assert_eq!(forbidden[0]["actor"], "admin");
     let exports = hub.audit_with(&aud.session, "audit.export", None).await;
     assert_eq!(exports.len(), 2, "each export is audited");
+}
+
+/// TOTP seeds are stored sealed: the database holds neither the seed nor its base32 form, and
+/// a hub with another sealing key cannot use them (the login fails; nothing is guessed).
+#[tokio::test]
+async fn totp_seeds_are_sealed_at_rest() {
+    use sqlx::Connection as _;
+    let mut hub = Hub::start(Profile::FourEyes).await;
+    let mut admin = hub.admin().await;
+    let url = format!("sqlite://{}", hub.data_dir.join("hub.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the hub's database");
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT totp_secret_b32 FROM operators WHERE name = 'admin'")
+            .fetch_one(&mut db)
+            .await
+            .expect("admin's row");
+    assert_ne!(stored, admin.totp_secret);
+    assert!(!stored.contains(&admin.totp_secret));
+    assert!(
+        stored.len() > admin.totp_secret.len() + 40,
+        "nonce and tag: {stored}"
+    );
+    let reply = hub.login(&mut admin).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    // Another key: the stored seed no longer opens.
+    let key = hub.data_dir.join(hub::iam::SEALING_KEY_FILE);
+    std::fs::write(&key, "00".repeat(32)).expect("replace the key");
+    hub.restart().await;
+    let code = hub.next_code(&mut admin);
+    let reply = hub
+        .login_raw("admin", &admin.password, Some(&code), None)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert!(reply.desc().contains("sealing.key"), "{}", reply.text);
 }
