@@ -225,6 +225,7 @@ pub fn resolve(
                 .server_names
                 .unwrap_or_else(|| vec!["localhost".to_string()]);
             let pki = bootstrap_pki(&config.data_dir, &config.hub_name, &names)?;
+            config.ca_dir = Some(pki.root().to_path_buf());
             Some(hub::tls::TlsFiles {
                 server_cert: pki.server_cert_path(),
                 server_key: pki.server_key_path(),

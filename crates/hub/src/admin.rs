@@ -97,6 +97,14 @@ pub fn router(state: AdminState) -> Router {
             "/participants/{name}/tls",
             get(get_participant_tls).put(set_participant_tls),
         )
+        .route(
+            "/participants/{name}/certificates",
+            get(list_certificates).post(issue_certificate),
+        )
+        .route(
+            "/participants/{name}/certificates/{serial}",
+            delete(revoke_certificate),
+        )
         .route("/hub/jwsKey", get(hub_jws_key))
         .route("/tls/reload", post(reload_tls))
         .route("/transfers/{id}", get(transfer))
@@ -644,6 +652,80 @@ async fn set_participant_tls(
         participant: name,
         spki_pin: body.spki_pin,
         callback_ca_pem: body.callback_ca_pem,
+    };
+    submit(&state, &who, operation).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IssueCertificate {
+    csr: String,
+    days: Option<u32>,
+}
+
+/// A participant's client certificates issued by the hub's own CA, revoked ones included.
+async fn list_certificates(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> AdminResult {
+    if state.operations.participant(&name).await?.is_none() {
+        return Err(AdminError::from(FspiopError::new(
+            ErrorCode::ID_NOT_FOUND,
+            format!("participant {name} does not exist"),
+        )));
+    }
+    let Some(ca) = state.requests.ca().cloned() else {
+        return Ok(Json(Vec::<Value>::new()).into_response());
+    };
+    let list = tokio::task::spawn_blocking(move || ca.certificates(&name))
+        .await
+        .map_err(|e| AdminError::from(FspiopError::internal(e.to_string())))??;
+    Ok(Json(
+        list.iter()
+            .map(crate::requests::certificate_json)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+/// Signs a participant's CSR with the hub's CA (maker/checker). The hub never sees the key.
+async fn issue_certificate(
+    State(state): State<AdminState>,
+    axum::Extension(who): Caller,
+    Path(name): Path<String>,
+    Json(body): Json<IssueCertificate>,
+) -> AdminResult {
+    let operation = Operation::IssueCertificate {
+        participant: name,
+        csr_pem: body.csr,
+        days: body.days.unwrap_or(365),
+    };
+    submit(&state, &who, operation).await
+}
+
+#[derive(Deserialize)]
+struct RevokeQuery {
+    reason: Option<String>,
+}
+
+/// Revokes a participant's certificate (maker/checker); on execution the CRL is rewritten and
+/// the listener reloads it, closing the certificate's open connections.
+async fn revoke_certificate(
+    State(state): State<AdminState>,
+    axum::Extension(who): Caller,
+    Path((name, serial)): Path<(String, String)>,
+    Query(query): Query<RevokeQuery>,
+) -> AdminResult {
+    let reason = match query.reason.as_deref() {
+        None => pki::RevocationReason::Unspecified,
+        Some(text) => serde_json::from_value(Value::String(text.to_string())).map_err(|_| {
+            bad("reason must be unspecified, keyCompromise, superseded or cessationOfOperation")
+        })?,
+    };
+    let operation = Operation::RevokeCertificate {
+        participant: name,
+        serial,
+        reason,
     };
     submit(&state, &who, operation).await
 }

@@ -9,6 +9,9 @@
 //! approves at the same moment. Side effects outside the store (caches, open connections) run
 //! after the commit.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use fspiop::{Amount, ErrorCode, FspiopError};
 use iam::approval::{PendingRequest, RequestState};
 use iam::rbac::{BuiltinRole, CustomRole, Permission, PermissionSet, Role};
@@ -121,6 +124,18 @@ pub enum Operation {
     DeleteRole { name: String },
     /// Replace the IAM policy.
     SetPolicy { policy: IamPolicy },
+    /// Issue a participant's client certificate from its CSR (the hub's own CA).
+    IssueCertificate {
+        participant: String,
+        csr_pem: String,
+        days: u32,
+    },
+    /// Revoke one of a participant's client certificates (the hub's own CA).
+    RevokeCertificate {
+        participant: String,
+        serial: String,
+        reason: pki::RevocationReason,
+    },
 }
 
 impl Operation {
@@ -148,6 +163,7 @@ impl Operation {
             | O::ResetOperator { .. } => P::UsersManage,
             O::DefineRole { .. } | O::DeleteRole { .. } => P::RolesManage,
             O::SetPolicy { .. } => P::PolicyManage,
+            O::IssueCertificate { .. } | O::RevokeCertificate { .. } => P::ParticipantTlsSet,
         }
     }
 
@@ -174,6 +190,8 @@ impl Operation {
             O::DefineRole { .. } => "roles.define",
             O::DeleteRole { .. } => "roles.delete",
             O::SetPolicy { .. } => "policy.set",
+            O::IssueCertificate { .. } => "certificates.issue",
+            O::RevokeCertificate { .. } => "certificates.revoke",
         }
     }
 
@@ -241,6 +259,18 @@ impl Operation {
                     .map_err(|e| FspiopError::validation(e.to_string()))?;
             }
             O::SetPolicy { policy } => policy.validate().map_err(FspiopError::validation)?,
+            O::IssueCertificate { csr_pem, days, .. } => {
+                if !(1..=MAX_CERTIFICATE_DAYS).contains(days) {
+                    return Err(FspiopError::validation(format!(
+                        "days must be between 1 and {MAX_CERTIFICATE_DAYS}"
+                    )));
+                }
+                if csr_pem.len() > 16 * 1024 || !csr_pem.contains("CERTIFICATE REQUEST-----") {
+                    return Err(FspiopError::validation(
+                        "csr must be a PEM certificate signing request (PKCS #10)",
+                    ));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -333,16 +363,106 @@ impl Executed {
 #[derive(Debug, Clone)]
 enum Effect {
     None,
-    Participant { name: String, deactivated: bool },
+    Participant {
+        name: String,
+        deactivated: bool,
+    },
     JwsKeys(String),
     Tls(ledger::ParticipantTls),
     Policy(Box<IamPolicy>),
+    /// The CRL changed: reload the listener's TLS material (closes revoked connections).
+    Crl,
 }
 
 /// Values computed before the transaction (slow or I/O-free work kept out of the writer).
 struct Prepared {
     password: Option<(String, String)>,
     jws_key: Option<jws::VerifyingKey>,
+    ca: Option<Arc<CaDir>>,
+}
+
+/// Longest validity of a participant certificate issued through the API.
+pub const MAX_CERTIFICATE_DAYS: u32 = 825;
+
+/// The hub's own certificate authority (`tls.mode = bootstrap`), for the certificate
+/// operations: one at a time, on the files `pki::dir` keeps.
+pub struct CaDir {
+    path: PathBuf,
+    lock: std::sync::Mutex<()>,
+}
+
+impl CaDir {
+    /// The CA directory at `path` (opened anew for each operation).
+    pub fn new(path: impl Into<PathBuf>) -> CaDir {
+        CaDir {
+            path: path.into(),
+            lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut pki::dir::PkiDir) -> pki::Result<T>,
+    ) -> Result<T, FspiopError> {
+        let _one_at_a_time = self
+            .lock
+            .lock()
+            .map_err(|_| FspiopError::internal("the CA lock is poisoned"))?;
+        let mut dir = pki::dir::PkiDir::open(&self.path)
+            .map_err(|e| FspiopError::internal(format!("the hub's CA: {e}")))?;
+        f(&mut dir).map_err(|e| match e {
+            pki::Error::UnknownSerial(serial) => FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("no certificate with serial {serial}"),
+            ),
+            other => FspiopError::validation(other.to_string()),
+        })
+    }
+
+    /// A participant's certificates, oldest first.
+    pub fn certificates(
+        &self,
+        participant: &str,
+    ) -> Result<Vec<pki::dir::InventoryEntry>, FspiopError> {
+        self.with(|dir| {
+            Ok(dir
+                .list()
+                .into_iter()
+                .filter(|e| {
+                    e.purpose == pki::dir::Purpose::Participant
+                        && e.participant
+                            .as_deref()
+                            .is_some_and(|p| p.eq_ignore_ascii_case(participant))
+                })
+                .collect())
+        })
+    }
+}
+
+/// A participant certificate as the admin API shows it.
+pub fn certificate_json(entry: &pki::dir::InventoryEntry) -> Value {
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let status = if entry.is_revoked() {
+        "revoked"
+    } else if entry.is_expired_at(time::OffsetDateTime::now_utc()) {
+        "expired"
+    } else {
+        "active"
+    };
+    json!({
+        "serial": entry.serial_hex,
+        "participant": entry.participant,
+        "fingerprint": entry.fingerprint_sha256_hex,
+        "fromCsr": entry.from_csr,
+        "issuedAt": rfc3339(entry.issued_at),
+        "notAfter": rfc3339(entry.not_after),
+        "revokedAt": entry.revoked_at.map(rfc3339),
+        "revocationReason": entry.revocation_reason,
+        "status": status,
+    })
 }
 
 /// The maker/checker service.
@@ -350,6 +470,8 @@ struct Prepared {
 pub struct Requests {
     operations: Operations,
     iam: Iam,
+    ca: Option<Arc<CaDir>>,
+    tls: Option<Arc<crate::tls::TlsControl>>,
 }
 
 /// What [`Requests::submit`] did.
@@ -378,7 +500,29 @@ fn denied(error: FspiopError, status: u16) -> Denied {
 impl Requests {
     /// The service over the operations layer and the IAM.
     pub fn new(operations: Operations, iam: Iam) -> Requests {
-        Requests { operations, iam }
+        Requests {
+            operations,
+            iam,
+            ca: None,
+            tls: None,
+        }
+    }
+
+    /// With the hub's own CA (certificate operations) and the listener to reload after a
+    /// revocation.
+    pub fn with_certificates(
+        mut self,
+        ca: Option<Arc<CaDir>>,
+        tls: Arc<crate::tls::TlsControl>,
+    ) -> Requests {
+        self.ca = ca;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The hub's own CA, if it runs one.
+    pub fn ca(&self) -> Option<&Arc<CaDir>> {
+        self.ca.as_ref()
     }
 
     /// Performs `operation` for `principal`, or stores it for approval.
@@ -522,6 +666,7 @@ impl Requests {
         let mut prepared = Prepared {
             password: None,
             jws_key: None,
+            ca: self.ca.clone(),
         };
         match operation {
             Operation::CreateOperator { .. } | Operation::ResetOperator { .. } => {
@@ -547,6 +692,20 @@ impl Requests {
             Effect::JwsKeys(participant) => self.operations.keys_changed(participant),
             Effect::Tls(settings) => self.operations.tls_changed(settings),
             Effect::Policy(policy) => self.iam.set_policy((**policy).clone()),
+            Effect::Crl => {
+                if let Some(tls) = &self.tls {
+                    match tls.reload() {
+                        Ok(closed) => tracing::info!(
+                            closed,
+                            "CRL changed: TLS material reloaded, revoked connections closed"
+                        ),
+                        Err(error) => tracing::error!(
+                            %error,
+                            "CRL changed but the listener could not reload it: POST /tls/reload"
+                        ),
+                    }
+                }
+            }
         }
     }
 
@@ -1326,6 +1485,81 @@ async fn apply(
                 ))
             }
         }
+        O::IssueCertificate {
+            participant,
+            csr_pem,
+            days,
+        } => match (tx.participant(&participant).await?, &prepared.ca) {
+            (None, _) => Err(FspiopError::new(
+                ErrorCode::ID_NOT_FOUND,
+                format!("participant {participant} does not exist"),
+            )),
+            (Some(_), None) => Err(no_ca()),
+            (Some(registered), Some(ca)) => {
+                match ca.with(|dir| dir.sign_csr(&csr_pem, &registered.name, days)) {
+                    Err(e) => Err(e),
+                    Ok(issued) => {
+                        audit_in(
+                            tx,
+                            now,
+                            who,
+                            "certificates.issue",
+                            &registered.name,
+                            json!({"serial": issued.serial_hex,
+                                   "fingerprint": issued.fingerprint_sha256_hex, "days": days}),
+                            "ok",
+                        )
+                        .await?;
+                        Ok(Executed::new(
+                            201,
+                            json!({"serial": issued.serial_hex, "participant": registered.name,
+                                   "fingerprint": issued.fingerprint_sha256_hex,
+                                   "notAfter": issued.not_after
+                                       .format(&time::format_description::well_known::Rfc3339)
+                                       .unwrap_or_default(),
+                                   "certificatePem": issued.cert_pem}),
+                            Effect::None,
+                        ))
+                    }
+                }
+            }
+        },
+        O::RevokeCertificate {
+            participant,
+            serial,
+            reason,
+        } => match &prepared.ca {
+            None => Err(no_ca()),
+            Some(ca) => {
+                let owned = ca.certificates(&participant).map(|list| {
+                    list.iter()
+                        .any(|e| e.serial_hex.eq_ignore_ascii_case(serial.trim()))
+                });
+                match owned {
+                    Err(e) => Err(e),
+                    Ok(false) => Err(FspiopError::new(
+                        ErrorCode::ID_NOT_FOUND,
+                        format!("{participant} has no certificate with serial {serial}"),
+                    )),
+                    Ok(true) => match ca.with(|dir| dir.revoke_with_reason(&serial, reason)) {
+                        Err(e) => Err(e),
+                        Ok(()) => {
+                            audit_in(
+                                tx,
+                                now,
+                                who,
+                                "certificates.revoke",
+                                &participant,
+                                json!({"serial": serial, "reason": reason}),
+                                "ok",
+                            )
+                            .await?;
+                            Ok(Executed::new(204, Value::Null, Effect::Crl))
+                        }
+                    },
+                }
+            }
+        },
         O::SetPolicy { policy } => match policy.validate() {
             Err(e) => Err(FspiopError::validation(e)),
             Ok(()) => {
@@ -1356,6 +1590,13 @@ async fn apply(
         Ok(executed) => executed,
         Err(error) => Executed::failed(&error),
     })
+}
+
+fn no_ca() -> FspiopError {
+    FspiopError::validation(
+        "the hub does not run its own CA (tls.mode = files): issue and revoke certificates with \
+         the CA that signs them",
+    )
 }
 
 fn unknown_operator(name: &str) -> FspiopError {

@@ -62,6 +62,9 @@ pub struct HubConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Operator IAM: the policy in force until operators change it, and the sandbox profile.
     pub iam: crate::iam::IamConfig,
+    /// The hub's own CA directory (`pki::dir`), when it runs one: participant certificates
+    /// are then issued from CSRs and revoked through the admin API (maker/checker).
+    pub ca_dir: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -82,6 +85,7 @@ impl HubConfig {
             jws: JwsPolicy::default(),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3002))),
             iam: crate::iam::IamConfig::default(),
+            ca_dir: None,
         }
     }
 }
@@ -317,7 +321,14 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
     iam.bootstrap().await.map_err(HubError::Store)?;
     let admin_app = admin::router(AdminState {
         operations: operations.clone(),
-        requests: crate::requests::Requests::new(operations.clone(), iam.clone()),
+        requests: crate::requests::Requests::new(operations.clone(), iam.clone())
+            .with_certificates(
+                config
+                    .ca_dir
+                    .clone()
+                    .map(|path| Arc::new(crate::requests::CaDir::new(path))),
+                tls.clone(),
+            ),
         iam: iam.clone(),
         hub_jws_key: Arc::new(signer.published()),
         tls: tls.clone(),

@@ -176,6 +176,20 @@ fn calls_for(
             format!("{participant}/tls"),
             Some(json!({"spkiPin": null, "callbackCaPem": null})),
         )],
+        // The matrix hub runs no CA: allowed calls are refused for that, never for permission.
+        ("GET", "/participants/{name}/certificates") => {
+            vec![call(format!("{participant}/certificates"), None)]
+        }
+        ("POST", "/participants/{name}/certificates") => vec![call(
+            format!("{participant}/certificates"),
+            Some(
+                json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n", "days": 30}),
+            ),
+        )],
+        ("DELETE", "/participants/{name}/certificates/{serial}") => vec![call(
+            format!("{participant}/certificates/{}", "0f".repeat(16)),
+            None,
+        )],
         ("GET", "/hub/jwsKey")
         | ("POST", "/tls/reload")
         | ("GET", "/audit")

@@ -26,6 +26,8 @@ struct Fixture {
     payer: Simulator,
     payee: Simulator,
     payer_cert: (String, String),
+    /// `integration`'s API token (a maker without an approver).
+    token: String,
 }
 
 async fn start() -> Fixture {
@@ -37,6 +39,7 @@ async fn start() -> Fixture {
     config.fspiop_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.ca_dir = Some(pki.root().to_path_buf());
     config.tls = Some(TlsFiles {
         server_cert: pki.server_cert_path(),
         server_key: pki.server_key_path(),
@@ -146,6 +149,7 @@ async fn start() -> Fixture {
         payer,
         payee,
         payer_cert,
+        token: operators.token.clone(),
     }
 }
 
@@ -781,4 +785,123 @@ async fn curl_completes_a_request_with_a_valid_certificate() {
         .await
         .expect("party callback");
     f.hub.shutdown().await;
+}
+
+/// Certificates through the operator API, four eyes: `integration` asks the hub's CA to sign a
+/// DFSP's CSR (the key never leaves the DFSP) and `admin` approves; the certificate works.
+/// Revoked the same way, its open connection is closed at once and a new one is refused.
+#[tokio::test]
+async fn certificates_are_issued_from_csrs_and_revoked_through_four_eyes() {
+    let f = start().await;
+    let key = rcgen::KeyPair::generate().expect("the DFSP's key");
+    let mut params = rcgen::CertificateParams::new(vec![]).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "whoever-the-csr-says");
+    let csr = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let path = "/participants/payerfsp/certificates";
+    // Without a checker nothing is issued.
+    let maker = AdminClient::new(reqwest::Client::new(), f.admin.base(), &f.token);
+    let pending = maker
+        .call(
+            reqwest::Method::POST,
+            path,
+            Some(json!({"csr": csr, "days": 30})),
+        )
+        .await
+        .expect_err("waits for a checker");
+    let dfsp::provision::AdminError::Pending { request_id } = pending else {
+        panic!("expected a pending request: {pending}");
+    };
+    let listed = f
+        .admin
+        .call(reqwest::Method::GET, path, None)
+        .await
+        .expect("list");
+    let before = listed.as_array().map(Vec::len).unwrap_or(0);
+    let approved = f
+        .admin
+        .approver()
+        .expect("approver")
+        .approve(&request_id)
+        .await
+        .expect("approve");
+    assert_eq!(approved["result"]["status"], 201, "{approved}");
+    let issued = &approved["result"]["body"];
+    let cert_pem = issued["certificatePem"]
+        .as_str()
+        .expect("certificate")
+        .to_string();
+    let serial = issued["serial"].as_str().expect("serial").to_string();
+    let info = pki::inspect(&cert_pem).expect("a certificate");
+    assert!(
+        format!("{info:?}").contains("payerfsp"),
+        "the certificate names the participant, not what the CSR said: {info:?}"
+    );
+    let listed = f
+        .admin
+        .call(reqwest::Method::GET, path, None)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(before + 1),
+        "{listed}"
+    );
+
+    let client = mtls_client(&f.ca_pem(), &cert_pem, &key.serialize_pem()).expect("client");
+    let answer = f
+        .lookup(client.clone(), "payerfsp")
+        .await
+        .expect("the new certificate is accepted");
+    assert_eq!(answer.status, 202, "{}", answer.body);
+
+    let open_before = f.hub.open_connections();
+    let revoked = f
+        .admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}/{serial}?reason=keyCompromise"),
+            None,
+        )
+        .await;
+    assert!(revoked.is_ok(), "{revoked:?}");
+    f.wait_connections(
+        |n| n < open_before,
+        "the revoked certificate's connection is closed",
+    )
+    .await;
+    let fresh = mtls_client(&f.ca_pem(), &cert_pem, &key.serialize_pem()).expect("client");
+    assert!(
+        f.lookup(fresh, "payerfsp").await.is_err(),
+        "a revoked certificate is refused"
+    );
+    let listed = f
+        .admin
+        .call(reqwest::Method::GET, path, None)
+        .await
+        .expect("list");
+    let entry = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["serial"] == serial.as_str()))
+        .expect("listed")
+        .clone();
+    assert_eq!(entry["status"], "revoked", "{entry}");
+    assert_eq!(entry["revocationReason"], "keyCompromise", "{entry}");
+    assert_eq!(entry["fromCsr"], true, "{entry}");
+    // Someone else's serial is not this participant's to revoke.
+    let refused = f
+        .admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/participants/payeefsp/certificates/{serial}"),
+            None,
+        )
+        .await
+        .expect_err("not payeefsp's certificate");
+    assert_eq!(refused.status(), Some(404), "{refused}");
 }

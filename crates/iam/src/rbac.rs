@@ -681,6 +681,21 @@ pub const ADMIN_ROUTES: &[(&str, &str, RoutePermission)] = {
         ),
         ("GET", "/participants/{name}/tls", F(P::ParticipantTlsRead)),
         ("PUT", "/participants/{name}/tls", F(P::ParticipantTlsSet)),
+        (
+            "GET",
+            "/participants/{name}/certificates",
+            F(P::ParticipantTlsRead),
+        ),
+        (
+            "POST",
+            "/participants/{name}/certificates",
+            F(P::ParticipantTlsSet),
+        ),
+        (
+            "DELETE",
+            "/participants/{name}/certificates/{serial}",
+            F(P::ParticipantTlsSet),
+        ),
         ("GET", "/hub/jwsKey", F(P::HubKeyRead)),
         ("POST", "/tls/reload", F(P::TlsReload)),
         ("GET", "/transfers/{id}", F(P::TransfersRead)),
