@@ -300,14 +300,17 @@ impl AdminClient {
         if let Some(pem) = &dfsp.jws_public_key {
             self.add_jws_key(&dfsp.name, pem).await?;
         }
-        for (kind, value) in callback_endpoints(&dfsp.callback_base) {
-            self.call(
-                Method::POST,
-                &format!("/participants/{}/endpoints", dfsp.name),
-                Some(json!({"type": kind, "value": value})),
-            )
-            .await?;
-        }
+        // Every endpoint in one request: one approval for the set.
+        let endpoints: Vec<serde_json::Value> = callback_endpoints(&dfsp.callback_base)
+            .into_iter()
+            .map(|(kind, value)| json!({"type": kind, "value": value}))
+            .collect();
+        self.call(
+            Method::POST,
+            &format!("/participants/{}/endpoints", dfsp.name),
+            Some(serde_json::Value::Array(endpoints)),
+        )
+        .await?;
         self.funds_in(&dfsp.name, &dfsp.currency, &dfsp.funds_in)
             .await
     }

@@ -507,23 +507,32 @@ async fn list_endpoints(State(state): State<AdminState>, Path(name): Path<String
     Ok(Json(body).into_response())
 }
 
-#[derive(Deserialize)]
-struct AddEndpoint {
-    #[serde(rename = "type")]
-    kind: String,
-    value: String,
-}
-
+/// One endpoint `{"type","value"}` (the central-ledger body) or, a Ferroloop extension, an
+/// array of them set together under one approval.
 async fn add_endpoint(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
     Path(name): Path<String>,
-    Json(body): Json<AddEndpoint>,
+    Json(body): Json<Value>,
 ) -> AdminResult {
-    let operation = Operation::SetEndpoint {
-        participant: name,
-        kind: body.kind,
-        value: body.value,
+    let operation = if body.is_array() {
+        let endpoints = serde_json::from_value(body).map_err(|e| {
+            bad(format!(
+                "endpoints: {e} (send an array of {{\"type\", \"value\"}} objects)"
+            ))
+        })?;
+        Operation::SetEndpoints {
+            participant: name,
+            endpoints,
+        }
+    } else {
+        let endpoint: crate::requests::EndpointValue = serde_json::from_value(body)
+            .map_err(|e| bad(format!("endpoint: {e} (send {{\"type\", \"value\"}})")))?;
+        Operation::SetEndpoint {
+            participant: name,
+            kind: endpoint.kind,
+            value: endpoint.value,
+        }
     };
     submit(&state, &who, operation).await
 }

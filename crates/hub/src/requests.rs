@@ -31,6 +31,19 @@ use crate::iam::{
 use crate::operations::Operations;
 use crate::signatures::{RegisteredKey, check_upload};
 
+/// One callback endpoint: its FSPIOP type and URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointValue {
+    /// `FSPIOP_CALLBACK_URL_…`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The URL (template).
+    pub value: String,
+}
+
+/// Most endpoints one request may set (a DFSP has about twenty).
+pub const MAX_ENDPOINTS_PER_REQUEST: usize = 64;
+
 /// A sensitive operator operation, as requested (the payload of a maker/checker request).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
@@ -48,6 +61,11 @@ pub enum Operation {
         participant: String,
         kind: String,
         value: String,
+    },
+    /// Add or replace several callback endpoints at once (one approval for a DFSP's set).
+    SetEndpoints {
+        participant: String,
+        endpoints: Vec<EndpointValue>,
     },
     /// First net debit cap and initial position.
     InitialPositionAndLimits {
@@ -146,7 +164,7 @@ impl Operation {
         match self {
             O::CreateParticipant { .. } => P::ParticipantsCreate,
             O::SetParticipantActive { .. } => P::ParticipantsUpdate,
-            O::SetEndpoint { .. } => P::EndpointsSet,
+            O::SetEndpoint { .. } | O::SetEndpoints { .. } => P::EndpointsSet,
             O::InitialPositionAndLimits { .. } => P::InitialPositionSet,
             O::SetLimit { .. } => P::LimitsSet,
             O::CreateHubAccount { .. } => P::AccountsCreate,
@@ -174,6 +192,7 @@ impl Operation {
             O::CreateParticipant { .. } => "participants.create",
             O::SetParticipantActive { .. } => "participants.set_active",
             O::SetEndpoint { .. } => "endpoints.set",
+            O::SetEndpoints { .. } => "endpoints.set_many",
             O::InitialPositionAndLimits { .. } => "initial_position_and_limits",
             O::SetLimit { .. } => "limits.set",
             O::CreateHubAccount { .. } => "accounts.create",
@@ -209,12 +228,23 @@ impl Operation {
     pub fn validate(&self, operations: &Operations) -> Result<(), FspiopError> {
         use Operation as O;
         match self {
-            O::SetEndpoint { kind, value, .. }
-                if operations.callbacks_secure() && !value.starts_with("https://") =>
-            {
-                return Err(FspiopError::validation(format!(
-                    "{kind} must be an https:// URL: callbacks use mutual TLS"
-                )));
+            O::SetEndpoint { kind, value, .. } => check_endpoint(operations, kind, value)?,
+            O::SetEndpoints { endpoints, .. } => {
+                if endpoints.is_empty() || endpoints.len() > MAX_ENDPOINTS_PER_REQUEST {
+                    return Err(FspiopError::validation(format!(
+                        "give 1 to {MAX_ENDPOINTS_PER_REQUEST} endpoints"
+                    )));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for endpoint in endpoints {
+                    check_endpoint(operations, &endpoint.kind, &endpoint.value)?;
+                    if !seen.insert(endpoint.kind.as_str()) {
+                        return Err(FspiopError::validation(format!(
+                            "{} is given twice",
+                            endpoint.kind
+                        )));
+                    }
+                }
             }
             O::InitialPositionAndLimits {
                 cap,
@@ -275,6 +305,27 @@ impl Operation {
         }
         Ok(())
     }
+}
+
+/// What the ledger would refuse in an endpoint, checked before anything is written (so a set of
+/// endpoints is stored whole or not at all), and `https://` in secure mode.
+fn check_endpoint(operations: &Operations, kind: &str, value: &str) -> Result<(), FspiopError> {
+    if fspiop::endpoint::EndpointType::parse(kind).is_none() {
+        return Err(FspiopError::validation(format!(
+            "unknown endpoint type {kind}"
+        )));
+    }
+    if operations.callbacks_secure() && !value.starts_with("https://") {
+        return Err(FspiopError::validation(format!(
+            "{kind} must be an https:// URL: callbacks use mutual TLS"
+        )));
+    }
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(FspiopError::validation(format!(
+            "{kind}: an endpoint value must be an http:// or https:// URL"
+        )));
+    }
+    Ok(())
 }
 
 fn amount(text: &str, field: &str) -> Result<Amount, FspiopError> {
@@ -1173,6 +1224,44 @@ async fn apply(
                     },
                 )
             })
+        }
+        O::SetEndpoints {
+            participant,
+            endpoints,
+        } => {
+            if tx.participant(&participant).await?.is_none() {
+                Err(FspiopError::new(
+                    ErrorCode::ID_NOT_FOUND,
+                    format!("participant {participant} does not exist"),
+                ))
+            } else {
+                // Each was checked when the request was made; the ledger checks again.
+                let mut outcome = Ok(());
+                for endpoint in &endpoints {
+                    let endpoint = Endpoint {
+                        participant: participant.clone(),
+                        kind: endpoint.kind.clone(),
+                        value: endpoint.value.clone(),
+                    };
+                    outcome = ledger.set_endpoint(tx, who, endpoint).await?;
+                    if outcome.is_err() {
+                        // Cannot happen after the checks above; refuse the whole set.
+                        return Err(StoreError::Backend(
+                            "an endpoint of a checked set was refused".into(),
+                        ));
+                    }
+                }
+                outcome.map(|()| {
+                    Executed::new(
+                        201,
+                        Value::Null,
+                        Effect::Participant {
+                            name: participant,
+                            deactivated: false,
+                        },
+                    )
+                })
+            }
         }
         O::InitialPositionAndLimits {
             name,

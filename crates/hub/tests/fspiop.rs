@@ -1339,3 +1339,67 @@ async fn an_approval_fails_closed_when_the_audit_log_cannot_be_written() {
         "the refused login did not use up the recovery code: {body}"
     );
 }
+
+/// A DFSP's endpoints as one set: one request, one approval, stored whole; a set with one bad
+/// entry is refused whole before anything waits for a checker.
+#[tokio::test]
+async fn a_set_of_endpoints_is_one_request_stored_whole() {
+    let t = TestHub::start().await;
+    let path = format!("/participants/{PAYER}/endpoints");
+    let set = json!([
+        {"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/set/quotes"},
+        {"type": "FSPIOP_CALLBACK_URL_PARTIES_GET", "value": "http://127.0.0.1:9/set/parties"},
+    ]);
+    let (status, pending) = t
+        .admin_raw(reqwest::Method::POST, &path, Some(&t.token), Some(set))
+        .await;
+    assert_eq!(status, 202, "{pending}");
+    assert_eq!(pending["operation"], "endpoints.set_many", "{pending}");
+    let id = pending["requestId"].as_str().expect("request id");
+    let (_, before) = t
+        .admin_raw(reqwest::Method::GET, &path, Some(&t.token), None)
+        .await;
+    assert!(
+        !before.to_string().contains("/set/"),
+        "nothing yet: {before}"
+    );
+    let approved = t.operators.admin.approve(id).await.expect("approve");
+    assert_eq!(approved["result"]["status"], 201, "{approved}");
+    let (_, after) = t
+        .admin_raw(reqwest::Method::GET, &path, Some(&t.token), None)
+        .await;
+    for url in ["/set/quotes", "/set/parties"] {
+        assert!(after.to_string().contains(url), "{url} in {after}");
+    }
+
+    for (bad, why) in [
+        (
+            json!([{"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/x"},
+                   {"type": "NOT_AN_ENDPOINT", "value": "http://127.0.0.1:9/y"}]),
+            "unknown endpoint type",
+        ),
+        (
+            json!([{"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/x"},
+                   {"type": "FSPIOP_CALLBACK_URL_QUOTES", "value": "http://127.0.0.1:9/y"}]),
+            "given twice",
+        ),
+        (json!([]), "endpoints"),
+        (json!([{"type": "FSPIOP_CALLBACK_URL_QUOTES"}]), "value"),
+    ] {
+        let (status, body) = t
+            .admin_raw(reqwest::Method::POST, &path, Some(&t.token), Some(bad))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        let text = body["errorInformation"]["errorDescription"].to_string();
+        assert!(text.contains(why), "{why}: {text}");
+    }
+    let (_, pending) = t
+        .admin_raw(
+            reqwest::Method::GET,
+            "/requests?state=pending",
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(pending, json!([]), "no refused set waits for a checker");
+}
