@@ -32,6 +32,8 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 /// The key sealing the operators' TOTP seeds, under the data directory (32 bytes, 0600). Every
 /// hub node sharing a database needs the same file.
 pub const SEALING_KEY_FILE: &str = "iam/sealing.key";
+/// How often (ms) a node re-reads the stored IAM policy.
+pub const POLICY_REFRESH_MS: i64 = 30_000;
 /// The settings key of the policy operators set through the API.
 pub const POLICY_SETTING: &str = "iam.policy";
 /// How many recovery codes an operator gets at TOTP enrolment.
@@ -330,6 +332,9 @@ pub struct LoginRequest {
 pub struct Iam {
     writer: LedgerWriter,
     policy: Arc<ArcSwap<IamPolicy>>,
+    /// When the policy was last read from the store (ms): hub nodes sharing a database see
+    /// another node's approved change within [`POLICY_REFRESH_MS`].
+    policy_read_at: Arc<std::sync::atomic::AtomicI64>,
     sandbox: bool,
     /// A hash checked when the user does not exist, so that the answer takes as long.
     decoy: Arc<String>,
@@ -492,9 +497,11 @@ impl Iam {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         let sealing = load_or_create_sealing_key(&data_dir.join(SEALING_KEY_FILE))?;
+        let read_at = writer.ledger().now_ms();
         Ok(Iam {
             writer,
             policy: Arc::new(ArcSwap::from_pointee(policy)),
+            policy_read_at: Arc::new(std::sync::atomic::AtomicI64::new(read_at)),
             sandbox: config.sandbox,
             decoy: Arc::new(decoy),
             sealing: Arc::new(sealing),
@@ -529,6 +536,43 @@ impl Iam {
     /// Whether the sandbox profile is on.
     pub fn is_sandbox(&self) -> bool {
         self.sandbox
+    }
+
+    /// Reads the stored policy again when the copy in force is older than
+    /// [`POLICY_REFRESH_MS`] (another node may have executed a change). A store failure keeps
+    /// the copy in force.
+    async fn refresh_policy(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.now_ms();
+        let read_at = self.policy_read_at.load(Ordering::Relaxed);
+        if now.saturating_sub(read_at) < POLICY_REFRESH_MS
+            || self
+                .policy_read_at
+                .compare_exchange(read_at, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let stored = self
+            .writer
+            .read(|_, tx| Box::pin(async move { tx.setting(POLICY_SETTING).await }))
+            .await;
+        match stored {
+            Ok(Some(setting)) => match serde_json::from_str::<IamPolicy>(&setting.value_json) {
+                Ok(mut policy) if policy.validate().is_ok() => {
+                    if self.sandbox {
+                        policy.approvals.clear();
+                    }
+                    if *self.policy() != policy {
+                        tracing::info!("the IAM policy changed in the store; now in force here");
+                        self.set_policy(policy);
+                    }
+                }
+                _ => tracing::error!("the stored IAM policy is unreadable; the previous stays"),
+            },
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "could not re-read the IAM policy"),
+        }
     }
 
     /// Puts a newly approved policy in force (the store already has it).
@@ -639,6 +683,7 @@ impl Iam {
 
     /// The principal behind a presented session or API token.
     pub async fn authenticate(&self, presented: &str) -> Result<Principal, Denied> {
+        self.refresh_policy().await;
         let Some(kind) = TokenKind::of_presented(presented) else {
             return Err(Denied::unauthenticated(
                 "missing or malformed credentials: send `Authorization: Bearer <session or API \
@@ -762,6 +807,7 @@ impl Iam {
 
     /// Checks a login and opens a session. Failures count towards lockout and are audited.
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, Denied> {
+        self.refresh_policy().await;
         let invalid = || Denied::unauthenticated("invalid user name or password");
         let policy = self.policy();
         let now = self.now_ms();

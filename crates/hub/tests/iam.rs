@@ -1608,3 +1608,39 @@ async fn totp_seeds_are_sealed_at_rest() {
     );
     assert!(reply.desc().contains("sealing.key"), "{}", reply.text);
 }
+
+/// Hub nodes sharing a database: a policy another node stored (written here straight into the
+/// settings table) is in force on this node within the refresh interval.
+#[tokio::test]
+async fn a_policy_stored_by_another_node_comes_into_force() {
+    use sqlx::Connection as _;
+    let hub = Hub::start(Profile::FourEyes).await;
+    let admin = hub.admin().await;
+    let policy = hub.get_ok("/policy", &admin.session).await;
+    assert_eq!(policy["approvals"]["funds.in"], 1, "{policy}");
+    let mut changed = policy.clone();
+    changed["approvals"]["funds.in"] = json!(2);
+    for extra in ["profile", "withoutChecker"] {
+        changed.as_object_mut().expect("object").remove(extra);
+    }
+    let url = format!("sqlite://{}", hub.data_dir.join("hub.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("open the hub's database");
+    sqlx::query(
+        "INSERT INTO settings (key, value_json, updated_at_ms, updated_by) \
+         VALUES ('iam.policy', ?, 0, 'another-node')",
+    )
+    .bind(changed.to_string())
+    .execute(&mut db)
+    .await
+    .expect("another node's policy");
+    let policy = hub.get_ok("/policy", &admin.session).await;
+    assert_eq!(
+        policy["approvals"]["funds.in"], 1,
+        "not yet re-read: {policy}"
+    );
+    hub.advance(31);
+    let policy = hub.get_ok("/policy", &admin.session).await;
+    assert_eq!(policy["approvals"]["funds.in"], 2, "re-read: {policy}");
+}
