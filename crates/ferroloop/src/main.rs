@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod evidence_cmd;
 mod load;
+mod operator_cmd;
 mod pki_cmd;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ enum Command {
     Evidence(evidence_cmd::EvidenceArgs),
     /// The tamper-evident audit log (`verify`, `export`).
     Audit(audit_cmd::AuditArgs),
+    /// Break glass from the host: `reset <name>` gives an operator a new one-time password.
+    Operator(operator_cmd::OperatorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             Command::Load(args) => load::run(args).await,
             Command::Evidence(args) => evidence_cmd::run(args).await,
             Command::Audit(args) => audit_cmd::run(args).await,
+            Command::Operator(args) => operator_cmd::run(args).await,
             Command::Pki(args) => pki_cmd::run(args),
         }
     })

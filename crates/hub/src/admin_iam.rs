@@ -212,6 +212,10 @@ pub(crate) async fn change_password(
     if who.name == FIRST_ADMINISTRATOR {
         let _ = std::fs::remove_file(state.iam.initial_password_path());
     }
+    let _ = std::fs::remove_file(crate::iam::reset_password_file(
+        state.iam.data_dir(),
+        &who.name,
+    ));
     let session = state.iam.renew_session(&who, None, true).await?;
     let max_age = policy.sessions.absolute_timeout_secs;
     Ok(with_session(json!({"session": session}), &session, max_age))

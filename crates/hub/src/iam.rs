@@ -588,6 +588,11 @@ impl Iam {
         self.writer.ledger().now_ms()
     }
 
+    /// The hub's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Where the first administrator's one-time password is written.
     pub fn initial_password_path(&self) -> PathBuf {
         self.data_dir.join(INITIAL_PASSWORD_FILE)
@@ -1228,3 +1233,76 @@ fn load_or_create_sealing_key(path: &Path) -> Result<iam::sealing::SealingKey, S
         hex::decode(text.trim()).map_err(|e| format!("{}: not hex: {e}", path.display()))?;
     iam::sealing::SealingKey::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// The file a host-level reset writes an operator's one-time password to (0600).
+pub fn reset_password_file(data_dir: &Path, operator: &str) -> PathBuf {
+    data_dir.join(format!("one-time-password-{operator}"))
+}
+
+/// Break glass, from the host (`ferroloop operator reset`): when no administrator can log in
+/// any more (lost TOTP and recovery codes, all locked or disabled), someone with access to the
+/// data directory gives `operator` a new one-time password, clears its TOTP, recovery codes,
+/// lockout, sessions and API tokens and enables it; roles stay. The one-time password goes to
+/// [`reset_password_file`] (0600), never to the log; the reset is in the audit chain
+/// (`operator.break_glass`, actor `host`), in the same transaction. Returns the file.
+pub async fn break_glass_reset(
+    store: &dyn ledger::LedgerStore,
+    data_dir: &Path,
+    operator: &str,
+    now_ms: i64,
+) -> Result<PathBuf, String> {
+    let password = one_time_password().map_err(|e| e.description)?;
+    let phc = hash_password(password.clone())
+        .await
+        .map_err(|e| e.description)?;
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    let Some(mut record) = tx.operator(operator).await.map_err(|e| e.to_string())? else {
+        return Err(format!("there is no operator {operator}"));
+    };
+    let name = record.name.clone();
+    let was_disabled = record.disabled;
+    record.password_phc = phc.clone();
+    record.password_changed_at_ms = now_ms;
+    record.must_change_password = true;
+    record.failed_attempts = 0;
+    record.last_failure_at_ms = None;
+    record.totp_secret_b32 = None;
+    record.totp_last_step = None;
+    record.recovery_code_hashes.clear();
+    record.disabled = false;
+    let result: Result<(u64, u32), StoreError> = async {
+        tx.update_operator(&record).await?;
+        tx.push_password_history(&name, &phc, now_ms).await?;
+        let ended = tx.delete_operator_sessions(&name).await?;
+        let mut revoked = 0u32;
+        for token in tx.api_tokens(&name).await? {
+            if token.revoked_at_ms.is_none() && tx.revoke_api_token(&token.id_hash, now_ms).await? {
+                revoked = revoked.saturating_add(1);
+            }
+        }
+        audit_in(
+            tx.as_mut(),
+            now_ms,
+            "host",
+            "operator.break_glass",
+            &name,
+            json!({"sessionsEnded": ended, "tokensRevoked": revoked, "wasDisabled": was_disabled,
+                   "reason": "host-level reset from the command line"}),
+            "ok",
+        )
+        .await?;
+        Ok((ended, revoked))
+    }
+    .await;
+    result.map_err(|e| e.to_string())?;
+    let path = reset_password_file(data_dir, &name);
+    let _ = std::fs::remove_file(&path);
+    crate::server::write_private(&path, &format!("{password}\n"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Err(error) = tx.commit().await {
+        let _ = std::fs::remove_file(&path);
+        return Err(error.to_string());
+    }
+    Ok(path)
+}
+
