@@ -61,15 +61,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 }
 
 async fn open(data_dir: &Path) -> anyhow::Result<store::SqliteStore> {
-    let path = data_dir.join("hub.db");
-    anyhow::ensure!(
-        path.exists(),
-        "no hub database at {} (use --data-dir)",
-        path.display()
-    );
-    store::SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))
+    crate::config::open_existing_store(data_dir).await
 }
 
 async fn verify(data_dir: &Path, json: bool, expect_head: Option<&str>) -> anyhow::Result<()> {

@@ -278,6 +278,20 @@ fn apply_jws(policy: &mut hub::JwsPolicy, file: JwsFile) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the embedded store of an existing data directory (for the commands that work on a
+/// hub's data offline: audit, evidence, operator reset).
+pub async fn open_existing_store(data_dir: &Path) -> anyhow::Result<store::SqliteStore> {
+    let path = data_dir.join("hub.db");
+    anyhow::ensure!(
+        path.exists(),
+        "no hub database at {} (use --data-dir)",
+        path.display()
+    );
+    store::SqliteStore::open(&path)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))
+}
+
 /// Opens the hub's PKI directory, creating the CA and the hub's certificates on first start.
 pub fn bootstrap_pki(
     data_dir: &Path,

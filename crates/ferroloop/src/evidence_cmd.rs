@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 
 /// Evidence commands.
 #[derive(clap::Args)]
@@ -39,15 +38,7 @@ pub async fn run(args: EvidenceArgs) -> anyhow::Result<()> {
 }
 
 async fn verify(transfer_id: &str, data_dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let path = data_dir.join("hub.db");
-    anyhow::ensure!(
-        path.exists(),
-        "no hub database at {} (use --data-dir)",
-        path.display()
-    );
-    let store = store::SqliteStore::open(&path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
+    let store = crate::config::open_existing_store(data_dir).await?;
     let report = hub::evidence::verify_transfer(&store, transfer_id).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

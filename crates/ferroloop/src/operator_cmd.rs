@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use ledger::Clock as _;
 
 /// Operator account commands that need the host, not the API.
@@ -31,15 +30,7 @@ enum OperatorCommand {
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     match args.command {
         OperatorCommand::Reset { name, data_dir } => {
-            let path = data_dir.join("hub.db");
-            anyhow::ensure!(
-                path.exists(),
-                "no hub database at {} (use --data-dir)",
-                path.display()
-            );
-            let store = store::SqliteStore::open(&path)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?;
+            let store = crate::config::open_existing_store(&data_dir).await?;
             let now = ledger::SystemClock
                 .now()
                 .unix_timestamp()
