@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-
 /// Evidence commands.
 #[derive(clap::Args)]
 pub struct EvidenceArgs {

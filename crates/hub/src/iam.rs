@@ -1305,4 +1305,3 @@ pub async fn break_glass_reset(
     }
     Ok(path)
 }
-
