@@ -1142,17 +1142,20 @@ async fn admin_api_authentication_and_audit() {
         .count();
     assert_eq!(by_integration, changes, "no unexpected audited actions");
 
-    // Four eyes: each change was a request made by `integration`, approved and executed by
-    // `admin`; the rejected one was not executed.
+    // Four eyes: each request was made by `integration`, approved and executed by `admin`;
+    // the rejected one was not executed.
     let of = |action: &str, actor: &str| {
         entries
             .iter()
             .filter(|e| e["action"] == action && e["actor"] == actor && e["outcome"] == "ok")
             .count()
     };
-    assert_eq!(of("request.create", "integration"), changes + 1);
-    assert_eq!(of("request.approve", "admin"), changes);
-    assert_eq!(of("request.executed", "admin"), changes);
+    // Per DFSP: participant, initial position, JWS key, the endpoint set (one request for all
+    // its endpoints), funds in; then the three changes above.
+    let requests = 2 * 5 + 3;
+    assert_eq!(of("request.create", "integration"), requests + 1);
+    assert_eq!(of("request.approve", "admin"), requests);
+    assert_eq!(of("request.executed", "admin"), requests);
     assert_eq!(of("request.reject", "admin"), 1);
     for executed in entries.iter().filter(|e| e["action"] == "request.executed") {
         let detail: Value =
