@@ -1104,11 +1104,80 @@ struct LimitParam {
     limit: Option<u32>,
 }
 
-async fn audit(State(state): State<AdminState>, Query(query): Query<LimitParam>) -> AdminResult {
-    let entries = state
+/// `GET /audit` filters: each given one must match.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Most entries answered (default 100, at most 10 000).
+    limit: Option<u32>,
+    /// How many of the newest entries are searched (default and most 100 000).
+    scan: Option<u32>,
+    /// The operator (or `host`, `hub`, a participant for refusals), exactly.
+    actor: Option<String>,
+    /// The action, or its start when it ends with `.` or `*` (`auth.`, `request.*`).
+    action: Option<String>,
+    /// The subject (participant, operator, request id), exactly.
+    subject: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    outcome: Option<String>,
+    /// Entries at or after this instant (RFC 3339).
+    since: Option<String>,
+    /// Entries before this instant (RFC 3339).
+    until: Option<String>,
+}
+
+/// The audit log, newest first, optionally filtered: who did what to whom, how it ended, when.
+async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>) -> AdminResult {
+    let instant = |text: Option<&str>, field: &str| -> Result<Option<i64>, AdminError> {
+        text.map(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map(|at| {
+                    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000))
+                        .unwrap_or(i64::MAX)
+                })
+                .map_err(|e| bad(format!("{field} must be an RFC 3339 instant: {e}")))
+        })
+        .transpose()
+    };
+    let since = instant(query.since.as_deref(), "since")?;
+    let until = instant(query.until.as_deref(), "until")?;
+    let limit = usize::try_from(query.limit.unwrap_or(100).min(10_000)).unwrap_or(100);
+    let filtered = query.actor.is_some()
+        || query.action.is_some()
+        || query.subject.is_some()
+        || query.outcome.is_some()
+        || since.is_some()
+        || until.is_some();
+    let scan = if filtered {
+        query.scan.unwrap_or(100_000).min(100_000)
+    } else {
+        u32::try_from(limit).unwrap_or(100)
+    };
+    let action = query.action.as_deref().map(|a| match a.strip_suffix('*') {
+        Some(prefix) => (prefix, true),
+        None => (a, a.ends_with('.')),
+    });
+    let entries: Vec<ledger::AuditEntry> = state
         .operations
-        .audit(query.limit.unwrap_or(100).min(10_000))
-        .await?;
+        .audit(scan)
+        .await?
+        .into_iter()
+        .filter(|e| query.actor.as_deref().is_none_or(|a| e.actor == a))
+        .filter(|e| query.subject.as_deref().is_none_or(|s| e.subject == s))
+        .filter(|e| query.outcome.as_deref().is_none_or(|o| e.outcome == o))
+        .filter(|e| {
+            action.is_none_or(|(a, prefix)| {
+                if prefix {
+                    e.action.starts_with(a)
+                } else {
+                    e.action == a
+                }
+            })
+        })
+        .filter(|e| since.is_none_or(|t| e.at_ms >= t))
+        .filter(|e| until.is_none_or(|t| e.at_ms < t))
+        .take(limit)
+        .collect();
     Ok(Json(entries).into_response())
 }
 

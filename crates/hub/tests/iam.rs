@@ -1644,3 +1644,65 @@ async fn a_policy_stored_by_another_node_comes_into_force() {
     let policy = hub.get_ok("/policy", &admin.session).await;
     assert_eq!(policy["approvals"]["funds.in"], 2, "re-read: {policy}");
 }
+
+/// The audit log is queryable: by actor, action (exact or a prefix), subject, outcome and time.
+#[tokio::test]
+async fn the_audit_log_is_queryable() {
+    let hub = Hub::start(Profile::FourEyes).await;
+    let mut admin = hub.admin().await;
+    let aud = hub
+        .new_operator(&mut admin, "aud", &["auditor"], None)
+        .await;
+    let reply = hub
+        .login_raw("aud", "Wrong-password-42", None, None) // secret-scan: allow (a wrong password on purpose)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    hub.barrier().await;
+    let query = |q: &str| {
+        let path = format!("/audit?{q}");
+        let session = aud.session.clone();
+        let hub = &hub;
+        async move {
+            let reply = hub.send(Method::GET, &path, Some(&session), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
+            reply.body.as_array().expect("array").clone()
+        }
+    };
+    let all = query("limit=10000").await;
+    assert!(all.len() > 5);
+
+    let failures = query("action=auth.login_failed&subject=aud").await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["outcome"], "denied");
+    let by_admin = query("actor=admin").await;
+    assert!(!by_admin.is_empty());
+    assert!(by_admin.iter().all(|e| e["actor"] == "admin"));
+    let auth = query("action=auth.").await;
+    assert!(
+        auth.iter()
+            .all(|e| e["action"].as_str().unwrap_or("").starts_with("auth."))
+    );
+    assert_eq!(auth, query("action=auth.*").await, "both prefix forms");
+    assert!(auth.len() > failures.len());
+    let denied = query("outcome=denied").await;
+    assert!(denied.iter().all(|e| e["outcome"] == "denied"));
+    assert!(denied.iter().any(|e| e["action"] == "auth.login_failed"));
+    assert_eq!(query("actor=admin&limit=1").await.len(), 1);
+    assert!(query("actor=nobody-at-all").await.is_empty());
+    assert!(query("since=2999-01-01T00:00:00Z").await.is_empty());
+    assert_eq!(
+        query("until=2999-01-01T00:00:00Z&limit=10000").await.len(),
+        all.len()
+    );
+
+    let reply = hub
+        .send(
+            Method::GET,
+            "/audit?since=yesterday",
+            Some(&aud.session),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(reply.desc().contains("RFC 3339"), "{}", reply.text);
+}
