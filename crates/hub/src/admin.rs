@@ -379,6 +379,59 @@ fn executed_response(status: u16, body: Value) -> Response {
 /// The caller, put there by [`authorize`].
 pub(crate) type Caller = axum::Extension<Principal>;
 
+/// A JSON body whose rejection (not JSON, wrong content type, a missing or mistyped field) is an
+/// FSPIOP validation error naming the problem, like every other refusal of the admin API.
+pub(crate) struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = AdminError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(bad(format!("request body: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// Query parameters, refused like [`Body`].
+pub(crate) struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = AdminError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(bad(format!("query: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// Path segments (an account id must be a number), refused like [`Body`].
+pub(crate) struct Segments<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for Segments<T>
+{
+    type Rejection = AdminError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Segments(value)),
+            Err(rejection) => Err(bad(format!("path: {}", rejection.body_text()))),
+        }
+    }
+}
+
 pub(crate) fn date(ms: i64) -> String {
     FspiopDateTime::from_unix_millis(ms)
         .map(|d| d.to_string())
@@ -446,7 +499,7 @@ struct CreateParticipant {
 async fn create_participant(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<CreateParticipant>,
+    Body(body): Body<CreateParticipant>,
 ) -> AdminResult {
     let currency = currency(&body.currency)?;
     let operation = Operation::CreateParticipant {
@@ -456,7 +509,10 @@ async fn create_participant(
     submit(&state, &who, operation).await
 }
 
-async fn get_participant(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
+async fn get_participant(
+    State(state): State<AdminState>,
+    Segments(name): Segments<String>,
+) -> AdminResult {
     match state.operations.participant(&name).await? {
         Some((participant, accounts)) => {
             Ok(Json(participant_json(&participant, &accounts)).into_response())
@@ -486,8 +542,8 @@ fn flag(value: &Value) -> Result<bool, AdminError> {
 async fn update_participant(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<UpdateParticipant>,
+    Segments(name): Segments<String>,
+    Body(body): Body<UpdateParticipant>,
 ) -> AdminResult {
     let active = flag(&body.is_active)?;
     submit(
@@ -498,7 +554,10 @@ async fn update_participant(
     .await
 }
 
-async fn list_endpoints(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
+async fn list_endpoints(
+    State(state): State<AdminState>,
+    Segments(name): Segments<String>,
+) -> AdminResult {
     let endpoints = state.operations.endpoints(&name).await?;
     let body: Vec<Value> = endpoints
         .iter()
@@ -512,8 +571,8 @@ async fn list_endpoints(State(state): State<AdminState>, Path(name): Path<String
 async fn add_endpoint(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<Value>,
+    Segments(name): Segments<String>,
+    Body(body): Body<Value>,
 ) -> AdminResult {
     let operation = if body.is_array() {
         let endpoints = serde_json::from_value(body).map_err(|e| {
@@ -572,8 +631,8 @@ pub(crate) fn jws_key_json(key: &crate::signatures::RegisteredKey, now_ms: i64) 
 async fn add_jws_key(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<AddJwsKey>,
+    Segments(name): Segments<String>,
+    Body(body): Body<AddJwsKey>,
 ) -> AdminResult {
     let operation = Operation::AddJwsKey {
         participant: name,
@@ -584,7 +643,10 @@ async fn add_jws_key(
     submit(&state, &who, operation).await
 }
 
-async fn list_jws_keys(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
+async fn list_jws_keys(
+    State(state): State<AdminState>,
+    Segments(name): Segments<String>,
+) -> AdminResult {
     if state.operations.participant(&name).await?.is_none() {
         return Err(AdminError::from(FspiopError::new(
             ErrorCode::ID_NOT_FOUND,
@@ -600,7 +662,7 @@ async fn list_jws_keys(State(state): State<AdminState>, Path(name): Path<String>
 async fn retire_jws_key(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path((name, fingerprint)): Path<(String, String)>,
+    Segments((name, fingerprint)): Segments<(String, String)>,
 ) -> AdminResult {
     let operation = Operation::RetireJwsKey {
         participant: name,
@@ -633,7 +695,7 @@ pub(crate) fn participant_tls_json(tls: &ledger::ParticipantTls) -> Value {
 /// name (the certificate's SAN URI or CN) and callbacks are verified against the hub's CA.
 async fn get_participant_tls(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
+    Segments(name): Segments<String>,
 ) -> AdminResult {
     if state.operations.participant(&name).await?.is_none() {
         return Err(AdminError::from(FspiopError::new(
@@ -654,8 +716,8 @@ async fn get_participant_tls(
 async fn set_participant_tls(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<SetParticipantTls>,
+    Segments(name): Segments<String>,
+    Body(body): Body<SetParticipantTls>,
 ) -> AdminResult {
     let operation = Operation::SetParticipantTls {
         participant: name,
@@ -675,7 +737,7 @@ struct IssueCertificate {
 /// A participant's client certificates issued by the hub's own CA, revoked ones included.
 async fn list_certificates(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
+    Segments(name): Segments<String>,
 ) -> AdminResult {
     if state.operations.participant(&name).await?.is_none() {
         return Err(AdminError::from(FspiopError::new(
@@ -701,8 +763,8 @@ async fn list_certificates(
 async fn issue_certificate(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<IssueCertificate>,
+    Segments(name): Segments<String>,
+    Body(body): Body<IssueCertificate>,
 ) -> AdminResult {
     let operation = Operation::IssueCertificate {
         participant: name,
@@ -722,8 +784,8 @@ struct RevokeQuery {
 async fn revoke_certificate(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path((name, serial)): Path<(String, String)>,
-    Query(query): Query<RevokeQuery>,
+    Segments((name, serial)): Segments<(String, String)>,
+    Params(query): Params<RevokeQuery>,
 ) -> AdminResult {
     let reason = match query.reason.as_deref() {
         None => pki::RevocationReason::Unspecified,
@@ -812,8 +874,8 @@ fn check_limit_type(limit: &LimitBody) -> Result<(), AdminError> {
 async fn initial_position_and_limits(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<InitialPositionAndLimits>,
+    Segments(name): Segments<String>,
+    Body(body): Body<InitialPositionAndLimits>,
 ) -> AdminResult {
     check_limit_type(&body.limit)?;
     let currency = currency(&body.currency)?;
@@ -840,8 +902,8 @@ struct LimitQuery {
 
 async fn list_limits(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
-    Query(query): Query<LimitQuery>,
+    Segments(name): Segments<String>,
+    Params(query): Params<LimitQuery>,
 ) -> AdminResult {
     if query.kind.as_deref().is_some_and(|k| k != "NET_DEBIT_CAP") {
         return Ok(Json(Vec::<Value>::new()).into_response());
@@ -864,8 +926,8 @@ struct SetLimit {
 async fn set_limit(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<SetLimit>,
+    Segments(name): Segments<String>,
+    Body(body): Body<SetLimit>,
 ) -> AdminResult {
     check_limit_type(&body.limit)?;
     let currency = currency(&body.currency)?;
@@ -888,7 +950,10 @@ pub(crate) fn limit_json(limit: &ledger::Limit) -> Value {
     json!({"currency": limit.currency, "limit": {"type": "NET_DEBIT_CAP", "value": limit.value.normalize().to_string(), "alarmPercentage": limit.alarm_percentage.normalize().to_string()}})
 }
 
-async fn list_accounts(State(state): State<AdminState>, Path(name): Path<String>) -> AdminResult {
+async fn list_accounts(
+    State(state): State<AdminState>,
+    Segments(name): Segments<String>,
+) -> AdminResult {
     match state.operations.participant(&name).await? {
         Some((_, accounts)) => {
             Ok(Json(accounts.iter().map(account_json).collect::<Vec<_>>()).into_response())
@@ -910,8 +975,8 @@ struct HubAccount {
 async fn create_hub_account(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<HubAccount>,
+    Segments(name): Segments<String>,
+    Body(body): Body<HubAccount>,
 ) -> AdminResult {
     if !name.eq_ignore_ascii_case(ledger::HUB_PARTICIPANT) {
         return Err(bad(format!(
@@ -948,8 +1013,8 @@ struct MoneyBody {
 async fn record_funds(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path((name, id)): Path<(String, i64)>,
-    Json(body): Json<FundsBody>,
+    Segments((name, id)): Segments<(String, i64)>,
+    Body(body): Body<FundsBody>,
 ) -> AdminResult {
     let action = match body.action.as_deref() {
         Some(action @ ("recordFundsIn" | "recordFundsOutPrepareReserve")) => action.to_string(),
@@ -996,8 +1061,8 @@ fn uuid_like(text: &str) -> bool {
 async fn update_account(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path((name, id)): Path<(String, i64)>,
-    Json(body): Json<FundsBody>,
+    Segments((name, id)): Segments<(String, i64)>,
+    Body(body): Body<FundsBody>,
 ) -> AdminResult {
     let active = flag(
         body.is_active
@@ -1020,8 +1085,8 @@ struct SettleBody {
 async fn settle_funds_out(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path((name, id, transfer_id)): Path<(String, i64, String)>,
-    Json(body): Json<SettleBody>,
+    Segments((name, id, transfer_id)): Segments<(String, i64, String)>,
+    Body(body): Body<SettleBody>,
 ) -> AdminResult {
     let commit = match body.action.as_str() {
         "recordFundsOutCommit" => true,
@@ -1048,8 +1113,8 @@ struct PositionQuery {
 
 async fn positions(
     State(state): State<AdminState>,
-    Path(name): Path<String>,
-    Query(query): Query<PositionQuery>,
+    Segments(name): Segments<String>,
+    Params(query): Params<PositionQuery>,
 ) -> AdminResult {
     let Some((_, accounts)) = state.operations.participant(&name).await? else {
         return Err(AdminError::from(FspiopError::new(
@@ -1075,7 +1140,7 @@ async fn positions(
     Ok(Json(list).into_response())
 }
 
-async fn transfer(State(state): State<AdminState>, Path(id): Path<String>) -> AdminResult {
+async fn transfer(State(state): State<AdminState>, Segments(id): Segments<String>) -> AdminResult {
     match state.operations.transfer(&id).await? {
         Some(t) => Ok(Json(json!({
             "transferId": t.id,
@@ -1127,7 +1192,7 @@ struct AuditQuery {
 }
 
 /// The audit log, newest first, optionally filtered: who did what to whom, how it ended, when.
-async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>) -> AdminResult {
+async fn audit(State(state): State<AdminState>, Params(query): Params<AuditQuery>) -> AdminResult {
     let instant = |text: Option<&str>, field: &str| -> Result<Option<i64>, AdminError> {
         text.map(|t| {
             time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
@@ -1183,7 +1248,7 @@ async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>)
 
 async fn deliveries(
     State(state): State<AdminState>,
-    Query(query): Query<LimitParam>,
+    Params(query): Params<LimitParam>,
 ) -> AdminResult {
     let entries = state
         .operations

@@ -3,7 +3,7 @@
 //! [`crate::admin::router`] (one table, checked against `iam::rbac::ADMIN_ROUTES`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fspiop::FspiopError;
@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::admin::{
-    AdminError, AdminResult, AdminState, Caller, SESSION_COOKIE, bad, date, submit,
+    AdminError, AdminResult, AdminState, Body, Caller, Params, SESSION_COOKIE, Segments, bad, date,
+    submit,
 };
 use crate::iam::{
     Denied, FIRST_ADMINISTRATOR, IamPolicy, LoginRequest, MAX_API_TOKEN_SECS, NOT_FOR_TOKENS,
-    Principal, RECOVERY_CODES, Via, audit_in, hash_password, resolve_roles,
+    Principal, RECOVERY_CODES, Via, audit_in, hash_password, resolve_roles, secs_to_ms, unix_secs,
 };
 use crate::requests::Operation;
 
@@ -57,9 +58,7 @@ fn me_json(state: &AdminState, principal: &Principal) -> Value {
         } => (
             "session",
             Some(date(*expires_at_ms)),
-            mfa_at_ms.map(|at| {
-                date(at.saturating_add(i64::try_from(window.saturating_mul(1000)).unwrap_or(0)))
-            }),
+            mfa_at_ms.map(|at| date(at.saturating_add(secs_to_ms(window)))),
         ),
         Via::Token { .. } => ("apiToken", None, None),
     };
@@ -132,7 +131,7 @@ pub(crate) struct PasswordChange {
 pub(crate) async fn change_password(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<PasswordChange>,
+    Body(body): Body<PasswordChange>,
 ) -> AdminResult {
     if !who.is_session() {
         return Err(Denied::forbidden("change a password from a login session").into());
@@ -274,7 +273,7 @@ pub(crate) struct MfaConfirm {
 pub(crate) async fn mfa_confirm(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<MfaConfirm>,
+    Body(body): Body<MfaConfirm>,
 ) -> AdminResult {
     if !who.is_session() {
         return Err(Denied::forbidden("enrol TOTP from a login session").into());
@@ -286,13 +285,8 @@ pub(crate) async fn mfa_confirm(
         ))
     })?;
     let now = state.iam.now_ms();
-    let step = iam::totp::verify(
-        &secret,
-        &body.code,
-        u64::try_from(now.div_euclid(1000)).unwrap_or(0),
-        None,
-    )
-    .map_err(|e| bad(format!("code: {e}")))?;
+    let step = iam::totp::verify(&secret, &body.code, unix_secs(now), None)
+        .map_err(|e| bad(format!("code: {e}")))?;
     let (plain, hashes) =
         tokio::task::spawn_blocking(|| iam::totp::generate_recovery_codes(RECOVERY_CODES))
             .await
@@ -348,7 +342,7 @@ pub(crate) struct MfaCode {
 pub(crate) async fn mfa_step_up(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<MfaCode>,
+    Body(body): Body<MfaCode>,
 ) -> AdminResult {
     let Via::Session { id_hash, .. } = &who.via else {
         return Err(Denied::forbidden("an API token has no MFA; log in").into());
@@ -378,7 +372,7 @@ pub(crate) async fn mfa_step_up(
         .await
         .map_err(Denied::from)?;
     let window = state.iam.policy().sessions.mfa_freshness_secs;
-    let until = now.saturating_add(i64::try_from(window.saturating_mul(1000)).unwrap_or(0));
+    let until = now.saturating_add(secs_to_ms(window));
     Ok(Json(json!({"mfaFreshUntil": date(until)})).into_response())
 }
 
@@ -420,7 +414,7 @@ pub(crate) struct TokenRequest {
 pub(crate) async fn create_token(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<TokenRequest>,
+    Body(body): Body<TokenRequest>,
 ) -> AdminResult {
     if !who.is_session() {
         return Err(Denied::forbidden("API tokens are created from a login session").into());
@@ -470,9 +464,7 @@ pub(crate) async fn create_token(
             .map(String::from)
             .collect(),
         created_at_ms: now,
-        expires_at_ms: now.saturating_add(
-            i64::try_from(body.expires_in_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-        ),
+        expires_at_ms: now.saturating_add(secs_to_ms(body.expires_in_secs)),
         revoked_at_ms: None,
     };
     let stored = record.clone();
@@ -512,7 +504,7 @@ pub(crate) async fn create_token(
 pub(crate) async fn revoke_token(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> AdminResult {
     let (name, now) = (who.name.clone(), state.iam.now_ms());
     let revoked = state
@@ -569,16 +561,11 @@ pub(crate) async fn list_operators(State(state): State<AdminState>) -> AdminResu
         .map(|(operator, roles)| {
             let lockout = iam::password::Lockout {
                 failed_attempts: operator.failed_attempts,
-                last_failure_at: operator
-                    .last_failure_at_ms
-                    .map(|ms| u64::try_from(ms.div_euclid(1000)).unwrap_or(0)),
+                last_failure_at: operator.last_failure_at_ms.map(unix_secs),
             };
             let locked = lockout
-                .locked_until(
-                    &policy.password,
-                    u64::try_from(now.div_euclid(1000)).unwrap_or(0),
-                )
-                .map(|s| date(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));
+                .locked_until(&policy.password, unix_secs(now))
+                .map(|s| date(secs_to_ms(s)));
             json!({
                 "name": operator.name,
                 "roles": roles,
@@ -607,7 +594,7 @@ pub(crate) struct OperatorCreate {
 pub(crate) async fn create_operator(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<OperatorCreate>,
+    Body(body): Body<OperatorCreate>,
 ) -> AdminResult {
     let operation = Operation::CreateOperator {
         name: body.name,
@@ -626,8 +613,8 @@ pub(crate) struct OperatorUpdate {
 pub(crate) async fn update_operator(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<OperatorUpdate>,
+    Segments(name): Segments<String>,
+    Body(body): Body<OperatorUpdate>,
 ) -> AdminResult {
     let operation = Operation::SetOperatorDisabled {
         name,
@@ -646,8 +633,8 @@ pub(crate) struct RoleAssignment {
 pub(crate) async fn set_operator_roles(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
-    Json(body): Json<RoleAssignment>,
+    Segments(name): Segments<String>,
+    Body(body): Body<RoleAssignment>,
 ) -> AdminResult {
     let operation = Operation::SetOperatorRoles {
         name,
@@ -660,7 +647,7 @@ pub(crate) async fn set_operator_roles(
 pub(crate) async fn reset_operator(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
+    Segments(name): Segments<String>,
 ) -> AdminResult {
     submit(&state, &who, Operation::ResetOperator { name }).await
 }
@@ -710,7 +697,7 @@ pub(crate) struct RoleDefinition {
 pub(crate) async fn define_role(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Json(body): Json<RoleDefinition>,
+    Body(body): Body<RoleDefinition>,
 ) -> AdminResult {
     let operation = Operation::DefineRole {
         name: body.name,
@@ -723,7 +710,7 @@ pub(crate) async fn define_role(
 pub(crate) async fn delete_role(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(name): Path<String>,
+    Segments(name): Segments<String>,
 ) -> AdminResult {
     submit(&state, &who, Operation::DeleteRole { name }).await
 }
@@ -772,7 +759,7 @@ pub(crate) struct RequestQuery {
 /// `GET /requests`.
 pub(crate) async fn list_requests(
     State(state): State<AdminState>,
-    Query(query): Query<RequestQuery>,
+    Params(query): Params<RequestQuery>,
 ) -> AdminResult {
     let list = state
         .requests
@@ -784,7 +771,7 @@ pub(crate) async fn list_requests(
 /// `GET /requests/{id}`.
 pub(crate) async fn get_request(
     State(state): State<AdminState>,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> AdminResult {
     Ok(Json(state.requests.get(&id).await?).into_response())
 }
@@ -793,7 +780,7 @@ pub(crate) async fn get_request(
 pub(crate) async fn approve_request(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> AdminResult {
     Ok(Json(state.requests.approve(&who, &id).await?).into_response())
 }
@@ -808,8 +795,8 @@ pub(crate) struct Reject {
 pub(crate) async fn reject_request(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Path(id): Path<String>,
-    Json(body): Json<Reject>,
+    Segments(id): Segments<String>,
+    Body(body): Body<Reject>,
 ) -> AdminResult {
     Ok(Json(state.requests.reject(&who, &id, &body.reason).await?).into_response())
 }
@@ -824,7 +811,7 @@ pub(crate) struct ExportQuery {
 pub(crate) async fn audit_export(
     State(state): State<AdminState>,
     axum::Extension(who): Caller,
-    Query(query): Query<ExportQuery>,
+    Params(query): Params<ExportQuery>,
 ) -> AdminResult {
     let after = query.after.unwrap_or(0).max(0);
     let limit = query.limit.unwrap_or(10_000).clamp(1, 100_000);

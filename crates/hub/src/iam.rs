@@ -226,7 +226,7 @@ impl Principal {
                 mfa_at_ms: Some(at),
                 ..
             } => {
-                let window = i64::try_from(window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                let window = secs_to_ms(window_secs);
                 now_ms.saturating_sub(*at) <= window
             }
             _ => false,
@@ -343,11 +343,13 @@ pub struct Iam {
     data_dir: PathBuf,
 }
 
-fn unix_secs(ms: i64) -> u64 {
+/// Unix seconds of a time in ms (0 before 1970).
+pub(crate) fn unix_secs(ms: i64) -> u64 {
     u64::try_from(ms.div_euclid(1000)).unwrap_or(0)
 }
 
-fn secs_to_ms(secs: u64) -> i64 {
+/// A duration or time in seconds as ms (saturating).
+pub(crate) fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 

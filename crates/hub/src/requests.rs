@@ -26,7 +26,7 @@ use crate::admin::{
 };
 use crate::iam::{
     Denied, Iam, IamPolicy, POLICY_SETTING, Principal, audit_in, hash_password, new_operator,
-    one_time_password, resolve_roles,
+    one_time_password, resolve_roles, secs_to_ms, unix_secs,
 };
 use crate::operations::Operations;
 use crate::signatures::{RegisteredKey, check_upload};
@@ -1044,14 +1044,6 @@ fn who_of(executed: &Executed) -> String {
         .to_string()
 }
 
-fn unix_secs(ms: i64) -> u64 {
-    u64::try_from(ms.div_euclid(1000)).unwrap_or(0)
-}
-
-fn secs_ms(secs: u64) -> i64 {
-    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
-}
-
 /// The stored form of a request.
 fn to_record(
     request: &PendingRequest,
@@ -1061,15 +1053,15 @@ fn to_record(
     let approvals: Vec<Value> = request
         .approvals
         .iter()
-        .map(|(by, at)| json!({"operator": by, "at": secs_ms(*at)}))
+        .map(|(by, at)| json!({"operator": by, "at": secs_to_ms(*at)}))
         .collect();
     ApprovalRecord {
         id: request.id.clone(),
         permission: request.permission.as_str().to_string(),
         payload_json: request.payload_json.clone(),
         maker: request.maker.clone(),
-        created_at_ms: secs_ms(request.created_at),
-        expires_at_ms: secs_ms(request.expires_at),
+        created_at_ms: secs_to_ms(request.created_at),
+        expires_at_ms: secs_to_ms(request.expires_at),
         required_approvals: u32::from(request.required_approvals),
         state: request.state.as_str().to_string(),
         approvals_json: Value::Array(approvals).to_string(),

@@ -1706,3 +1706,84 @@ async fn the_audit_log_is_queryable() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
     assert!(reply.desc().contains("RFC 3339"), "{}", reply.text);
 }
+
+/// Malformed admin input — a body that is not JSON or lacks a field, no JSON content type, a
+/// path id that is not a number, an unknown or mistyped query parameter — is an FSPIOP
+/// validation error naming the problem, and changes nothing.
+#[tokio::test]
+async fn malformed_admin_input_is_an_fspiop_error() {
+    let hub = Hub::start(Profile::Sandbox).await;
+    let admin = hub.admin().await;
+    let post = |path: &str, content_type: Option<&str>, body: &str| {
+        let mut request = hub
+            .http
+            .post(format!("{}{path}", hub.url))
+            .bearer_auth(&admin.session)
+            .body(body.to_string());
+        if let Some(value) = content_type {
+            request = request.header("content-type", value);
+        }
+        request.send()
+    };
+    let get = |path: &str| {
+        hub.http
+            .get(format!("{}{path}", hub.url))
+            .bearer_auth(&admin.session)
+            .send()
+    };
+    let cases = vec![
+        (
+            post("/participants", Some("application/json"), "{not json").await,
+            "request body",
+        ),
+        (
+            post(
+                "/participants",
+                Some("application/json"),
+                r#"{"name":"dfspx"}"#,
+            )
+            .await,
+            "currency",
+        ),
+        (
+            post(
+                "/participants",
+                None,
+                r#"{"name":"dfspx","currency":"USD"}"#,
+            )
+            .await,
+            "request body",
+        ),
+        (
+            hub.http
+                .put(format!(
+                    "{}/participants/dfspx/accounts/not-a-number",
+                    hub.url
+                ))
+                .bearer_auth(&admin.session)
+                .json(&json!({"isActive": true}))
+                .send()
+                .await,
+            "path",
+        ),
+        (get("/audit?limit=many").await, "query"),
+        (get("/audit?colour=blue").await, "query"),
+    ];
+    for (response, names) in cases {
+        let response = response.expect("answered");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.expect("an FSPIOP error body");
+        let code = body["errorInformation"]["errorCode"].as_str().unwrap_or("");
+        assert!(code.starts_with("31"), "a validation code: {body}");
+        assert!(desc(&body).contains(names), "{names}: {body}");
+    }
+    let reply = hub
+        .send(
+            Method::GET,
+            "/participants/dfspx",
+            Some(&admin.session),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "nothing was created");
+}
