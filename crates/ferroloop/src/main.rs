@@ -116,6 +116,9 @@ pub async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Arc<store:
     Ok(Arc::new(store))
 }
 
+/// How long a stopping hub may take to drain requests in flight.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
     let store = open_store(&config.data_dir).await?;
     let running = hub::start(config, store).await?;
@@ -135,19 +138,34 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
     // CA) without a restart, like `POST /tls/reload` on the admin API.
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
+    // SIGTERM (what service managers and container runtimes send) stops the hub like Ctrl-C.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     loop {
         tokio::select! {
             signal = tokio::signal::ctrl_c() => {
                 signal.context("waiting for Ctrl-C")?;
                 break;
             }
+            _ = terminate.recv() => break,
             _ = hangup.recv() => match running.reload_tls() {
                 Ok(closed) => tracing::info!(closed, "SIGHUP: TLS material reloaded"),
                 Err(error) => tracing::error!(%error, "SIGHUP: TLS material not reloaded; the previous set stays in force"),
             },
         }
     }
-    tracing::info!("shutting down");
-    running.shutdown().await;
+    // Graceful: the listeners stop accepting, requests in flight finish (each command the
+    // writer took is committed or failed and answered), then the process exits 0. Whatever is
+    // still running at the deadline is cut: nothing acknowledged depends on it (a `202` is only
+    // sent after the commit), and an unforwarded transfer expires after the next start.
+    tracing::info!(deadline_s = SHUTDOWN_DEADLINE.as_secs(), "shutting down");
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, running.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown deadline passed; stopping with work still in flight");
+    } else {
+        tracing::info!("stopped cleanly");
+    }
     Ok(())
 }
