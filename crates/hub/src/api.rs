@@ -125,6 +125,13 @@ pub fn error_response(error: &FspiopError) -> Response {
             header::HeaderValue::from_static("GET, POST, PUT, DELETE"),
         );
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Nothing was recorded: the DFSP may resend the same request after this delay.
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(crate::writer::RETRY_AFTER_SECS),
+        );
+    }
     response
 }
 

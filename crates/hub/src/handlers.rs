@@ -63,6 +63,13 @@ fn set(object: &mut Value, key: &str, value: Value) {
 }
 
 fn store_failed(error: WriterError) -> FspiopError {
+    if error.is_busy() {
+        // Backpressure, not a failure: counted by the writer, not logged per request.
+        return FspiopError::new(
+            ErrorCode::SERVICE_UNAVAILABLE,
+            "the hub is at capacity; nothing was recorded, retry after the Retry-After delay",
+        );
+    }
     tracing::error!(%error, "ledger write failed");
     FspiopError::new(
         ErrorCode::SERVICE_UNAVAILABLE,

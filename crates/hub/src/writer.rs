@@ -6,14 +6,27 @@
 //! its `202` only after its command is durable, while the store pays one fsync per batch instead
 //! of one per transfer (group commit). If the batch fails to commit, nothing in it happened and
 //! every submitter gets the error.
+//!
+//! Backpressure: the queue is bounded (`HubConfig::queue`). A submitter whose command finds it
+//! full waits at most [`ADMISSION_WAIT`]; then it is refused with [`WriterError::Busy`] (the
+//! DFSP gets `503`, `2003`, `Retry-After`) and nothing of it is recorded. Nothing waits without
+//! bound, and nothing is acknowledged that is not durable.
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use ledger::engine::Ledger;
 use ledger::{LedgerStore, LedgerTx, StoreError};
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, oneshot};
+
+/// How long a command may wait for room in a full writer queue before it is refused.
+pub const ADMISSION_WAIT: Duration = Duration::from_millis(250);
+/// What a refused submitter is told to wait before trying again (seconds, `Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 type Output = Box<dyn Any + Send>;
 type Job = Box<
@@ -38,6 +51,17 @@ pub enum WriterError {
     /// The writer has stopped (shutdown).
     #[error("ledger writer stopped")]
     Stopped,
+    /// The writer's queue stayed full for [`ADMISSION_WAIT`]: the command was not taken and
+    /// nothing of it was recorded; the caller may retry after [`RETRY_AFTER_SECS`].
+    #[error("the ledger writer is at capacity (queue full); nothing was recorded, retry later")]
+    Busy,
+}
+
+impl WriterError {
+    /// Whether the command was refused for capacity (retry later) rather than failed.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, WriterError::Busy)
+    }
 }
 
 /// A cheap handle to submit commands to the writer.
@@ -46,6 +70,7 @@ pub struct LedgerWriter {
     sender: mpsc::Sender<Command>,
     store: Arc<dyn LedgerStore>,
     ledger: Ledger,
+    refused: Arc<AtomicU64>,
 }
 
 impl LedgerWriter {
@@ -67,7 +92,13 @@ impl LedgerWriter {
             sender,
             store,
             ledger,
+            refused: Arc::default(),
         }
+    }
+
+    /// Commands refused so far because the queue was full (waiting ones and detached ones).
+    pub fn refused_at_capacity(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Runs `job` in the next batch and waits until its batch is committed.
@@ -83,13 +114,18 @@ impl LedgerWriter {
             let future = job(ledger, tx);
             Box::pin(async move { future.await.map(|value| Box::new(value) as Output) })
         });
-        self.sender
-            .send(Command {
-                job,
-                reply: Some(reply),
-            })
-            .await
-            .map_err(|_| WriterError::Stopped)?;
+        let command = Command {
+            job,
+            reply: Some(reply),
+        };
+        match self.sender.send_timeout(command, ADMISSION_WAIT).await {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(WriterError::Busy);
+            }
+            Err(SendTimeoutError::Closed(_)) => return Err(WriterError::Stopped),
+        }
         let output = answer.await.map_err(|_| WriterError::Stopped)??;
         output
             .downcast::<T>()
@@ -113,7 +149,14 @@ impl LedgerWriter {
             Box::pin(async move { future.await.map(|()| Box::new(()) as Output) })
         });
         if self.sender.try_send(Command { job, reply: None }).is_err() {
-            tracing::warn!("ledger writer queue full; dropped a bookkeeping record");
+            let dropped = self.refused.fetch_add(1, Ordering::Relaxed);
+            // Once, then every 1,000th: a full queue must not also flood the log.
+            if dropped.is_multiple_of(1000) {
+                tracing::warn!(
+                    refused_so_far = dropped.saturating_add(1),
+                    "ledger writer queue full; dropped a bookkeeping record"
+                );
+            }
         }
     }
 
@@ -218,4 +261,76 @@ async fn run_batch(
 
 fn metrics_batch(size: usize) {
     tracing::trace!(size, "ledger batch");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger::clock::SystemClock;
+
+    fn writer(queue: usize) -> LedgerWriter {
+        let store: Arc<dyn LedgerStore> = Arc::new(ledger::mem::MemStore::new());
+        let ledger = Ledger::new(Arc::new(SystemClock));
+        LedgerWriter::start(store, ledger, queue, 1)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_after_the_admission_wait_and_records_nothing() {
+        let writer = writer(2);
+        // The first command holds the writer inside its batch until released.
+        let (release, held) = oneshot::channel::<()>();
+        let (entered, is_in) = oneshot::channel::<()>();
+        let blocker = writer.clone();
+        let first = tokio::spawn(async move {
+            blocker
+                .run(move |_, _| {
+                    Box::pin(async move {
+                        let _ = entered.send(());
+                        let _ = held.await;
+                        Ok(1u32)
+                    })
+                })
+                .await
+        });
+        is_in.await.expect("the first command runs");
+        // Two more fill the queue (capacity 2) and wait their turn.
+        let mut waiting = Vec::new();
+        for n in 0..2u32 {
+            let w = writer.clone();
+            waiting.push(tokio::spawn(async move {
+                w.run(move |_, _| Box::pin(async move { Ok(n) })).await
+            }));
+        }
+        while writer.sender.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // The next one finds the queue full, waits ADMISSION_WAIT, and is refused.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let started = std::time::Instant::now();
+        let refused = writer
+            .run(move |_, _| {
+                Box::pin(async move {
+                    flag.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(matches!(refused, Err(WriterError::Busy)), "{refused:?}");
+        assert!(started.elapsed() >= ADMISSION_WAIT);
+        assert_eq!(writer.refused_at_capacity(), 1);
+        // A detached record is dropped (and counted), not queued without bound.
+        writer.submit_detached(|_, _| Box::pin(async { Ok(()) }));
+        assert_eq!(writer.refused_at_capacity(), 2);
+        // Released, everything that was admitted completes; the refused command never ran.
+        release.send(()).expect("release");
+        assert_eq!(first.await.expect("join").expect("first"), 1);
+        for (n, handle) in waiting.into_iter().enumerate() {
+            assert_eq!(handle.await.expect("join").expect("admitted"), n as u32);
+        }
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "a refused command must not run"
+        );
+    }
 }
