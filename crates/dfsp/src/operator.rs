@@ -1,7 +1,8 @@
 //! Operators on the hub's admin API (docs/OPERATORS.md): logging in, the first login with a
 //! one-time password (new password, TOTP enrolment), fresh MFA, maker/checker approvals, API
-//! tokens, and [`provision`], which turns a freshly started hub into an `integration` operator
-//! with an API token plus an `admin` who approves what it asks for.
+//! tokens, and [`provision`], which turns a freshly started hub (and a second administrator made
+//! on its host) into an `integration` operator with an API token plus an `admin` who approves
+//! what it asks for.
 //!
 //! Secrets (passwords, TOTP secrets, recovery codes, session and API tokens) are kept in memory
 //! for the caller and never shown by `Debug`.
@@ -106,9 +107,9 @@ impl fmt::Debug for OperatorSession {
 
 impl OperatorSession {
     /// Logs in as `name` (`POST /auth/login`), with a code from `totp` when the operator has
-    /// TOTP enrolled. When a login is refused for its code it is tried once more with the
-    /// next time step's code: the current step's code may already have been used (a code is
-    /// accepted once per operator).
+    /// TOTP enrolled. When such a login is refused (401) it is tried once more with the next
+    /// time step's code: the current step's code may already have been used (a code is
+    /// accepted once per operator), and the hub's answer does not say which factor failed.
     pub async fn login(
         http: reqwest::Client,
         admin_url: impl Into<String>,
@@ -314,8 +315,9 @@ impl OperatorSession {
         self.send_once(method, path, body).await
     }
 
-    /// Creates an operator (`POST /operators`): at once (during bootstrap, or without four
-    /// eyes) `Done` with `{"name","oneTimePassword"}`, else `Pending`.
+    /// Creates an operator (`POST /operators`): `Pending` under four eyes (another
+    /// administrator approves; the approver gets `{"name","oneTimePassword"}`), `Done` with
+    /// that body at once in the sandbox profile.
     pub async fn create_operator(&self, name: &str, roles: &[&str]) -> Result<Outcome, AdminError> {
         let (status, answer) = self
             .call(
@@ -456,18 +458,11 @@ impl OperatorSession {
     }
 }
 
-/// Whether a refusal is about the TOTP code rather than the password.
-fn mentions_code(answer: &Value) -> bool {
-    answer["errorInformation"]["errorDescription"]
-        .as_str()
-        .is_some_and(|d| {
-            let d = d.to_ascii_lowercase();
-            d.contains("totp") || d.contains("code")
-        })
-}
-
-/// `POST /auth/login`; with TOTP, a login refused for its code is retried once with the next
-/// step's code.
+/// `POST /auth/login`; with TOTP, a refused login (401) is retried once with the next step's
+/// code: this step's code may already have been used (a code is accepted once per operator).
+/// The hub's refusal does not say which factor failed (so that it never tells a caller the
+/// password was right), so a wrong password is tried twice too, and counts twice towards
+/// the lockout. A lockout (429) and every other answer are final.
 /// Records the last step used in `last`. Returns the session token.
 async fn login_once(
     http: &reqwest::Client,
@@ -497,17 +492,15 @@ async fn login_once(
         .await?;
         match expect_success(status, &answer, "POST /auth/login") {
             Ok(()) => return string_field(&answer, "session", "POST /auth/login"),
-            // Refused for the code (e.g. this step's code was already used): the next
-            // step's code may do. Anything else (wrong password, lockout) is final.
-            Err(error) if status == 401 && mentions_code(&answer) => refusal = Some(error),
+            Err(error) if status == 401 => refusal = Some(error),
             Err(error) => return Err(error),
         }
     }
     Err(refusal.unwrap_or_else(|| AdminError::Local("login not attempted".into())))
 }
 
-/// The result of [`provision`]: the `admin` (approver) and `integration` operators, logged in
-/// with their own random passwords and TOTP, and an API token of `integration`.
+/// The result of [`provision`]: the two administrators and the `integration` operator, logged
+/// in with their own random passwords and TOTP, and an API token of `integration`.
 #[derive(Clone)]
 pub struct Provisioned {
     /// `admin` (role `hub-administrator`): approves what `integration` asks for.
@@ -516,6 +509,9 @@ pub struct Provisioned {
     pub integration: OperatorSession,
     /// An API token (`flt_…`) of `integration` with all of its role's permissions, 30 days.
     pub token: String,
+    /// The second administrator (made on the host, see [`provision`]): approved the creation
+    /// of `integration`, and approves what `admin` asks for.
+    pub second_admin: OperatorSession,
 }
 
 impl fmt::Debug for Provisioned {
@@ -524,6 +520,7 @@ impl fmt::Debug for Provisioned {
             .field("admin", &self.admin)
             .field("integration", &self.integration)
             .field("token", &"<redacted>")
+            .field("second_admin", &self.second_admin)
             .finish()
     }
 }
@@ -536,32 +533,52 @@ impl Provisioned {
     }
 }
 
-/// Sets up a freshly started hub's operators: reads `admin`'s one-time password from
-/// `initial_password_path` (`<data_dir>/initial-admin-password`), logs `admin` in for the first
-/// time, creates the operator `integration` with role `integration` (during bootstrap this
-/// executes at once; a pending answer is an error), logs it in for the first time and creates
-/// an API token for it with every permission of its role, valid 30 days.
+/// The second administrator [`provision`] expects: made on the hub's host, e.g.
+/// `ferroloop operator create admin2 --role hub-administrator` (or
+/// `hub::iam::host_create_operator`), before it runs.
+pub const SECOND_ADMIN: &str = "admin2";
+
+/// Sets up a freshly started hub's operators with four eyes from the start
+/// (docs/OPERATORS.md, "First start"): reads `admin`'s one-time password from
+/// `initial_password_path` (`<data_dir>/initial-admin-password`) and [`SECOND_ADMIN`]'s from
+/// `second_admin_password_path` (`<data_dir>/one-time-password-admin2`, written by the host
+/// command that created it), takes both through their first login, has `admin` ask for the
+/// operator `integration` (role `integration`) and `admin2` approve it (the hub accepts no
+/// operation without a checker, and refuses one while fewer than two operators can approve),
+/// logs `integration` in for the first time and creates an API token for it with every
+/// permission of its role, valid 30 days.
 pub async fn provision(
     http: reqwest::Client,
     admin_url: &str,
     initial_password_path: &Path,
+    second_admin_password_path: &Path,
 ) -> Result<Provisioned, AdminError> {
-    let one_time = std::fs::read_to_string(initial_password_path).map_err(|e| {
-        AdminError::Local(format!(
-            "reading the initial admin password {}: {e}",
-            initial_password_path.display()
-        ))
-    })?;
-    let one_time = one_time.trim_end_matches(['\r', '\n']);
-    let admin = OperatorSession::first_login(http.clone(), admin_url, ADMIN, one_time).await?;
+    let read = |path: &Path, what: &str| {
+        std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\r', '\n']).to_string())
+            .map_err(|e| AdminError::Local(format!("reading {what} {}: {e}", path.display())))
+    };
+    let one_time = read(initial_password_path, "the initial admin password")?;
+    let second_one_time = read(
+        second_admin_password_path,
+        "the second administrator's one-time password (ferroloop operator create)",
+    )?;
+    let admin = OperatorSession::first_login(http.clone(), admin_url, ADMIN, &one_time).await?;
+    let second_admin =
+        OperatorSession::first_login(http.clone(), admin_url, SECOND_ADMIN, &second_one_time)
+            .await?;
     let created = match admin.create_operator(INTEGRATION, &[INTEGRATION]).await? {
-        Outcome::Done { body, .. } => body,
         Outcome::Pending { request_id, .. } => {
-            return Err(AdminError::Local(format!(
-                "creating operator {INTEGRATION} did not execute at once (request {request_id} \
-                 is pending): the hub is past bootstrap"
-            )));
+            let answer = second_admin.approve(&request_id).await?;
+            let result = &answer["result"];
+            if result["status"] != 201 {
+                return Err(AdminError::Local(format!(
+                    "creating operator {INTEGRATION} (request {request_id}) failed: {result}"
+                )));
+            }
+            result["body"].clone()
         }
+        Outcome::Done { body, .. } => body,
     };
     let one_time = string_field(&created, "oneTimePassword", "POST /operators")?;
     let integration =
@@ -573,6 +590,7 @@ pub async fn provision(
         admin,
         integration,
         token,
+        second_admin,
     })
 }
 
@@ -739,8 +757,9 @@ mod tests {
         };
         let provisioned = Provisioned {
             admin: session.clone(),
-            integration: session,
+            integration: session.clone(),
             token: "flt_token".into(), // secret-scan: allow (test fixture)
+            second_admin: session,
         };
         let shown = format!("{provisioned:?}");
         for secret in [

@@ -55,7 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         client_key: Some(pki.client_key_path()),
     });
     let store = crate::open_store(&args.data_dir).await?;
-    let running = hub::start(config, store).await?;
+    let running = hub::start(config, store.clone()).await?;
     let hub_url = format!("https://localhost:{}", running.fspiop_addr.port());
     let ca_pem = pki.ca().cert_pem().to_string();
     let payer_identity = dfsp_identity(&mut pki, &args.data_dir, "payerfsp")?;
@@ -115,14 +115,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         options(payee_http, &payee_key, "payerfsp", &payer_key),
     )
     .await?;
-    // Operator IAM with four eyes: `integration` (API token) asks, `admin` approves.
+    // Operator IAM with four eyes: `integration` (API token) asks, `admin` approves. The
+    // second administrator, who approved `integration` itself, comes from the host (the demo
+    // owns its data directory), as `ferroloop operator create` makes it.
     let http = reqwest::Client::new();
-    let operators = demo_operators(&http, &admin_url, &running, &args.data_dir).await?;
+    let operators =
+        demo_operators(&http, &admin_url, &running, store.as_ref(), &args.data_dir).await?;
     let admin = operators.provisioned.admin_client(http, &admin_url);
     println!(
-        "operators   {} (hub-administrator, approves) and {} (integration, API token); \
-         credentials in {} (0600)",
+        "operators   {} and {} (hub-administrator, approve; {} made on the host) and {} \
+         (integration, API token); credentials in {} (0600)",
         operators.provisioned.admin.name(),
+        operators.provisioned.second_admin.name(),
+        operators.provisioned.second_admin.name(),
         operators.provisioned.integration.name(),
         operators.dir.display()
     );
@@ -209,12 +214,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             },
         },
         "operators": {
-            "fourEyes": "every sensitive admin operation needs one approval by another operator",
+            "fourEyes": "every sensitive admin operation needs one approval by another operator; none is accepted while fewer than two operators can approve",
             "admin": {
                 "name": operators.provisioned.admin.name(),
                 "roles": ["hub-administrator"],
                 "passwordFile": operators.file(ADMIN_NAME, PASSWORD_FILE),
                 "totpSecretFile": operators.file(ADMIN_NAME, TOTP_FILE),
+            },
+            "secondAdmin": {
+                "name": operators.provisioned.second_admin.name(),
+                "roles": ["hub-administrator"],
+                "createdFrom": "the host (ferroloop operator create)",
+                "passwordFile": operators.file(SECOND_ADMIN_NAME, PASSWORD_FILE),
+                "totpSecretFile": operators.file(SECOND_ADMIN_NAME, TOTP_FILE),
             },
             "integration": {
                 "name": operators.provisioned.integration.name(),
@@ -289,6 +301,7 @@ async fn onboard(
 
 const ADMIN_NAME: &str = dfsp::operator::ADMIN;
 const INTEGRATION_NAME: &str = dfsp::operator::INTEGRATION;
+const SECOND_ADMIN_NAME: &str = dfsp::operator::SECOND_ADMIN;
 const PASSWORD_FILE: &str = "password";
 const TOTP_FILE: &str = "totp-secret";
 const TOKEN_FILE: &str = "api-token";
@@ -306,13 +319,16 @@ impl DemoOperators {
     }
 }
 
-/// Sets up the operators on a fresh hub ([`dfsp::operator::provision`]) and keeps their
-/// credentials; on a reused data directory (the one-time password is gone) logs them in again
-/// with the kept credentials and makes a new API token.
+/// Sets up the operators on a fresh hub — the second administrator from the host
+/// ([`hub::iam::host_create_operator`], what `ferroloop operator create` runs), the rest
+/// through the API ([`dfsp::operator::provision`]) — and keeps their credentials; on a reused
+/// data directory (the one-time passwords are gone) logs them in again with the kept
+/// credentials and makes a new API token.
 async fn demo_operators(
     http: &reqwest::Client,
     admin_url: &str,
     running: &hub::RunningHub,
+    store: &dyn ledger::LedgerStore,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<DemoOperators> {
     let dir = data_dir.join("operators");
@@ -321,16 +337,33 @@ async fn demo_operators(
         dir: dir.clone(),
     };
     if running.initial_admin_password_path.exists() {
+        let second = hub::iam::reset_password_file(data_dir, SECOND_ADMIN_NAME);
+        if !second.exists() {
+            let now_ms = time::OffsetDateTime::now_utc()
+                .unix_timestamp()
+                .saturating_mul(1000);
+            hub::iam::host_create_operator(
+                store,
+                data_dir,
+                SECOND_ADMIN_NAME,
+                &["hub-administrator".to_string()],
+                now_ms,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating {SECOND_ADMIN_NAME} from the host: {e}"))?;
+        }
         let provisioned = dfsp::operator::provision(
             http.clone(),
             admin_url,
             &running.initial_admin_password_path,
+            &second,
         )
         .await
         .context("setting up the hub's operators")?;
         let operators = operators(provisioned);
         for session in [
             &operators.provisioned.admin,
+            &operators.provisioned.second_admin,
             &operators.provisioned.integration,
         ] {
             let totp = session
@@ -381,6 +414,7 @@ async fn demo_operators(
         }
     };
     let admin = login(ADMIN_NAME).await?;
+    let second_admin = login(SECOND_ADMIN_NAME).await?;
     let integration = login(INTEGRATION_NAME).await?;
     let token = integration
         .create_full_api_token("demo", dfsp::operator::PROVISIONED_TOKEN_SECS)
@@ -390,6 +424,7 @@ async fn demo_operators(
         admin,
         integration,
         token,
+        second_admin,
     });
     keep(
         &operators.file(INTEGRATION_NAME, TOKEN_FILE),

@@ -60,7 +60,8 @@ enum Command {
     Evidence(evidence_cmd::EvidenceArgs),
     /// The tamper-evident audit log (`verify`, `export`).
     Audit(audit_cmd::AuditArgs),
-    /// Break glass from the host: `reset <name>` gives an operator a new one-time password.
+    /// Operator accounts from the host: `create <name> --role <role>` (the second
+    /// administrator of the four-eyes ceremony), `reset <name>` (break glass).
     Operator(operator_cmd::OperatorArgs),
 }
 

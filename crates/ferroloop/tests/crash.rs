@@ -74,9 +74,29 @@ async fn sigkill_loses_no_acknowledged_transfer() {
     let admin_url = format!("http://{admin_addr}");
     // `admin` and `integration` (with an API token); four eyes on, `admin` approves. They
     // outlive the restart below: the one-time password is gone by then.
-    let operators = dfsp::operator::provision(reqwest::Client::new(), &admin_url, &password_file)
-        .await
-        .expect("operators provisioned");
+    // Four eyes need two people: the second administrator comes from the host, made by
+    // another process while the hub runs.
+    let output = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
+        .args(["operator", "create", dfsp::operator::SECOND_ADMIN])
+        .args(["--role", "hub-administrator", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ferroloop operator create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let second_admin = hub::iam::reset_password_file(dir.path(), dfsp::operator::SECOND_ADMIN);
+    let operators = dfsp::operator::provision(
+        reqwest::Client::new(),
+        &admin_url,
+        &password_file,
+        &second_admin,
+    )
+    .await
+    .expect("operators provisioned");
     let hub_url = format!("http://{fspiop}");
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     // Both DFSPs sign (the hub verifies by default); their keys are registered at onboarding.

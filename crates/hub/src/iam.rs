@@ -4,7 +4,8 @@
 //! (operators, sessions, API tokens, the policy) and answers the admin plane's questions:
 //! [`Iam::authenticate`] turns a presented session or API token into a [`Principal`] with its
 //! effective permissions, [`Iam::login`] checks a password, TOTP or recovery code with lockout,
-//! and [`Iam::bootstrap`] creates the first administrator at first start. Every security event
+//! [`Iam::bootstrap`] creates the first administrator at first start and
+//! [`host_create_operator`] the second one from the host (four eyes need two people). Every security event
 //! (login, failure, lockout, MFA, token) is written to the audit log in the same transaction as
 //! the state it changes.
 
@@ -609,6 +610,7 @@ impl Iam {
             .await
             .map_err(|e| e.to_string())?;
         if !existing.is_empty() {
+            self.warn_without_checker().await;
             return Ok(false);
         }
         let password = one_time_password().map_err(|e| e.description)?;
@@ -660,32 +662,35 @@ impl Iam {
                  file (log in, change it and enrol TOTP)"
             );
         }
+        self.warn_without_checker().await;
         Ok(created)
     }
 
-    /// Whether the bootstrap phase is on: fewer than two enabled operators can approve, so the
-    /// first administrator's user management cannot have a checker.
-    pub async fn bootstrap_phase(&self) -> Result<bool, Denied> {
-        let approvers = self
+    /// Says at start, loudly, when the admin API cannot accept maker/checker operations yet.
+    async fn warn_without_checker(&self) {
+        if self.sandbox {
+            return;
+        }
+        if let Ok(approvers) = self.approvers().await
+            && approvers < MIN_APPROVERS
+        {
+            tracing::warn!(
+                approvers,
+                "four eyes: fewer than {MIN_APPROVERS} operators can approve, so the admin API \
+                 refuses every operation that needs a checker; create a second administrator \
+                 from the host: ferroloop operator create <name> --role hub-administrator"
+            );
+        }
+    }
+
+    /// How many enabled operators can approve requests (hold `requests.approve`). While it is
+    /// below [`MIN_APPROVERS`] no maker/checker operation is accepted (see
+    /// `hub::requests::Requests::submit`).
+    pub async fn approvers(&self) -> Result<usize, Denied> {
+        Ok(self
             .writer
-            .read(|_, tx| {
-                Box::pin(async move {
-                    let mut approvers = 0usize;
-                    for operator in tx.operators().await? {
-                        if operator.disabled {
-                            continue;
-                        }
-                        let names = tx.operator_roles(&operator.name).await?;
-                        let roles = resolve_roles(tx, &names).await?;
-                        if iam::rbac::permissions_of(&roles).contains(Permission::RequestsApprove) {
-                            approvers = approvers.saturating_add(1);
-                        }
-                    }
-                    Ok(approvers)
-                })
-            })
-            .await?;
-        Ok(approvers < 2)
+            .read(|_, tx| Box::pin(async move { count_approvers(tx).await }))
+            .await?)
     }
 
     /// The principal behind a presented session or API token.
@@ -813,9 +818,22 @@ impl Iam {
     }
 
     /// Checks a login and opens a session. Failures count towards lockout and are audited.
+    ///
+    /// Every refusal before a session exists answers alike ([`LOGIN_REFUSED`], 401): an
+    /// unknown or disabled operator, a wrong password, a right password without a second
+    /// factor or with a wrong, replayed or used-up one — so the answer never tells that the
+    /// password was right, and the password is checked with argon2 in every case. Only a
+    /// locked account answers otherwise (429 with `Retry-After`), whatever was sent.
+    ///
+    /// The attempt is counted in the store *before* the password is checked
+    /// ([`LedgerTx::claim_login_attempt`], compare-and-set): concurrent attempts each take
+    /// their own count, and once the count reaches the policy's threshold the others are
+    /// refused without an argon2 check. A success resets the count. The TOTP step is consumed
+    /// with a compare-and-set too ([`LedgerTx::consume_totp_step`]): of concurrent logins with
+    /// the same code exactly one gets a session.
     pub async fn login(&self, request: LoginRequest) -> Result<LoginOutcome, Denied> {
         self.refresh_policy().await;
-        let invalid = || Denied::unauthenticated("invalid user name or password");
+        let invalid = || Denied::unauthenticated(LOGIN_REFUSED);
         let policy = self.policy();
         let now = self.now_ms();
         let name = request.username.trim().to_string();
@@ -827,113 +845,207 @@ impl Iam {
             .writer
             .read(move |_, tx| Box::pin(async move { tx.operator(&lookup).await }))
             .await?;
-        let Some(operator) = operator else {
+        let refused_as = match &operator {
+            None => Some("unknown operator"),
+            Some(operator) if operator.disabled => Some("disabled"),
+            Some(_) => None,
+        };
+        let registered = operator.map_or_else(|| name.clone(), |o| o.name);
+        if let Some(reason) = refused_as {
             // Take as long as a real check, so the answer does not tell who exists.
             let _ = verify_password(request.password, (*self.decoy).clone()).await;
-            self.audit_event(
-                &name,
-                "auth.login_failed",
-                json!({"reason": "unknown operator"}),
-            )
-            .await?;
-            return Err(invalid());
-        };
-        let lockout = Lockout {
-            failed_attempts: operator.failed_attempts,
-            last_failure_at: operator.last_failure_at_ms.map(unix_secs),
-        };
-        if let Some(until) = lockout.locked_until(&policy.password, unix_secs(now)) {
-            let wait = until.saturating_sub(unix_secs(now));
-            self.audit_event(
-                &operator.name,
-                "auth.locked_out",
-                json!({"retryAfterSecs": wait, "failedAttempts": operator.failed_attempts}),
-            )
-            .await?;
-            return Err(Denied {
-                status: 429,
-                error: FspiopError::new(
-                    ErrorCode::GENERIC_CLIENT_ERROR,
-                    format!("too many failed logins: this account is locked for {wait} s more"),
-                ),
-                retry_after: Some(wait),
-            });
-        }
-        if operator.disabled {
-            let _ = verify_password(request.password, (*self.decoy).clone()).await;
-            self.audit_event(
-                &operator.name,
-                "auth.login_failed",
-                json!({"reason": "disabled"}),
-            )
-            .await?;
+            self.audit_event(&registered, "auth.login_failed", json!({"reason": reason}))
+                .await?;
             return Err(invalid());
         }
-        if !verify_password(request.password, operator.password_phc.clone()).await {
-            self.record_failure(&operator.name, "password").await?;
-            return Err(invalid());
+        let counted = match self.claim_attempt(&registered).await? {
+            Claim::Counted(counted) => counted,
+            Claim::Locked { wait, failed } => {
+                return Err(self.locked(&registered, wait, failed).await?);
+            }
+            Claim::Gone => return Err(invalid()),
+        };
+        let password_ok = verify_password(request.password, counted.password_phc.clone()).await;
+        if !password_ok {
+            return Err(self.failed(&counted, "password").await?);
         }
         // Second factor, once enrolled.
-        let mut updated = operator.clone();
-        let mut mfa_at = None;
-        if operator.totp_secret_b32.is_some() {
-            if request.totp.is_none() && request.recovery_code.is_none() {
-                return Err(Denied::unauthenticated(
-                    "a TOTP code is required: send it as `totp` (or a recovery code as \
-                     `recoveryCode`)",
-                ));
-            }
-            updated = self
-                .second_factor(
-                    operator.clone(),
+        let mut consume = None;
+        if counted.totp_secret_b32.is_some() {
+            match self
+                .verify_second_factor(
+                    &counted,
                     request.totp.as_deref(),
                     request.recovery_code.as_deref(),
                     now,
                 )
-                .await?;
-            mfa_at = Some(now);
+                .await
+            {
+                Ok(accepted) => consume = Some(accepted),
+                Err(SecondFactor::Unavailable(denied)) => return Err(denied),
+                Err(refused) => return Err(self.failed(&counted, refused.factor()).await?),
+            }
         }
-        updated.failed_attempts = 0;
-        updated.last_failure_at_ms = None;
+        let mfa_at = consume.as_ref().map(|_| now);
+        let used_recovery = matches!(consume, Some(Consumed::RecoveryCode(_)));
         let issued = iam::token::issue(TokenKind::Session)
             .map_err(|e| Denied::store(format!("no randomness: {e}")))?;
         let session = SessionRecord {
             id_hash: issued.hash.clone(),
-            operator: operator.name.clone(),
+            operator: counted.name.clone(),
             created_at_ms: now,
             last_seen_ms: now,
             idle_timeout_ms: secs_to_ms(policy.sessions.idle_timeout_secs),
             absolute_timeout_ms: secs_to_ms(policy.sessions.absolute_timeout_secs),
             mfa_at_ms: mfa_at,
         };
-        let recovery_left = updated.recovery_code_hashes.len();
-        let used_recovery = request.totp.is_none() && mfa_at.is_some();
-        let record = session.clone();
-        self.writer
+        let operator_name = counted.name.clone();
+        let opened = self
+            .writer
             .run(move |_, tx| {
                 Box::pin(async move {
-                    tx.update_operator(&updated).await?;
-                    tx.insert_session(&record).await?;
+                    let Some(mut current) =
+                        consume_second_factor(tx, &operator_name, consume.as_ref()).await?
+                    else {
+                        return Ok(None);
+                    };
+                    current.failed_attempts = 0;
+                    current.last_failure_at_ms = None;
+                    tx.update_operator(&current).await?;
+                    tx.insert_session(&session).await?;
                     audit_in(
                         tx,
                         now,
-                        &updated.name,
+                        &current.name,
                         "auth.login",
-                        &updated.name,
-                        json!({"mfa": record.mfa_at_ms.is_some(),
+                        &current.name,
+                        json!({"mfa": session.mfa_at_ms.is_some(),
                                "recoveryCodeUsed": used_recovery,
-                               "recoveryCodesLeft": recovery_left}),
+                               "recoveryCodesLeft": current.recovery_code_hashes.len()}),
                         "ok",
                     )
-                    .await
+                    .await?;
+                    Ok(Some(()))
                 })
             })
             .await?;
+        if opened.is_none() {
+            // Another login took this code first (or the recovery code was used meanwhile).
+            return Err(self.failed(&counted, "second_factor_replayed").await?);
+        }
         let principal = self.authenticate(&issued.plain).await?;
         Ok(LoginOutcome {
             session: issued.plain,
             principal,
         })
+    }
+
+    /// Counts an attempt of `name` in the store before its credentials are checked, unless
+    /// the account is locked (see [`Iam::login`]).
+    async fn claim_attempt(&self, name: &str) -> Result<Claim, Denied> {
+        let now = self.now_ms();
+        let policy = self.policy();
+        let name = name.to_string();
+        let claim = self
+            .writer
+            .run(move |_, tx| {
+                Box::pin(async move {
+                    for _ in 0..CLAIM_ROUNDS {
+                        let Some(operator) = tx.operator(&name).await? else {
+                            return Ok(Some(Claim::Gone));
+                        };
+                        let lockout = Lockout {
+                            failed_attempts: operator.failed_attempts,
+                            last_failure_at: operator.last_failure_at_ms.map(unix_secs),
+                        };
+                        if let Some(until) = lockout.locked_until(&policy.password, unix_secs(now))
+                        {
+                            return Ok(Some(Claim::Locked {
+                                wait: until.saturating_sub(unix_secs(now)),
+                                failed: operator.failed_attempts,
+                            }));
+                        }
+                        if tx
+                            .claim_login_attempt(&operator.name, operator.failed_attempts, now)
+                            .await?
+                        {
+                            return Ok(Some(Claim::Counted(Operator {
+                                failed_attempts: operator.failed_attempts.saturating_add(1),
+                                last_failure_at_ms: Some(now),
+                                ..operator
+                            })));
+                        }
+                    }
+                    Ok(None)
+                })
+            })
+            .await?;
+        claim.ok_or_else(|| {
+            Denied::store("too many concurrent attempts on this account; try again in a moment")
+        })
+    }
+
+    /// The 429 of a locked account, audited.
+    async fn locked(&self, name: &str, wait: u64, failed: u32) -> Result<Denied, Denied> {
+        self.audit_event(
+            name,
+            "auth.locked_out",
+            json!({"retryAfterSecs": wait, "failedAttempts": failed}),
+        )
+        .await?;
+        Ok(Denied {
+            status: 429,
+            error: FspiopError::new(
+                ErrorCode::GENERIC_CLIENT_ERROR,
+                format!("too many failed logins: this account is locked for {wait} s more"),
+            ),
+            retry_after: Some(wait),
+        })
+    }
+
+    /// Audits a failed attempt already counted by [`Iam::claim_attempt`] (and the lockout it
+    /// starts) and answers [`LOGIN_REFUSED`].
+    async fn failed(&self, counted: &Operator, factor: &'static str) -> Result<Denied, Denied> {
+        let now = self.now_ms();
+        let policy = self.policy();
+        let name = counted.name.clone();
+        let failed = counted.failed_attempts;
+        let lockout = Lockout {
+            failed_attempts: failed,
+            last_failure_at: counted.last_failure_at_ms.map(unix_secs),
+        };
+        let locked = lockout.locked_until(&policy.password, unix_secs(now));
+        self.writer
+            .run(move |_, tx| {
+                Box::pin(async move {
+                    audit_in(
+                        tx,
+                        now,
+                        &name,
+                        "auth.login_failed",
+                        &name,
+                        json!({"factor": factor, "failedAttempts": failed,
+                               "lockedUntil": locked}),
+                        "denied",
+                    )
+                    .await?;
+                    if locked.is_some() {
+                        audit_in(
+                            tx,
+                            now,
+                            &name,
+                            "auth.lockout",
+                            &name,
+                            json!({"until": locked}),
+                            "denied",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(Denied::unauthenticated(LOGIN_REFUSED))
     }
 
     pub(crate) async fn record_failure(
@@ -1030,8 +1142,11 @@ impl Iam {
             .await?)
     }
 
-    /// Verifies a TOTP code (or a recovery code) for `operator` and records the step used;
-    /// failures count towards lockout. Returns when MFA happened.
+    /// Verifies a TOTP code (or a recovery code) for `operator` and consumes it atomically
+    /// (the step with [`LedgerTx::consume_totp_step`], the recovery code removed in the same
+    /// transaction): of concurrent step-ups with one code exactly one succeeds. Like a login
+    /// it is counted before the check and refused while the account is locked (429), so
+    /// codes cannot be guessed through a stolen session either; a success resets the count.
     pub(crate) async fn check_second_factor(
         &self,
         operator: &str,
@@ -1048,73 +1163,95 @@ impl Iam {
         if code.is_none() && recovery_code.is_none() {
             return Err(Denied::invalid("send `code` (TOTP) or `recoveryCode`"));
         }
-        let updated = self.second_factor(record, code, recovery_code, now).await?;
-        self.writer
+        let counted = match self.claim_attempt(&record.name).await? {
+            Claim::Counted(counted) => counted,
+            Claim::Locked { wait, failed } => {
+                return Err(self.locked(&record.name, wait, failed).await?);
+            }
+            Claim::Gone => return Err(Denied::unauthenticated("unknown operator")),
+        };
+        let accepted = match self
+            .verify_second_factor(&counted, code, recovery_code, now)
+            .await
+        {
+            Ok(accepted) => accepted,
+            Err(SecondFactor::Unavailable(denied)) => return Err(denied),
+            Err(refused) => {
+                self.failed(&counted, refused.factor()).await?;
+                return Err(Denied::unauthenticated(refused.to_string()));
+            }
+        };
+        let name = counted.name.clone();
+        let consumed = self
+            .writer
             .run(move |_, tx| {
                 Box::pin(async move {
-                    tx.update_operator(&updated).await?;
+                    let Some(mut current) =
+                        consume_second_factor(tx, &name, Some(&accepted)).await?
+                    else {
+                        return Ok(false);
+                    };
+                    current.failed_attempts = 0;
+                    current.last_failure_at_ms = None;
+                    tx.update_operator(&current).await?;
                     audit_in(
                         tx,
                         now,
-                        &updated.name,
+                        &current.name,
                         "auth.mfa",
-                        &updated.name,
-                        json!({"recoveryCodesLeft": updated.recovery_code_hashes.len()}),
+                        &current.name,
+                        json!({"recoveryCodesLeft": current.recovery_code_hashes.len()}),
                         "ok",
                     )
-                    .await
+                    .await?;
+                    Ok(true)
                 })
             })
             .await?;
+        if !consumed {
+            self.failed(&counted, "second_factor_replayed").await?;
+            return Err(Denied::unauthenticated(
+                SecondFactor::Totp(iam::totp::TotpError::Replayed).to_string(),
+            ));
+        }
         Ok(())
     }
 
-    /// Checks a TOTP code (preferred) or a recovery code of an enrolled operator; returns the
-    /// operator record with the accepted step or the used recovery code removed, to store.
-    /// A wrong code counts towards lockout.
-    async fn second_factor(
+    /// Checks a TOTP code (preferred) or a recovery code of an enrolled operator against
+    /// `operator` as just read; nothing is written (see [`consume_second_factor`]).
+    async fn verify_second_factor(
         &self,
-        operator: Operator,
+        operator: &Operator,
         code: Option<&str>,
         recovery_code: Option<&str>,
         now: i64,
-    ) -> Result<Operator, Denied> {
+    ) -> Result<Consumed, SecondFactor> {
         let Some(sealed) = &operator.totp_secret_b32 else {
-            return Err(Denied::forbidden("enrol TOTP first: POST /auth/mfa/enrol"));
+            return Err(SecondFactor::Missing);
         };
-        let secret = self.open_totp(sealed, &operator.name)?;
-        let mut updated = operator.clone();
+        let secret = self
+            .open_totp(sealed, &operator.name)
+            .map_err(SecondFactor::Unavailable)?;
         if let Some(code) = code {
-            return match iam::totp::verify(&secret, code, unix_secs(now), operator.totp_last_step) {
-                Ok(step) => {
-                    updated.totp_last_step = Some(step);
-                    Ok(updated)
-                }
-                Err(error) => {
-                    self.record_failure(&operator.name, "totp").await?;
-                    Err(Denied::unauthenticated(format!("TOTP code: {error}")))
-                }
-            };
+            return iam::totp::verify(&secret, code, unix_secs(now), operator.totp_last_step)
+                .map(Consumed::TotpStep)
+                .map_err(SecondFactor::Totp);
         }
+        let Some(recovery_code) = recovery_code else {
+            return Err(SecondFactor::Missing);
+        };
         let (code, hashes) = (
-            recovery_code.unwrap_or_default().to_string(),
+            recovery_code.to_string(),
             operator.recovery_code_hashes.clone(),
         );
-        let used =
-            tokio::task::spawn_blocking(move || iam::totp::use_recovery_code(&code, &hashes))
-                .await
-                .ok()
-                .flatten();
-        match used {
-            Some(index) if index < updated.recovery_code_hashes.len() => {
-                updated.recovery_code_hashes.remove(index);
-                Ok(updated)
-            }
-            _ => {
-                self.record_failure(&operator.name, "recovery_code").await?;
-                Err(Denied::unauthenticated("the recovery code is not valid"))
-            }
-        }
+        let used = tokio::task::spawn_blocking(move || {
+            iam::totp::use_recovery_code(&code, &hashes).and_then(|i| hashes.get(i).cloned())
+        })
+        .await
+        .ok()
+        .flatten();
+        used.map(Consumed::RecoveryCode)
+            .ok_or(SecondFactor::RecoveryCode)
     }
 
     /// Replaces a session by a new one (new id) for the same operator, keeping or setting the
@@ -1183,6 +1320,120 @@ impl Iam {
             .await?;
         Ok(())
     }
+}
+
+/// The one answer to every refused login (see [`Iam::login`]): it does not say which factor
+/// was wrong.
+pub const LOGIN_REFUSED: &str = "invalid user name, password or second factor (once TOTP is \
+                                 enrolled, send its current code as `totp`, or a recovery code \
+                                 as `recoveryCode`)";
+
+/// How many times counting an attempt reads the operator again when concurrent attempts keep
+/// changing the count under it before it gives up (503).
+const CLAIM_ROUNDS: usize = 16;
+
+/// What counting a login attempt found.
+enum Claim {
+    /// Counted: the operator as stored with this attempt counted.
+    Counted(Operator),
+    /// The account is locked: seconds to wait, failures so far.
+    Locked { wait: u64, failed: u32 },
+    /// No such operator (any more).
+    Gone,
+}
+
+/// An accepted second factor, to consume in the store.
+enum Consumed {
+    /// This TOTP step.
+    TotpStep(u64),
+    /// This recovery code (its stored hash).
+    RecoveryCode(String),
+}
+
+/// Why a second factor was refused.
+#[derive(Debug, thiserror::Error)]
+enum SecondFactor {
+    #[error("a TOTP code is required: send it (or a recovery code)")]
+    Missing,
+    #[error("TOTP code: {0}")]
+    Totp(iam::totp::TotpError),
+    #[error("the recovery code is not valid")]
+    RecoveryCode,
+    /// The TOTP secret does not open (a 503 of its own, not the operator's fault).
+    #[error("the TOTP secret cannot be opened")]
+    Unavailable(Denied),
+}
+
+impl SecondFactor {
+    /// The audit name of the failed factor.
+    fn factor(&self) -> &'static str {
+        match self {
+            SecondFactor::Missing => "second_factor_missing",
+            SecondFactor::Totp(iam::totp::TotpError::Replayed) => "totp_replayed",
+            SecondFactor::Totp(_) | SecondFactor::Unavailable(_) => "totp",
+            SecondFactor::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// Consumes an accepted second factor of `name` in `tx` — the TOTP step by compare-and-set,
+/// the recovery code by removing its hash from the row as read in this transaction — and
+/// returns the operator as it now is; `None` when another login or step-up consumed it
+/// first (or the operator is gone).
+async fn consume_second_factor(
+    tx: &mut dyn LedgerTx,
+    name: &str,
+    consume: Option<&Consumed>,
+) -> Result<Option<Operator>, StoreError> {
+    if let Some(Consumed::TotpStep(step)) = consume
+        && !tx.consume_totp_step(name, *step).await?
+    {
+        return Ok(None);
+    }
+    let Some(mut current) = tx.operator(name).await? else {
+        return Ok(None);
+    };
+    if let Some(Consumed::RecoveryCode(hash)) = consume {
+        let before = current.recovery_code_hashes.len();
+        current.recovery_code_hashes.retain(|h| h != hash);
+        if current.recovery_code_hashes.len() == before {
+            return Ok(None);
+        }
+    }
+    Ok(Some(current))
+}
+
+/// Fewest enabled operators able to approve before the admin API accepts any operation that
+/// needs a checker. With one, its holder could only ever be checked by an account that
+/// holder made (one person acting as two), so the second comes from the host:
+/// [`host_create_operator`] (`ferroloop operator create`).
+pub const MIN_APPROVERS: usize = 2;
+
+/// What the admin API answers (409) to a maker/checker operation while fewer than
+/// [`MIN_APPROVERS`] operators can approve.
+pub fn no_checker_message(approvers: usize) -> String {
+    format!(
+        "four eyes: this operation needs a checker, but only {approvers} enabled operator(s) \
+         can approve and at least {MIN_APPROVERS} must: create a second administrator from the \
+         host with `ferroloop operator create <name> --role hub-administrator --data-dir \
+         <data_dir>` (docs/OPERATORS.md, \"First start\"); nothing was changed"
+    )
+}
+
+/// Counts the enabled operators whose roles grant `requests.approve`.
+pub(crate) async fn count_approvers(tx: &mut dyn LedgerTx) -> Result<usize, StoreError> {
+    let mut approvers = 0usize;
+    for operator in tx.operators().await? {
+        if operator.disabled {
+            continue;
+        }
+        let names = tx.operator_roles(&operator.name).await?;
+        let roles = resolve_roles(tx, &names).await?;
+        if iam::rbac::permissions_of(&roles).contains(Permission::RequestsApprove) {
+            approvers = approvers.saturating_add(1);
+        }
+    }
+    Ok(approvers)
 }
 
 /// Why a session may only take the first-login steps, if it must.
@@ -1306,4 +1557,94 @@ pub async fn break_glass_reset(
         return Err(error.to_string());
     }
     Ok(path)
+}
+
+/// What [`host_create_operator`] did.
+#[derive(Debug, Clone)]
+pub struct HostCreated {
+    /// The operator's name.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The file holding its one-time password (0600; deleted when the password is changed).
+    pub password_file: PathBuf,
+    /// How many enabled operators can approve now (with it).
+    pub approvers: usize,
+}
+
+/// Creates an operator from the host (`ferroloop operator create`): the second, independent
+/// channel of the bootstrap ceremony. The admin API accepts no maker/checker operation while
+/// fewer than [`MIN_APPROVERS`] operators can approve, and the first administrator cannot make
+/// the second one (that person would then check themselves); someone with access to the host
+/// and its data directory does, here. The operator gets `roles` (built-in or custom, checked
+/// like `POST /operators`, separation of duties included) and a one-time password in
+/// [`reset_password_file`] (0600, never logged, deleted at the first password change); the
+/// creation is in the audit chain (`operator.host_create`, actor `host`) in the same
+/// transaction.
+///
+/// Safe while a hub runs on the same store: the password is hashed before the transaction,
+/// and the transaction takes the store's write lock (SQLite `BEGIN IMMEDIATE`, across
+/// processes) before it reads the audit head, so the hub's writer and this one append to the
+/// chain one after the other; the hub reads operators from the store at every check, so it
+/// counts the new approver at once.
+pub async fn host_create_operator(
+    store: &dyn ledger::LedgerStore,
+    data_dir: &Path,
+    name: &str,
+    roles: &[String],
+    now_ms: i64,
+) -> Result<HostCreated, String> {
+    crate::requests::check_operator_name(name).map_err(|e| e.description)?;
+    crate::requests::check_role_names(roles).map_err(|e| e.description)?;
+    let password = one_time_password().map_err(|e| e.description)?;
+    let phc = hash_password(password.clone())
+        .await
+        .map_err(|e| e.description)?;
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    let checked: Result<Result<usize, String>, StoreError> = async {
+        if let Some(existing) = tx.operator(name).await? {
+            return Ok(Err(format!(
+                "an operator named {} already exists (to give it a new one-time password: \
+                 ferroloop operator reset {})",
+                existing.name, existing.name
+            )));
+        }
+        if let Err(e) = crate::requests::check_roles(tx.as_mut(), roles).await? {
+            return Ok(Err(e.description));
+        }
+        tx.insert_operator(&new_operator(name, phc.clone(), now_ms))
+            .await?;
+        tx.push_password_history(name, &phc, now_ms).await?;
+        tx.set_operator_roles(name, roles).await?;
+        let approvers = count_approvers(tx.as_mut()).await?;
+        audit_in(
+            tx.as_mut(),
+            now_ms,
+            "host",
+            "operator.host_create",
+            name,
+            json!({"roles": roles, "approvers": approvers,
+                   "oneTimePasswordFile": reset_password_file(Path::new(""), name),
+                   "reason": "created from the host's command line"}),
+            "ok",
+        )
+        .await?;
+        Ok(Ok(approvers))
+    }
+    .await;
+    let approvers = checked.map_err(|e| e.to_string())??;
+    let path = reset_password_file(data_dir, name);
+    let _ = std::fs::remove_file(&path);
+    crate::server::write_private(&path, &format!("{password}\n"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Err(error) = tx.commit().await {
+        let _ = std::fs::remove_file(&path);
+        return Err(error.to_string());
+    }
+    Ok(HostCreated {
+        name: name.to_string(),
+        roles: roles.to_vec(),
+        password_file: path,
+        approvers,
+    })
 }

@@ -3,7 +3,8 @@
 //!
 //! An [`Operation`] is what an admin route asks for, validated and serialisable (it is the
 //! stored payload of a pending request). [`Requests::submit`] executes it when the policy needs
-//! no approval, or stores a pending request and answers `202`. [`Requests::approve`] records a
+//! no approval (the `sandbox` profile), refuses it (409) while fewer than two operators can
+//! approve, or stores a pending request and answers `202`. [`Requests::approve`] records a
 //! checker's vote and, at the last required one, executes the operation in the same store
 //! transaction as the request's new state and the audit entries: exactly once, whoever
 //! approves at the same moment. Side effects outside the store (caches, open connections) run
@@ -25,8 +26,8 @@ use crate::admin::{
     account_json, jws_key_json, limit_json, participant_json, participant_tls_json,
 };
 use crate::iam::{
-    Denied, Iam, IamPolicy, POLICY_SETTING, Principal, audit_in, hash_password, new_operator,
-    one_time_password, resolve_roles, secs_to_ms, unix_secs,
+    Denied, Iam, IamPolicy, MIN_APPROVERS, POLICY_SETTING, Principal, audit_in, hash_password,
+    new_operator, no_checker_message, one_time_password, resolve_roles, secs_to_ms, unix_secs,
 };
 use crate::operations::Operations;
 use crate::signatures::{RegisteredKey, check_upload};
@@ -337,7 +338,7 @@ fn decimal(text: &str, field: &str) -> Result<Decimal, FspiopError> {
         .map_err(|e| FspiopError::validation(format!("{field}: {e}")))
 }
 
-fn check_operator_name(name: &str) -> Result<(), FspiopError> {
+pub(crate) fn check_operator_name(name: &str) -> Result<(), FspiopError> {
     let valid = (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -351,7 +352,7 @@ fn check_operator_name(name: &str) -> Result<(), FspiopError> {
     }
 }
 
-fn check_role_names(roles: &[String]) -> Result<(), FspiopError> {
+pub(crate) fn check_role_names(roles: &[String]) -> Result<(), FspiopError> {
     if roles.is_empty() {
         return Err(FspiopError::validation(
             "give the operator at least one role",
@@ -602,15 +603,52 @@ impl Requests {
             .map_err(|e| denied(e, 400))?;
         let policy = self.iam.policy();
         let required = policy.approval_policy().required_approvals(permission);
-        let bootstrap = required > 0
-            && permission == Permission::UsersManage
-            && self.iam.bootstrap_phase().await?;
-        if required == 0 || bootstrap {
+        if required == 0 {
             let executed = self
-                .execute(&principal.name, operation, bootstrap)
+                .execute(&principal.name, operation)
                 .await
                 .map_err(|e| denied(e, 503))?;
             return Ok(Submitted::Executed(executed));
+        }
+        // Four eyes need two people: with a single approver, whoever holds it could only be
+        // checked by an account they made themselves. No operation executes without a
+        // checker; the second approver comes from the host (`ferroloop operator create`).
+        let approvers = self.iam.approvers().await?;
+        if approvers < MIN_APPROVERS {
+            let (now, who, name) = (self.iam.now_ms(), principal.name.clone(), operation.name());
+            self.iam
+                .writer()
+                .run(move |_, tx| {
+                    Box::pin(async move {
+                        audit_in(
+                            tx,
+                            now,
+                            &who,
+                            "request.refused",
+                            name,
+                            json!({"operation": name, "permission": permission.as_str(),
+                                   "reason": "fewer than two operators can approve",
+                                   "approvers": approvers, "required": MIN_APPROVERS}),
+                            "denied",
+                        )
+                        .await
+                    })
+                })
+                .await?;
+            tracing::warn!(
+                operator = %principal.name,
+                operation = name,
+                approvers,
+                "refused: four eyes need a second operator who can approve; create one from the \
+                 host with `ferroloop operator create`"
+            );
+            return Err(denied(
+                FspiopError::new(
+                    ErrorCode::GENERIC_CLIENT_ERROR,
+                    no_checker_message(approvers),
+                ),
+                409,
+            ));
         }
         // A person making a sensitive request proves presence with a fresh TOTP code.
         let window = policy.sessions.mfa_freshness_secs;
@@ -666,13 +704,8 @@ impl Requests {
         })))
     }
 
-    /// Executes an operation now (no approval needed, or the approval transaction).
-    async fn execute(
-        &self,
-        who: &str,
-        operation: Operation,
-        bootstrap: bool,
-    ) -> Result<Executed, FspiopError> {
+    /// Executes an operation now (the policy asks no approval for it).
+    async fn execute(&self, who: &str, operation: Operation) -> Result<Executed, FspiopError> {
         let prepared = match self.prepare(&operation).await {
             Ok(prepared) => prepared,
             Err(error) => return Ok(Executed::failed(&error)),
@@ -683,33 +716,11 @@ impl Requests {
             .iam
             .writer()
             .run(move |ledger, tx| {
-                Box::pin(async move {
-                    let executed = apply(ledger, tx, &who, now, &operation, prepared).await?;
-                    if bootstrap && executed.status < 300 {
-                        audit_in(
-                            tx,
-                            now,
-                            &who,
-                            "iam.bootstrap",
-                            operation.name(),
-                            json!({"bootstrap": true, "reason": "fewer than two operators can approve"}),
-                            "ok",
-                        )
-                        .await?;
-                    }
-                    Ok(executed)
-                })
+                Box::pin(async move { apply(ledger, tx, &who, now, &operation, prepared).await })
             })
             .await
             .map_err(store_error)?;
         self.after(&executed);
-        if bootstrap {
-            tracing::warn!(
-                operator = who_of(&executed),
-                "bootstrap: user management executed without a checker (fewer than two \
-                 operators can approve)"
-            );
-        }
         Ok(executed)
     }
 
@@ -1033,15 +1044,6 @@ fn refused(error: &iam::approval::ApprovalError) -> Denied {
         FspiopError::new(ErrorCode::GENERIC_CLIENT_ERROR, error.to_string()),
         status,
     )
-}
-
-fn who_of(executed: &Executed) -> String {
-    executed
-        .stored
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string()
 }
 
 /// The stored form of a request.
@@ -1685,7 +1687,7 @@ fn unknown_operator(name: &str) -> FspiopError {
 }
 
 /// Roles must exist and together satisfy separation of duties.
-async fn check_roles(
+pub(crate) async fn check_roles(
     tx: &mut dyn LedgerTx,
     names: &[String],
 ) -> Result<Result<(), FspiopError>, StoreError> {

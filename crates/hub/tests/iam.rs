@@ -331,7 +331,7 @@ async fn failed_logins_lock_the_account_for_a_while() {
             "attempt {attempt}: {}",
             reply.text
         );
-        assert!(reply.desc().contains("invalid user name or password"));
+        assert!(reply.desc().contains(hub::iam::LOGIN_REFUSED));
     }
     let code = hub.next_code(&mut admin);
     let reply = hub
@@ -408,12 +408,17 @@ async fn totp_codes_and_recovery_codes_work_once() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     admin.session = reply.body["session"].as_str().expect("session").to_string();
 
-    // The same code again, in the same step: a replay.
+    // The same code again, in the same step: a replay. A login refusal never says which
+    // factor failed (attacks_iam.rs: the password oracle).
     let reply = hub
         .login_raw("admin", &admin.password, Some(&code), None)
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    assert!(reply.desc().contains("already used"), "{}", reply.text);
+    assert!(
+        reply.desc().contains(hub::iam::LOGIN_REFUSED),
+        "{}",
+        reply.text
+    );
     assert_eq!(failed_logins(&hub, &admin.session, "admin").await, 1);
     // Nor for fresh MFA.
     let reply = hub
@@ -434,16 +439,21 @@ async fn totp_codes_and_recovery_codes_work_once() {
         .login_raw("admin", &admin.password, Some(&wrong), None)
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    assert!(reply.desc().contains("TOTP code"), "{}", reply.text);
-    assert_eq!(failed_logins(&hub, &admin.session, "admin").await, 3);
-    // Without any code: refused.
-    let reply = hub.login_raw("admin", &admin.password, None, None).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
     assert!(
-        reply.desc().contains("TOTP code is required"),
+        reply.desc().contains(hub::iam::LOGIN_REFUSED),
         "{}",
         reply.text
     );
+    assert_eq!(failed_logins(&hub, &admin.session, "admin").await, 3);
+    // Without any code: refused alike, and a failure too.
+    let reply = hub.login_raw("admin", &admin.password, None, None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+    assert!(
+        reply.desc().contains(hub::iam::LOGIN_REFUSED),
+        "{}",
+        reply.text
+    );
+    assert_eq!(failed_logins(&hub, &admin.session, "admin").await, 4);
 
     // A recovery code instead of TOTP: once.
     let recovery = admin.recovery_codes[0].clone();
@@ -457,7 +467,11 @@ async fn totp_codes_and_recovery_codes_work_once() {
         .login_raw("admin", &admin.password, None, Some(&recovery))
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
-    assert!(reply.desc().contains("recovery code"), "{}", reply.text);
+    assert!(
+        reply.desc().contains(hub::iam::LOGIN_REFUSED),
+        "{}",
+        reply.text
+    );
     let reply = hub
         .login_raw(
             "admin",
@@ -1403,54 +1417,75 @@ async fn separation_of_duties_is_enforced() {
     );
 }
 
-/// 12. Bootstrap: user management executes at once while `admin` is the only approver, and
-///     needs a checker from the moment a second approver exists.
+/// 12. Four eyes need two people: while `admin` is the only operator who can approve, the API
+///     accepts no operation that needs a checker — user management included (no bootstrap
+///     bypass) — answers 409 saying to create a second administrator from the host, changes
+///     nothing and audits the refusal. Once `admin2` exists (made on the host), user management
+///     waits for a checker like everything else.
 #[tokio::test]
-async fn user_management_needs_a_checker_once_a_second_approver_exists() {
+async fn nothing_needing_a_checker_is_accepted_before_a_second_approver_exists() {
     let hub = Hub::start(Profile::FourEyes).await;
-    let admin = hub.admin().await;
-    let create = |name: &str, role: &str| {
-        let session = admin.session.clone();
-        let body = json!({"name": name, "roles": [role]});
-        let hub = &hub;
-        async move {
-            hub.send(Method::POST, "/operators", Some(&session), Some(body))
-                .await
-        }
-    };
-    let reply = create("aud", "auditor").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let mut admin = hub.admin_alone().await;
+    for (path, body) in [
+        ("/operators", json!({"name": "aud", "roles": ["auditor"]})),
+        (
+            "/operators",
+            json!({"name": "sec", "roles": ["security-officer"]}),
+        ),
+        ("/participants", json!({"name": "dfspx", "currency": "USD"})),
+    ] {
+        let reply = hub
+            .sensitive(&mut admin, Method::POST, path, Some(body))
+            .await;
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{path}: {}", reply.text);
+        assert_eq!(reply.body["errorInformation"]["errorCode"], "3000");
+        assert!(
+            reply.desc().contains("ferroloop operator create"),
+            "says what to do: {}",
+            reply.text
+        );
+        assert!(reply.body.get("oneTimePassword").is_none());
+    }
+    let operators = hub.get_ok("/operators", &admin.session).await;
+    assert_eq!(operators.as_array().map(Vec::len), Some(1), "{operators}");
+    let participants = hub.get_ok("/participants", &admin.session).await;
     assert!(
-        reply.body["oneTimePassword"]
-            .as_str()
-            .is_some_and(|p| p.len() >= 32)
+        !participants.to_string().contains("dfspx"),
+        "{participants}"
     );
-    let reply = create("sec", "security-officer").await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
-    let sec_password = reply.body["oneTimePassword"]
-        .as_str()
-        .expect("one-time password")
-        .to_string();
-    let bootstraps = hub
-        .audit_with(&admin.session, "iam.bootstrap", Some("operators.create"))
+    let refused = hub
+        .audit_with(&admin.session, "request.refused", None)
         .await;
-    assert_eq!(bootstraps.len(), 2, "{bootstraps:?}");
-    assert!(bootstraps.iter().all(|e| {
-        e["actor"] == "admin"
-            && e["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("\"bootstrap\":true"))
-    }));
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["actor"] == "admin" && e["outcome"] == "denied"),
+        "{refused:?}"
+    );
+    assert!(
+        hub.audit_with(&admin.session, "iam.bootstrap", None)
+            .await
+            .is_empty(),
+        "no bootstrap bypass any more"
+    );
 
-    // Two approvers now: the next operator waits for a checker.
-    let reply = create("op2", "operator").await;
+    // The second approver comes from the host; from then on requests wait for a checker.
+    let mut admin2 = hub.second_admin().await;
+    let reply = hub
+        .sensitive(
+            &mut admin,
+            Method::POST,
+            "/operators",
+            Some(json!({"name": "op2", "roles": ["operator"]})),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     assert_eq!(reply.body["permission"], "users.manage");
     let id = request_id(&reply.body);
     let operators = hub.get_ok("/operators", &admin.session).await;
     assert!(!operators.to_string().contains("op2"));
-    let mut sec = hub.first_login("sec", &sec_password).await;
-    let answer = hub.approve_ok(&mut sec, &id).await;
+    let answer = hub.approve_ok(&mut admin2, &id).await;
     assert_eq!(answer["result"]["status"], 201, "{answer}");
     let password = answer["result"]["body"]["oneTimePassword"]
         .as_str()
@@ -1459,12 +1494,11 @@ async fn user_management_needs_a_checker_once_a_second_approver_exists() {
     let stored = hub.get_ok(&format!("/requests/{id}"), &admin.session).await;
     assert!(!stored.to_string().contains(password), "{stored}");
     hub.first_login("op2", password).await;
-    let bootstraps = hub.audit_with(&admin.session, "iam.bootstrap", None).await;
-    assert_eq!(
-        bootstraps.len(),
-        2,
-        "no bootstrap after the second approver"
-    );
+    let created = hub
+        .audit_with(&admin.session, "operator.host_create", Some("admin2"))
+        .await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["actor"], "host");
 }
 
 /// 13. The audit export: ndjson in chain order with the security events, for those holding
@@ -1512,7 +1546,8 @@ async fn the_audit_export_is_the_whole_chain_for_auditors_only() {
         "auth.password_changed",
         "auth.mfa_enrolled",
         "operators.create",
-        "iam.bootstrap",
+        "operator.host_create",
+        "request.approve",
         "auth.login_failed",
     ] {
         assert!(actions.contains(&action), "{action} in {actions:?}");

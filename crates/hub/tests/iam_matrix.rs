@@ -325,7 +325,7 @@ async fn every_route_refuses_exactly_the_roles_without_its_permission() {
                     .login_raw("nobody", "Not-the-password-1", None, None) // secret-scan: allow (a wrong password on purpose)
                     .await;
                 assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-                assert!(reply.desc().contains("invalid user name or password"));
+                assert!(reply.desc().contains(hub::iam::LOGIN_REFUSED));
                 hub.login(&mut admin).await
             }
             (verb, template) => panic!("public route {verb} {template} not checked here"),

@@ -112,10 +112,14 @@ async fn start() -> Fixture {
     .expect("payee");
     let admin_url = format!("http://{}", hub.admin_addr);
     let http = reqwest::Client::new();
-    let operators =
-        dfsp::operator::provision(http.clone(), &admin_url, &hub.initial_admin_password_path)
-            .await
-            .expect("operators provisioned");
+    let operators = dfsp::operator::provision(
+        http.clone(),
+        &admin_url,
+        &hub.initial_admin_password_path,
+        &host_second_admin(dir.path()).await,
+    )
+    .await
+    .expect("operators provisioned");
     // Four eyes stay on: `admin` approves what `integration`'s token asks for.
     let admin = operators.admin_client(http, &admin_url);
     for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
@@ -904,4 +908,24 @@ async fn certificates_are_issued_from_csrs_and_revoked_through_four_eyes() {
         .await
         .expect_err("not payeefsp's certificate");
     assert_eq!(refused.status(), Some(404), "{refused}");
+}
+
+/// Makes the second administrator (`admin2`) from the host, as `ferroloop operator create`
+/// does, through a store of its own on the hub's database while the hub runs: four eyes need
+/// two people. Returns the file holding its one-time password.
+async fn host_second_admin(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let store = store::SqliteStore::open(&data_dir.join("hub.db"))
+        .await
+        .expect("open the hub's store from the host");
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    hub::iam::host_create_operator(
+        &store,
+        data_dir,
+        dfsp::operator::SECOND_ADMIN,
+        &["hub-administrator".to_string()],
+        now_ms,
+    )
+    .await
+    .expect("the host creates the second administrator")
+    .password_file
 }

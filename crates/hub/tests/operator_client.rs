@@ -34,10 +34,14 @@ async fn start(configure: impl FnOnce(&mut hub::HubConfig)) -> Fixture {
     let admin_url = format!("http://{}", hub.admin_addr);
     let http = reqwest::Client::new();
     assert!(hub.initial_admin_password_path.exists());
-    let operators =
-        dfsp::operator::provision(http.clone(), &admin_url, &hub.initial_admin_password_path)
-            .await
-            .expect("provisioned");
+    let operators = dfsp::operator::provision(
+        http.clone(),
+        &admin_url,
+        &hub.initial_admin_password_path,
+        &host_second_admin(dir.path()).await,
+    )
+    .await
+    .expect("provisioned");
     Fixture {
         hub,
         admin_url,
@@ -241,17 +245,24 @@ async fn a_pending_answer_is_never_success_and_an_approver_completes_it() {
     assert!(rejected.to_string().contains("rejected"), "{rejected}");
     assert!(!f.participant_exists("dfspd").await);
 
-    // During bootstrap admin creates operators at once.
+    // No bootstrap bypass: creating an operator waits for the other administrator too.
     let outcome = f
         .operators
         .admin
         .create_operator("auditor1", &["auditor"])
         .await
         .expect("operator");
-    let Outcome::Done { status, body } = outcome else {
-        panic!("bootstrap: executes at once, got {outcome:?}");
+    let Outcome::Pending { request_id, .. } = outcome else {
+        panic!("four eyes: operator creation waits for a checker, got {outcome:?}");
     };
-    assert_eq!(status, 201);
+    let answer = f
+        .operators
+        .second_admin
+        .approve(&request_id)
+        .await
+        .expect("approved by the second administrator");
+    assert_eq!(answer["result"]["status"], 201, "{answer}");
+    let body = &answer["result"]["body"];
     assert!(body["oneTimePassword"].is_string());
     f.hub.shutdown().await;
 }
@@ -345,4 +356,24 @@ async fn raw_post(f: &Fixture, path: &str, token: &str) -> (u16, Value) {
         .expect("admin API reachable");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Makes the second administrator (`admin2`) from the host, as `ferroloop operator create`
+/// does, through a store of its own on the hub's database while the hub runs: four eyes need
+/// two people. Returns the file holding its one-time password.
+async fn host_second_admin(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let store = store::SqliteStore::open(&data_dir.join("hub.db"))
+        .await
+        .expect("open the hub's store from the host");
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    hub::iam::host_create_operator(
+        &store,
+        data_dir,
+        dfsp::operator::SECOND_ADMIN,
+        &["hub-administrator".to_string()],
+        now_ms,
+    )
+    .await
+    .expect("the host creates the second administrator")
+    .password_file
 }

@@ -1208,6 +1208,39 @@ impl LedgerTx for MemTx {
         shared.version += 1;
         Ok(())
     }
+
+    async fn consume_totp_step(&mut self, operator: &str, step: u64) -> Result<bool, StoreError> {
+        let state = self.write()?;
+        if i64::try_from(step).is_err() {
+            return Err(check_failed("operators", "totp_last_step fits in i64"));
+        }
+        let Some(row) = state.operators.get_mut(operator) else {
+            return Ok(false);
+        };
+        if row.totp_last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        row.totp_last_step = Some(step);
+        Ok(true)
+    }
+
+    async fn claim_login_attempt(
+        &mut self,
+        operator: &str,
+        expected: u32,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let state = self.write()?;
+        let Some(row) = state.operators.get_mut(operator) else {
+            return Ok(false);
+        };
+        if row.failed_attempts != expected || expected == u32::MAX {
+            return Ok(false);
+        }
+        row.failed_attempts = expected.saturating_add(1);
+        row.last_failure_at_ms = Some(at_ms);
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

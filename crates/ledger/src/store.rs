@@ -345,4 +345,24 @@ pub trait LedgerTx: Send {
 
     /// Makes every write of this transaction durable, atomically.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    // Atomic operator counters (compare-and-set in one statement, so that concurrent logins,
+    // in this process or another one sharing the store, cannot both pass a check made on the
+    // same earlier read).
+    /// Consumes a TOTP time step of an operator (exact name): sets `totp_last_step` to `step`
+    /// only when it is unset or lower than `step`. Returns whether it did — `false` when this
+    /// step (or a later one) was already used, or there is no such operator. A `step` above
+    /// `i64::MAX` is refused with an error other than `Duplicate`.
+    async fn consume_totp_step(&mut self, operator: &str, step: u64) -> Result<bool, StoreError>;
+    /// Counts a login attempt of an operator (exact name) before its password is checked:
+    /// adds one to `failed_attempts` and sets `last_failure_at_ms` to `at_ms` only when
+    /// `failed_attempts` still equals `expected`. Returns whether it did — `false` when
+    /// another attempt was counted since `expected` was read (read again and decide again), or
+    /// there is no such operator. Never goes past `u32::MAX`.
+    async fn claim_login_attempt(
+        &mut self,
+        operator: &str,
+        expected: u32,
+        at_ms: i64,
+    ) -> Result<bool, StoreError>;
 }

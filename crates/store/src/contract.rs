@@ -4093,3 +4093,109 @@ pub async fn many_updates_in_one_transaction(store: &dyn LedgerStore) {
     assert_eq!(row.changed_at_ms, 199);
     assert_eq!(tx.open_transfers().await.unwrap().len(), 100);
 }
+
+/// `consume_totp_step` is a compare-and-set: it moves `totp_last_step` forward only (a step
+/// equal to or before the stored one is refused, `false`), finds the operator by exact name
+/// only, answers `false` for an unknown one, and refuses a step above `i64::MAX`. The other
+/// fields stay as they were.
+pub async fn consume_totp_step_only_forward(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice"]).await;
+    let mut tx = begin(store).await;
+    assert!(
+        tx.consume_totp_step("alice", 10).await.unwrap(),
+        "unset: taken"
+    );
+    assert!(
+        !tx.consume_totp_step("alice", 10).await.unwrap(),
+        "replay refused"
+    );
+    assert!(
+        !tx.consume_totp_step("alice", 9).await.unwrap(),
+        "an earlier step refused"
+    );
+    assert!(
+        !tx.consume_totp_step("ALICE", 11).await.unwrap(),
+        "exact name only"
+    );
+    assert!(
+        !tx.consume_totp_step("nobody", 11).await.unwrap(),
+        "unknown operator"
+    );
+    assert!(
+        tx.consume_totp_step("alice", 11).await.unwrap(),
+        "a later step taken"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let row = tx.operator("alice").await.unwrap().unwrap();
+    assert_eq!(row.totp_last_step, Some(11));
+    assert_eq!(
+        row,
+        Operator {
+            totp_last_step: Some(11),
+            ..operator("alice")
+        },
+        "nothing else changed"
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    let error = tx
+        .consume_totp_step("alice", i64::MAX as u64 + 1)
+        .await
+        .expect_err("a step above i64::MAX is refused");
+    assert!(!matches!(error, StoreError::Duplicate(_)), "{error}");
+}
+
+/// `claim_login_attempt` is a compare-and-set on `failed_attempts`: of two claims made on the
+/// same read value only the first counts; it sets `last_failure_at_ms`, finds the operator by
+/// exact name only, answers `false` for an unknown one and never goes past `u32::MAX`.
+pub async fn claim_login_attempt_compare_and_set(store: &dyn LedgerStore) {
+    seed_operators(store, &["alice", "bob"]).await;
+    let mut tx = begin(store).await;
+    assert!(tx.claim_login_attempt("alice", 0, 100).await.unwrap());
+    assert!(
+        !tx.claim_login_attempt("alice", 0, 200).await.unwrap(),
+        "a second claim on the same read value is refused"
+    );
+    assert!(tx.claim_login_attempt("alice", 1, 300).await.unwrap());
+    assert!(
+        !tx.claim_login_attempt("ALICE", 2, 400).await.unwrap(),
+        "exact name only"
+    );
+    assert!(
+        !tx.claim_login_attempt("nobody", 0, 400).await.unwrap(),
+        "unknown operator"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let row = tx.operator("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (row.failed_attempts, row.last_failure_at_ms),
+        (2, Some(300))
+    );
+    assert_eq!(
+        row,
+        Operator {
+            failed_attempts: 2,
+            last_failure_at_ms: Some(300),
+            ..operator("alice")
+        },
+        "nothing else changed"
+    );
+    assert_eq!(tx.operator("bob").await.unwrap().unwrap(), operator("bob"));
+    drop(tx);
+    let mut tx = begin(store).await;
+    let full = Operator {
+        failed_attempts: u32::MAX,
+        last_failure_at_ms: Some(500),
+        ..operator("bob")
+    };
+    tx.update_operator(&full).await.unwrap();
+    assert!(
+        !tx.claim_login_attempt("bob", u32::MAX, 600).await.unwrap(),
+        "never past u32::MAX"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.operator("bob").await.unwrap().unwrap(), full);
+}

@@ -93,6 +93,8 @@ macro_rules! contract_tests {
             uncommitted_invisible_to_read,
             read_view_refuses_writes,
             many_updates_in_one_transaction,
+            consume_totp_step_only_forward,
+            claim_login_attempt_compare_and_set,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -137,10 +137,12 @@ impl TestHub {
         .await
         .expect("payee simulator");
         let http = reqwest::Client::new();
+        let second_admin = host_second_admin(dir.path()).await;
         let operators = dfsp::operator::provision(
             http.clone(),
             &admin_url,
             &running.initial_admin_password_path,
+            &second_admin,
         )
         .await
         .expect("operators provisioned");
@@ -697,4 +699,25 @@ pub async fn raw_http(
         headers,
         body: serde_json::from_str(payload).unwrap_or(Value::Null),
     }
+}
+
+/// Makes the second administrator (`admin2`) from the host, as `ferroloop operator create`
+/// does, through a store of its own on the hub's database (the hub keeps running): four eyes
+/// need two people, and the admin API accepts no operation that needs a checker before.
+/// Returns the file holding its one-time password.
+pub async fn host_second_admin(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let store = store::SqliteStore::open(&data_dir.join("hub.db"))
+        .await
+        .expect("open the hub's store from the host");
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    hub::iam::host_create_operator(
+        &store,
+        data_dir,
+        dfsp::operator::SECOND_ADMIN,
+        &["hub-administrator".to_string()],
+        now_ms,
+    )
+    .await
+    .expect("the host creates the second administrator")
+    .password_file
 }

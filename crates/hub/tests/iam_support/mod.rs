@@ -2,6 +2,10 @@
 //! fresh SQLite file with a manual clock, raw admin API calls, and operators taken through
 //! their first login (one-time password, new password, TOTP enrolment).
 //!
+//! Four eyes need two people: [`Hub::admin`] also makes the second administrator `admin2` on
+//! the host (as `ferroloop operator create` does) and keeps it as the hub's default checker,
+//! which approves what a test creates without naming an approver.
+//!
 //! TOTP codes are computed at the hub clock's time. A code is accepted once per operator and
 //! for the current step ±1, so [`Hub::next_code`] hands out the step after the last one the
 //! operator used and moves the clock on by a step only when that would leave the window.
@@ -18,6 +22,9 @@ use serde_json::{Value, json};
 
 /// Length of a TOTP step.
 pub const STEP: u64 = 30;
+
+/// The second administrator [`Hub::admin`] makes on the host.
+pub const SECOND_ADMIN: &str = "admin2";
 
 /// Which IAM profile the hub runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +107,8 @@ pub struct Hub {
     pub data_dir: PathBuf,
     /// The profile.
     pub profile: Profile,
+    /// The default checker: the second administrator, made on the host by [`Hub::admin`].
+    pub checker: tokio::sync::Mutex<Option<Op>>,
     _dir: tempfile::TempDir,
 }
 
@@ -146,6 +155,7 @@ impl Hub {
             http: reqwest::Client::new(),
             data_dir: dir.path().to_path_buf(),
             profile,
+            checker: tokio::sync::Mutex::new(None),
             _dir: dir,
         }
     }
@@ -305,10 +315,62 @@ impl Hub {
             .to_string()
     }
 
-    /// `admin`'s first login.
+    /// `admin`'s first login, and the second administrator ([`SECOND_ADMIN`], made on the
+    /// host, first login done) as the hub's default checker.
     pub async fn admin(&self) -> Op {
+        let admin = self.admin_alone().await;
+        self.ensure_checker().await;
+        admin
+    }
+
+    /// `admin`'s first login only: the only operator who can approve.
+    pub async fn admin_alone(&self) -> Op {
         let password = self.initial_password();
         self.first_login("admin", &password).await
+    }
+
+    /// Makes [`SECOND_ADMIN`] on the host and takes it through its first login, once.
+    pub async fn ensure_checker(&self) {
+        let mut checker = self.checker.lock().await;
+        if checker.is_none() {
+            let password = self
+                .host_operator(SECOND_ADMIN, &["hub-administrator"])
+                .await;
+            *checker = Some(self.first_login(SECOND_ADMIN, &password).await);
+        }
+    }
+
+    /// The second administrator (after [`Hub::admin`]).
+    pub async fn second_admin(&self) -> Op {
+        self.ensure_checker().await;
+        self.checker.lock().await.clone().expect("the checker")
+    }
+
+    /// Creates an operator from the host, as `ferroloop operator create` does: through a
+    /// store of its own on the hub's database file (like another process), while the hub
+    /// runs. Returns its one-time password (read from the 0600 file).
+    pub async fn host_operator(&self, name: &str, roles: &[&str]) -> String {
+        let store = store::SqliteStore::open(&self.data_dir.join("hub.db"))
+            .await
+            .expect("open the hub's store from the host");
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let now_ms = self.clock.now().unix_timestamp() * 1000;
+        let created = hub::iam::host_create_operator(&store, &self.data_dir, name, &roles, now_ms)
+            .await
+            .unwrap_or_else(|e| panic!("host creates {name}: {e}"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&created.password_file)
+                .expect("one-time password file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the one-time password file is 0600");
+        }
+        std::fs::read_to_string(&created.password_file)
+            .expect("one-time password")
+            .trim()
+            .to_string()
     }
 
     /// A raw login.
@@ -471,8 +533,23 @@ impl Hub {
         reply.body
     }
 
+    /// Approves request `id` by `approver`, or by the hub's default checker (the second
+    /// administrator) when none is named; expects the approval to be accepted.
+    pub async fn approve_with(&self, approver: Option<&mut Op>, id: &str) -> Value {
+        match approver {
+            Some(approver) => self.approve_ok(approver, id).await,
+            None => {
+                let mut checker = self.checker.lock().await;
+                let checker = checker
+                    .as_mut()
+                    .expect("a request waits for a checker: start with Hub::admin()");
+                self.approve_ok(checker, id).await
+            }
+        }
+    }
+
     /// Creates an operator: executed at once (201) or, when it waits for a checker (202),
-    /// approved by `approver`. Returns the one-time password.
+    /// approved by `approver` (or the default checker). Returns the one-time password.
     pub async fn create_operator(
         &self,
         by: &mut Op,
@@ -495,8 +572,7 @@ impl Hub {
                 .to_string(),
             StatusCode::ACCEPTED => {
                 let id = reply.body["requestId"].as_str().expect("request id");
-                let approver = approver.expect("operator creation waits for a checker");
-                let answer = self.approve_ok(approver, id).await;
+                let answer = self.approve_with(approver, id).await;
                 assert_eq!(answer["result"]["status"], 201, "{answer}");
                 answer["result"]["body"]["oneTimePassword"]
                     .as_str()
@@ -533,8 +609,7 @@ impl Hub {
             StatusCode::CREATED => {}
             StatusCode::ACCEPTED => {
                 let id = reply.body["requestId"].as_str().expect("request id");
-                let checker = checker.expect("participant creation waits for a checker");
-                let answer = self.approve_ok(checker, id).await;
+                let answer = self.approve_with(checker, id).await;
                 assert_eq!(answer["result"]["status"], 201, "{answer}");
             }
             other => panic!("POST /participants {name}: {other} {}", reply.text),

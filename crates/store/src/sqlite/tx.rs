@@ -1696,4 +1696,39 @@ impl LedgerTx for SqliteTx {
             .await
             .map_err(|e| map_err(e, || "commit".to_owned()))
     }
+
+    async fn consume_totp_step(&mut self, operator: &str, step: u64) -> Result<bool, StoreError> {
+        let step = i64_from(step, "TOTP step")?;
+        let result = sqlx::query(
+            "UPDATE operators SET totp_last_step = ?2 \
+             WHERE name = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        )
+        .bind(operator)
+        .bind(step)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("consume a TOTP step of {operator}")))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn claim_login_attempt(
+        &mut self,
+        operator: &str,
+        expected: u32,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE operators SET failed_attempts = failed_attempts + 1, \
+             last_failure_at_ms = ?3 \
+             WHERE name = ?1 AND failed_attempts = ?2 AND failed_attempts < ?4",
+        )
+        .bind(operator)
+        .bind(i64::from(expected))
+        .bind(at_ms)
+        .bind(i64::from(u32::MAX))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("count a login attempt of {operator}")))?;
+        Ok(result.rows_affected() == 1)
+    }
 }
