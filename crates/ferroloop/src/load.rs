@@ -138,7 +138,21 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let payee_transport = transport_for("loadpayee")?;
     let hub_name = config.hub_name.clone();
     let store = crate::open_store(&data_dir).await?;
-    let running = hub::start(config, store).await?;
+    let running = hub::start(config, store.clone()).await?;
+    // Four eyes need two people: the second administrator comes from the host, as
+    // `ferroloop operator create` makes it.
+    let now_ms = time::OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .saturating_mul(1000);
+    let second = hub::iam::host_create_operator(
+        store.as_ref(),
+        &data_dir,
+        dfsp::operator::SECOND_ADMIN,
+        &["hub-administrator".to_string()],
+        now_ms,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the second administrator from the host: {e}"))?;
     let hub_url = match args.transport {
         Transport::Plain => format!("http://{}", running.fspiop_addr),
         Transport::Mtls => format!("https://localhost:{}", running.fspiop_addr.port()),
@@ -151,6 +165,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         http.clone(),
         &admin_url,
         &running.initial_admin_password_path,
+        &second.password_file,
     )
     .await
     .context("setting up the hub's operators (a fresh data directory is needed)")?;

@@ -17,19 +17,17 @@
 //! `scripts/crash-loop` runs 100 and keeps a report. The kill moments come from
 //! `FERROLOOP_CRASH_SEED` (printed, so a failing run can be replayed).
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dfsp::provision::Onboarding;
-use dfsp::simulator::{SimOptions, SimParty, Simulator, in_seconds};
-use fspiop::headers::{Method, Resource};
+use common::{Pair, free_port, spawn_hub};
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 /// Rounds the test command runs.
@@ -44,11 +42,6 @@ const KILL_AFTER_MAX_MS: u64 = 900;
 const EXPIRY_SECS: i64 = 2;
 /// How long the hub may take to drain and exit after SIGTERM (its own deadline is shorter).
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
-
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
 
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -70,47 +63,6 @@ impl Moments {
         let span = KILL_AFTER_MAX_MS - KILL_AFTER_MIN_MS;
         Duration::from_millis(KILL_AFTER_MIN_MS + self.next() % span)
     }
-}
-
-/// Starts `ferroloop hub` and waits for its "listening" line.
-fn spawn_hub(data_dir: &Path, fspiop: SocketAddr, admin: SocketAddr) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroloop"))
-        .args(["hub", "--data-dir"])
-        .arg(data_dir)
-        .args([
-            "--fspiop-listen",
-            &fspiop.to_string(),
-            "--admin-listen",
-            &admin.to_string(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        // Durability is the point here; the transport has its own tests.
-        .args(["--tls", "off"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ferroloop hub");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read listening line");
-    assert!(
-        line.starts_with("ferroloop hub listening"),
-        "unexpected first line: {line:?}"
-    );
-    (child, line)
-}
-
-fn password_file(line: &str) -> std::path::PathBuf {
-    let path = line
-        .split("initial_admin_password_file=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("initial admin password file");
-    std::path::PathBuf::from(path)
 }
 
 fn dec(text: &str) -> Decimal {
@@ -155,63 +107,9 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (fspiop, admin_addr) = (free_port(), free_port());
     let (mut hub, line) = spawn_hub(dir.path(), fspiop, admin_addr);
-    let admin_url = format!("http://{admin_addr}");
-    let operators =
-        dfsp::operator::provision(reqwest::Client::new(), &admin_url, &password_file(&line))
-            .await
-            .expect("operators provisioned");
-    let hub_url = format!("http://{fspiop}");
-    let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer key"));
-    let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee key"));
-    let signing = |key: &Arc<jws::SigningKey>| {
-        let mut options = SimOptions::new(reqwest::Client::new());
-        options.signing_key = Some(key.clone());
-        options
-    };
-    let payer = Simulator::start_with_options(
-        "looppayer",
-        "USD",
-        vec![],
-        &hub_url,
-        any,
-        signing(&payer_key),
-    )
-    .await
-    .expect("payer");
-    let party = SimParty {
-        id_type: "MSISDN".into(),
-        identifier: "15551239999".into(),
-        first_name: "L".into(),
-        last_name: "P".into(),
-    };
-    let payee = Simulator::start_with_options(
-        "looppayee",
-        "USD",
-        vec![party],
-        &hub_url,
-        any,
-        signing(&payee_key),
-    )
-    .await
-    .expect("payee");
-    let admin = operators.admin_client(reqwest::Client::new(), &admin_url);
-    for (sim, key) in [(&payer, &payer_key), (&payee, &payee_key)] {
-        let onboarding =
-            Onboarding::new(sim.name(), "USD", "100000000", "100000000", sim.base_url())
-                .with_jws_public_key(key.verifying_key().to_pem());
-        admin.onboard(&onboarding).await.expect("onboard");
-    }
-    payee.set_quote_validity(24 * 3600);
-    let payee_party = json!({"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "15551239999", "fspId": "looppayee"}});
-    let quoted = payer
-        .quote("looppayee", &payee_party, "1", Duration::from_secs(15))
-        .await
-        .expect("quote");
-    let terms = (
-        quoted.body["ilpPacket"].clone(),
-        quoted.body["condition"].clone(),
-    );
+    let operators = common::provision(dir.path(), admin_addr, &line).await;
+    let admin = operators.admin_client(reqwest::Client::new(), format!("http://{admin_addr}"));
+    let pair = Arc::new(Pair::start("loop", fspiop, &admin).await);
 
     // Every prepare sent in any round (with whether the hub acknowledged it), and the final
     // state of each transfer the hub holds once known. A prepare the hub committed but whose
@@ -231,34 +129,12 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..SENDERS {
-            let (payer, terms, sent_here, acked, stop) = (
-                payer.clone(),
-                terms.clone(),
-                sent_here.clone(),
-                acked.clone(),
-                stop.clone(),
-            );
+            let (pair, sent_here, acked, stop) =
+                (pair.clone(), sent_here.clone(), acked.clone(), stop.clone());
             senders.spawn(async move {
                 while !stop.load(Ordering::SeqCst) {
-                    let body = json!({
-                        "transferId": uuid::Uuid::new_v4().to_string(),
-                        "payerFsp": "looppayer",
-                        "payeeFsp": "looppayee",
-                        "amount": {"amount": "1", "currency": "USD"},
-                        "ilpPacket": terms.0,
-                        "condition": terms.1,
-                        "expiration": in_seconds(EXPIRY_SECS),
-                    });
-                    let sent = payer
-                        .client()
-                        .send(
-                            Method::Post,
-                            Resource::Transfers,
-                            "/transfers",
-                            Some("looppayee"),
-                            Some(&body),
-                        )
-                        .await;
+                    let body = pair.prepare(EXPIRY_SECS);
+                    let sent = pair.send(&body).await;
                     let id = body["transferId"].as_str().unwrap_or_default().to_string();
                     let acknowledged = matches!(&sent, Ok(answer) if answer.status == 202);
                     if acknowledged {
@@ -373,27 +249,17 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing() {
         // Resending acknowledged prepares (this round's first few) moves nothing.
         all_sent.extend(round_sent.iter().cloned());
         for Sent { body, .. } in round_acked.iter().take(5).copied() {
-            let answer = payer
-                .client()
-                .send(
-                    Method::Post,
-                    Resource::Transfers,
-                    "/transfers",
-                    Some("looppayee"),
-                    Some(body),
-                )
-                .await
-                .expect("resend");
+            let answer = pair.send(body).await.expect("resend");
             assert_eq!(answer.status, 202, "{}", answer.body);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         let (payer_value, payer_reserved) = admin
-            .position("looppayer", "USD")
+            .position(pair.payer.name(), "USD")
             .await
             .expect("payer position");
         let (payee_value, payee_reserved) = admin
-            .position("looppayee", "USD")
+            .position(pair.payee.name(), "USD")
             .await
             .expect("payee position");
         assert_eq!(

@@ -307,11 +307,27 @@ async fn chain_legacy_audit(writer: &SqlitePool) -> Result<(), StoreError> {
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn LedgerTx>, StoreError> {
-        let tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| map_err(e, || "begin write transaction".to_owned()))?;
+        let context = || "begin write transaction".to_owned();
+        let tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            // A COMMIT that failed (disk full, I/O error) and that SQLite rolled back by itself
+            // leaves sqlx counting an open transaction on the pooled connection, and every later
+            // BEGIN on it fails. Close that connection (which rolls back whatever it still
+            // holds) and begin on a fresh one, so the store recovers once the condition clears.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!(
+                    "sqlite: the writer connection was left inside a failed transaction; replacing it"
+                );
+                let stale = self
+                    .writer
+                    .acquire()
+                    .await
+                    .map_err(|e| map_err(e, context))?;
+                let _ = stale.close().await;
+                self.writer.begin_with("BEGIN IMMEDIATE").await
+            }
+            other => other,
+        }
+        .map_err(|e| map_err(e, context))?;
         Ok(Box::new(SqliteTx::new(tx)))
     }
 
