@@ -333,4 +333,26 @@ mod tests {
             "a refused command must not run"
         );
     }
+
+    #[test]
+    fn a_refusal_for_capacity_tells_the_dfsp_when_to_retry() {
+        let error = fspiop::FspiopError::new(fspiop::ErrorCode::SERVICE_UNAVAILABLE, "busy");
+        let response = crate::api::error_response(&error);
+        assert_eq!(response.status(), 503);
+        let retry_after = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(retry_after, Some(RETRY_AFTER_SECS.to_string()));
+        // Other refusals carry no Retry-After.
+        let other = fspiop::FspiopError::new(fspiop::ErrorCode::MALFORMED_SYNTAX, "bad");
+        let response = crate::api::error_response(&other);
+        assert!(
+            response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .is_none()
+        );
+    }
 }
