@@ -456,7 +456,7 @@ async fn a_quote_error_from_outside_the_quote_is_refused() {
         refused.body["errorInformation"]["errorDescription"]
             .as_str()
             .unwrap_or_default()
-            .contains("only they may send its error"),
+            .contains("evilfsp is neither payer nor payee of quote"),
         "{}",
         refused.body
     );

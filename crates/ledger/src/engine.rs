@@ -784,14 +784,19 @@ impl Ledger {
         } else {
             None
         };
-        let allowed = counterpart.is_some_and(|other| other.eq_ignore_ascii_case(&command.destination));
-        if allowed {
-            return Ok(QuoteOutcome::Forward);
-        }
-        let error = FspiopError::validation(format!(
-            "quote {} is between payer {} and payee {}; only they may send its error, to each other",
-            quote.id, quote.payer, quote.payee
-        ));
+        let error = match counterpart {
+            Some(other) if other.eq_ignore_ascii_case(&command.destination) => {
+                return Ok(QuoteOutcome::Forward);
+            }
+            Some(_) => FspiopError::validation(format!(
+                "{} is not the other party of quote {}",
+                command.destination, quote.id
+            )),
+            None => FspiopError::validation(format!(
+                "{} is neither payer nor payee of quote {}",
+                command.source, quote.id
+            )),
+        };
         self.quote_refusal(tx, &quote, &command.source, &command.destination, &error)
             .await?;
         Ok(QuoteOutcome::Refused(error))
