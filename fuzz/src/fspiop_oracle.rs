@@ -12,6 +12,7 @@ use fspiop::headers::{
     MAX_BODY_BYTES, Method, Resource, SUPPORTED_VERSIONS, check_request_headers, format_date,
     parse_date,
 };
+use fspiop::json::find_duplicate_key;
 use fspiop::schema::{BodyKind, BodySchemas};
 use fspiop::types::check_correlation_id;
 use fspiop::{Amount, Currency, ErrorCode, FspId, FspiopDateTime};
@@ -109,10 +110,27 @@ pub fn values_including_known_bugs(data: &[u8]) {
 ///
 /// Never panics; a violation points at a JSON pointer, words itself in at most 100 characters
 /// and maps to the error code of its kind.
+///
+/// The duplicate-key scan the gate runs first ([`find_duplicate_key`]) never panics on any
+/// input and, on every input that parses, finds a duplicate exactly when a serde visitor that
+/// collects each object's keys does (keys compared decoded: `"a"` and `"\u0061"` are one key).
 pub fn schema(data: &[u8]) {
+    let duplicate = find_duplicate_key(data);
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;
     };
+    let repeated = serde_json::from_slice::<UniqueKeys>(data).is_err();
+    assert_eq!(
+        duplicate.is_some(),
+        repeated,
+        "duplicate-key scan says {duplicate:?}, serde says repeated = {repeated}"
+    );
+    if let Some(duplicate) = &duplicate {
+        let error = duplicate.to_fspiop_error();
+        assert_eq!(error.code, ErrorCode::MALFORMED_SYNTAX);
+        assert!(error.description.chars().count() <= 128);
+        assert!(duplicate.pointer.is_empty() || duplicate.pointer.starts_with('/'));
+    }
     let schemas = BodySchemas::v1_1();
     for kind in BodyKind::ALL {
         let Err(violation) = schemas.validate(kind, &value) else {
@@ -304,3 +322,63 @@ const DATE_TIME_PATTERN: &str = concat!(
     r"|(?:[2468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]",
     r"(?:(\.[0-9]{3}))(?:Z|[+-][01][0-9]:[0-5][0-9])$",
 );
+
+/// A JSON value deserialised only to refuse an object that repeats a key (the reference for the
+/// duplicate-key scan).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<UniqueKeys, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+}

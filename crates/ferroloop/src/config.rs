@@ -37,6 +37,9 @@ pub struct FileConfig {
     /// Operator IAM.
     #[serde(default)]
     pub iam: IamFile,
+    /// Whether the party oracle lets different FSPs own one party in different currencies
+    /// (default `false`: one owner per party across currencies, its oldest registration).
+    pub oracle_per_currency_owners: Option<bool>,
 }
 
 /// `[iam]`: operator identity and access (docs/OPERATORS.md).
@@ -171,6 +174,9 @@ pub fn resolve(
         None | Some("strict") => {}
         Some("condition-only") => config.ilp_policy = ledger::IlpPolicy::ConditionOnly,
         Some(other) => anyhow::bail!("ilp_policy must be strict or condition-only, not {other}"),
+    }
+    if let Some(allowed) = file.oracle_per_currency_owners {
+        config.oracle_per_currency_owners = allowed;
     }
     let callbacks = &mut config.callbacks;
     if let Some(ms) = file.callbacks.timeout_ms {
@@ -418,5 +424,26 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<FileConfig>("datadir = \"x\"").is_err());
+    }
+
+    #[test]
+    fn oracle_per_currency_owners_is_off_unless_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            ("", false),
+            ("oracle_per_currency_owners = true\n", true),
+            ("oracle_per_currency_owners = false\n", false),
+        ] {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            let config = resolve(
+                file,
+                Some(dir.path().to_path_buf()),
+                None,
+                None,
+                Some(TlsMode::Off),
+            )
+            .unwrap();
+            assert_eq!(config.oracle_per_currency_owners, expected, "{text}");
+        }
     }
 }

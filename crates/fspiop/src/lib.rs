@@ -25,6 +25,7 @@ pub mod canonical;
 pub mod endpoint;
 pub mod error;
 pub mod headers;
+pub mod json;
 pub mod schema;
 pub mod types;
 

@@ -8,7 +8,8 @@
 //!    active participant — `3000`/`3200`;
 //! 5. the JWS signature (`FSPIOP-Signature`) with the sender's registered keys, over the body
 //!    bytes as received, before anything parses the body — `3105`;
-//! 6. JSON syntax and the v1.1 schema — `3100`–`3103`.
+//! 6. JSON syntax (a key repeated in any object is refused with `3101`) and the v1.1 schema —
+//!    `3100`–`3103`.
 //!
 //! Identity and signature refusals are audited.
 //!
@@ -238,6 +239,9 @@ async fn gate(
             serde_json::Value::Null
         }
         Some(kind) => {
+            // A repeated key would mean one thing to the hub (serde keeps the last) and maybe
+            // another to the peer or a log reader: refuse it before anything reads the body.
+            fspiop::json::check_unique_keys(&body)?;
             let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                 FspiopError::new(
                     ErrorCode::MALFORMED_SYNTAX,

@@ -8,7 +8,8 @@ use fspiop::headers::{Method, Resource};
 use fspiop::{Amount, ErrorCode, FspiopDateTime, FspiopError};
 use ledger::engine::{
     AbortCommand, AbortOutcome, Duplicate, FulfilCommand, FulfilMode, FulfilOutcome,
-    PrepareCommand, PrepareOutcome, QuoteOutcome, QuoteRequestCommand, QuoteResponseCommand,
+    PrepareCommand, PrepareOutcome, QuoteErrorCommand, QuoteOutcome, QuoteRequestCommand,
+    QuoteResponseCommand,
 };
 use ledger::{PartyRegistration, Transfer};
 use serde_json::{Value, json};
@@ -646,14 +647,36 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
             Ok(())
         }
         (Method::Put, Route::ItemError(id)) => {
-            forward_to_active(
-                state,
-                &request,
-                &destination,
-                EndpointType::Quotes,
-                quote_target(format!("/quotes/{id}/error")),
-            )
-            .await
+            // Only the quote's payer or payee may end it, and only towards the other one.
+            let command = QuoteErrorCommand {
+                id: id.clone(),
+                source: request.source.clone(),
+                destination: destination.clone(),
+            };
+            let outcome = state
+                .writer
+                .run(move |ledger, tx| Box::pin(async move { ledger.quote_error(tx, command).await }))
+                .await
+                .map_err(store_failed)?;
+            match outcome {
+                QuoteOutcome::Forward => {
+                    forward_to_active(
+                        state,
+                        &request,
+                        &destination,
+                        EndpointType::Quotes,
+                        quote_target(format!("/quotes/{id}/error")),
+                    )
+                    .await
+                }
+                QuoteOutcome::Refused(error) => {
+                    state.metrics.security_refusal("quote.answer_refused");
+                    state
+                        .dispatcher
+                        .send(quote_error(state, &request.source, id, &error));
+                    Ok(())
+                }
+            }
         }
         (Method::Get, Route::Item(id)) => {
             forward_to_active(
@@ -757,10 +780,43 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
                 EndpointType::PartiesGet
             };
             let target = party_target(&id_type, &identifier, &sub_id);
+            let owner = lookup_owner(state, &id_type, &identifier, sub_id.as_deref()).await?;
             if let Some(destination) = request.destination.clone() {
+                // The requester named the FSP to ask. Unless that is the party's owner (whose
+                // answer is always accepted), remember the routing so that this FSP, and no
+                // other, may answer the requester about this party.
+                let to_owner = owner
+                    .as_deref()
+                    .is_some_and(|owner| owner.eq_ignore_ascii_case(&destination));
+                if !to_owner {
+                    if state.directory.active(&destination).await != Some(true) {
+                        return Err(FspiopError::new(
+                            ErrorCode::DESTINATION_FSP_ERROR,
+                            format!(
+                                "FSPIOP-Destination {destination} is not an active participant"
+                            ),
+                        ));
+                    }
+                    let (requester, routed_to) = (request.source.clone(), destination.clone());
+                    let (t, i, s) = (
+                        id_type.clone(),
+                        identifier.clone(),
+                        sub_id.clone().unwrap_or_default(),
+                    );
+                    state
+                        .writer
+                        .run(move |ledger, tx| {
+                            Box::pin(async move {
+                                ledger
+                                    .route_party_lookup(tx, &requester, &routed_to, &t, &i, &s)
+                                    .await
+                            })
+                        })
+                        .await
+                        .map_err(store_failed)??;
+                }
                 return forward_to_active(state, &request, &destination, endpoint, target).await;
             }
-            let owner = lookup_owner(state, &id_type, &identifier, sub_id.as_deref()).await?;
             match owner {
                 Some(owner) if state.directory.active(&owner).await == Some(true) => {
                     state.dispatcher.send(message::forward(
@@ -803,6 +859,8 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             },
         ) => {
             let destination = require_destination(&request)?;
+            check_party_answer(state, &request, &destination, &id_type, &identifier, &sub_id)
+                .await?;
             let endpoint = if sub_id.is_some() {
                 EndpointType::PartiesSubIdPut
             } else {
@@ -826,6 +884,8 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             },
         ) => {
             let destination = require_destination(&request)?;
+            check_party_answer(state, &request, &destination, &id_type, &identifier, &sub_id)
+                .await?;
             let endpoint = if sub_id.is_some() {
                 EndpointType::PartiesSubIdPutError
             } else {
@@ -847,6 +907,7 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
     }
 }
 
+/// The party's owner in the oracle: its oldest registration, whatever the currencies.
 async fn lookup_owner(
     state: &HubState,
     id_type: &str,
@@ -856,19 +917,72 @@ async fn lookup_owner(
     let (id_type, identifier, sub_id) = (
         id_type.to_string(),
         identifier.to_string(),
-        sub_id.map(str::to_string),
+        sub_id.unwrap_or_default().to_string(),
     );
-    let found = state
+    state
         .writer
-        .read(move |_, tx| {
+        .read(move |ledger, tx| {
+            Box::pin(async move { ledger.party_owner(tx, &id_type, &identifier, &sub_id).await })
+        })
+        .await
+        .map_err(store_failed)
+}
+
+/// A `PUT /parties/...` (or its `/error`) is forwarded only from the FSP the hub routed the
+/// requester's lookup to: the party's owner, or the FSP the requester named. Anything else is
+/// refused (`3100`), audited (`oracle.answer_refused`) and not forwarded. The check reads the
+/// store (owner and routed lookups live there), so any hub node sharing it gives the same
+/// answer.
+async fn check_party_answer(
+    state: &HubState,
+    request: &Accepted,
+    requester: &str,
+    id_type: &str,
+    identifier: &str,
+    sub_id: &Option<String>,
+) -> Result<(), FspiopError> {
+    let sender = request.source.clone();
+    let (to, t, i, s) = (
+        requester.to_string(),
+        id_type.to_string(),
+        identifier.to_string(),
+        sub_id.clone().unwrap_or_default(),
+    );
+    let allowed = state
+        .writer
+        .read(move |ledger, tx| {
+            Box::pin(async move { ledger.party_answer_allowed(tx, &sender, &to, &t, &i, &s).await })
+        })
+        .await
+        .map_err(store_failed)?;
+    let Err(error) = allowed else {
+        return Ok(());
+    };
+    state.metrics.security_refusal("oracle.answer_refused");
+    let actor = request.source.clone();
+    let subject = ledger::engine::party_subject(
+        id_type,
+        identifier,
+        sub_id.as_deref().unwrap_or_default(),
+    );
+    let detail = json!({
+        "method": request.method.as_str(),
+        "requester": requester,
+        "reason": error.description,
+    })
+    .to_string();
+    state
+        .writer
+        .run(move |ledger, tx| {
             Box::pin(async move {
-                tx.parties(&id_type, &identifier, Some(sub_id.as_deref().unwrap_or("")))
+                ledger
+                    .audit_denied(tx, &actor, "oracle.answer_refused", &subject, detail)
                     .await
             })
         })
         .await
         .map_err(store_failed)?;
-    Ok(found.into_iter().next().map(|p| p.fsp_id))
+    Err(error)
 }
 
 // --------------------------------------------------------------------------------------------

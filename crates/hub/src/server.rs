@@ -65,6 +65,9 @@ pub struct HubConfig {
     /// The hub's own CA directory (`pki::dir`), when it runs one: participant certificates
     /// are then issued from CSRs and revoked through the admin API (maker/checker).
     pub ca_dir: Option<PathBuf>,
+    /// Whether the party oracle lets different FSPs own one party in different currencies
+    /// (a scheme rule; default `false`: one owner per party, its oldest registration).
+    pub oracle_per_currency_owners: bool,
 }
 
 impl HubConfig {
@@ -86,6 +89,7 @@ impl HubConfig {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3002))),
             iam: crate::iam::IamConfig::default(),
             ca_dir: None,
+            oracle_per_currency_owners: false,
         }
     }
 }
@@ -179,7 +183,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         );
     }
 
-    let ledger = Ledger::new(config.clock.clone()).with_ilp_policy(config.ilp_policy);
+    let ledger = Ledger::new(config.clock.clone())
+        .with_ilp_policy(config.ilp_policy)
+        .with_per_currency_party_owners(config.oracle_per_currency_owners);
     if config.ilp_policy != IlpPolicy::Strict {
         tracing::warn!(
             "ILP terms checks are reduced to the condition check (ilp_policy = condition-only)"

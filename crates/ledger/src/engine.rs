@@ -176,6 +176,25 @@ pub struct QuoteResponseCommand {
     pub hash: String,
 }
 
+/// A `PUT /quotes/{ID}/error` to check before it is forwarded.
+#[derive(Clone, Debug)]
+pub struct QuoteErrorCommand {
+    /// `quoteId`.
+    pub id: String,
+    /// Authenticated sender.
+    pub source: String,
+    /// `FSPIOP-Destination`.
+    pub destination: String,
+}
+
+/// How long the FSP a requester named in a `GET /parties` may answer it (a routed lookup,
+/// [`Ledger::route_party_lookup`]); the SDK waits far less for a lookup.
+pub const PARTY_LOOKUP_TTL_MS: i64 = 60_000;
+
+/// Routed lookups one requester may have awaiting an answer at once; beyond, its lookups that
+/// name an FSP other than the party's owner are refused (`2005`) until some expire.
+pub const MAX_OPEN_PARTY_LOOKUPS: u64 = 1_000;
+
 /// Outcome of a quote message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QuoteOutcome {
@@ -199,6 +218,7 @@ pub enum FundsAction {
 pub struct Ledger {
     clock: Arc<dyn Clock>,
     ilp_policy: IlpPolicy,
+    per_currency_party_owners: bool,
 }
 
 impl Ledger {
@@ -207,7 +227,17 @@ impl Ledger {
         Ledger {
             clock,
             ilp_policy: IlpPolicy::Strict,
+            per_currency_party_owners: false,
         }
+    }
+
+    /// The same ledger with the scheme's party-ownership rule: `false` (default) gives a party
+    /// (type, identifier, sub-id) one owner whatever the currency; `true` lets different FSPs
+    /// own it in different currencies (a registration without currency still conflicts with
+    /// every other FSP's).
+    pub fn with_per_currency_party_owners(mut self, allowed: bool) -> Ledger {
+        self.per_currency_party_owners = allowed;
+        self
     }
 
     /// The same ledger with another terms policy (a scheme rule; strict by default).
@@ -704,6 +734,8 @@ impl Ledger {
                 "quote {} is between payer {} and payee {}; only the payee may answer it, to the payer",
                 quote.id, quote.payer, quote.payee
             ));
+            self.quote_refusal(tx, &quote, &command.source, &command.destination, &error)
+                .await?;
             return Ok(QuoteOutcome::Refused(error));
         }
         if let Some(previous) = &quote.response_hash {
@@ -728,6 +760,66 @@ impl Ledger {
         quote.expiration_ms = Some(command.expiration_ms);
         tx.update_quote(&quote).await?;
         Ok(QuoteOutcome::Forward)
+    }
+
+    /// Checks a quote error before it is forwarded: the quote must be one the hub forwarded,
+    /// and only its payer (to the payee) or its payee (to the payer) may send it. A sender
+    /// outside the quote is refused and audited (`quote.answer_refused`).
+    pub async fn quote_error(
+        &self,
+        tx: &mut dyn LedgerTx,
+        command: QuoteErrorCommand,
+    ) -> LedgerResult<QuoteOutcome> {
+        let Some(quote) = tx.quote(&command.id).await? else {
+            let error = FspiopError::new(
+                ErrorCode::QUOTE_NOT_FOUND,
+                format!("quote {} was not requested through this hub", command.id),
+            );
+            return Ok(QuoteOutcome::Refused(error));
+        };
+        let counterpart = if quote.payer.eq_ignore_ascii_case(&command.source) {
+            Some(&quote.payee)
+        } else if quote.payee.eq_ignore_ascii_case(&command.source) {
+            Some(&quote.payer)
+        } else {
+            None
+        };
+        let error = match counterpart {
+            Some(other) if other.eq_ignore_ascii_case(&command.destination) => {
+                return Ok(QuoteOutcome::Forward);
+            }
+            Some(_) => FspiopError::validation(format!(
+                "{} is not the other party of quote {}",
+                command.destination, quote.id
+            )),
+            None => FspiopError::validation(format!(
+                "{} is neither payer nor payee of quote {}",
+                command.source, quote.id
+            )),
+        };
+        self.quote_refusal(tx, &quote, &command.source, &command.destination, &error)
+            .await?;
+        Ok(QuoteOutcome::Refused(error))
+    }
+
+    /// Audits a quote message from (or to) an FSP outside the quote.
+    async fn quote_refusal(
+        &self,
+        tx: &mut dyn LedgerTx,
+        quote: &Quote,
+        source: &str,
+        destination: &str,
+        error: &FspiopError,
+    ) -> LedgerResult<()> {
+        let detail = serde_json::json!({
+            "quoteId": quote.id,
+            "destination": destination,
+            "payer": quote.payer,
+            "payee": quote.payee,
+            "reason": error.description,
+        });
+        self.audit_denied(tx, source, "quote.answer_refused", &quote.id, detail.to_string())
+            .await
     }
 
     /// A destination must be an active participant with an active position account in the
@@ -1490,10 +1582,39 @@ impl Ledger {
         tx.append_audit(&entry).await
     }
 
+    /// Appends an audit entry with outcome `denied` (a refused request) inside the transaction.
+    pub async fn audit_denied(
+        &self,
+        tx: &mut dyn LedgerTx,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: String,
+    ) -> LedgerResult<()> {
+        let entry = AuditEntry {
+            at_ms: self.now_ms(),
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            detail,
+            outcome: "denied".into(),
+            ..Default::default()
+        };
+        tx.append_audit(&entry).await
+    }
+
     // ----------------------------------------------------------------------------------------
     // Built-in party oracle
 
     /// Registers a party for the sending FSP.
+    ///
+    /// A party (type, identifier, sub-id) has one owner: its oldest registration
+    /// ([`LedgerTx::party_owner`]). Only the owner may register it again (another currency,
+    /// the same one again); a claim by any other FSP is refused with `3003` and audited
+    /// (`oracle.claim_refused`), whatever currency it names. With per-currency owners
+    /// ([`Ledger::with_per_currency_party_owners`]) another FSP may register the party in a
+    /// currency no one else holds, but a registration without currency still conflicts with
+    /// every other FSP's, and theirs with it.
     pub async fn register_party(
         &self,
         tx: &mut dyn LedgerTx,
@@ -1501,34 +1622,72 @@ impl Ledger {
         party: PartyRegistration,
     ) -> LedgerResult<Result<(), FspiopError>> {
         if !party.fsp_id.eq_ignore_ascii_case(source) {
-            return Ok(Err(FspiopError::new(
+            let error = FspiopError::new(
                 ErrorCode::ADD_PARTY_INFORMATION_ERROR,
                 format!(
                     "{source} may only register parties for itself, not for {}",
                     party.fsp_id
                 ),
-            )));
+            );
+            self.party_claim_refused(tx, source, &party, &party.fsp_id, &error)
+                .await?;
+            return Ok(Err(error));
         }
-        let existing = tx
-            .parties(&party.id_type, &party.identifier, Some(&party.sub_id))
-            .await?;
-        if let Some(owner) = existing
-            .iter()
-            .find(|p| !p.fsp_id.eq_ignore_ascii_case(source) && p.currency == party.currency)
-        {
-            return Ok(Err(FspiopError::new(
+        let holder = if self.per_currency_party_owners {
+            tx.parties(&party.id_type, &party.identifier, Some(&party.sub_id))
+                .await?
+                .into_iter()
+                .find(|p| {
+                    !p.fsp_id.eq_ignore_ascii_case(source)
+                        && (p.currency == party.currency
+                            || p.currency.is_empty()
+                            || party.currency.is_empty())
+                })
+        } else {
+            tx.party_owner(&party.id_type, &party.identifier, &party.sub_id)
+                .await?
+                .filter(|owner| !owner.fsp_id.eq_ignore_ascii_case(source))
+        };
+        if let Some(holder) = holder {
+            let error = FspiopError::new(
                 ErrorCode::ADD_PARTY_INFORMATION_ERROR,
                 format!(
-                    "party {}/{} is already registered to {}",
-                    party.id_type, party.identifier, owner.fsp_id
+                    "{} is registered to {}; only it can change or delete that registration",
+                    party_subject(&party.id_type, &party.identifier, &party.sub_id),
+                    holder.fsp_id
                 ),
-            )));
+            );
+            self.party_claim_refused(tx, source, &party, &holder.fsp_id, &error)
+                .await?;
+            return Ok(Err(error));
         }
         tx.upsert_party(&party).await?;
         Ok(Ok(()))
     }
 
-    /// Removes the sending FSP's registration of a party.
+    /// Audits a refused registration.
+    async fn party_claim_refused(
+        &self,
+        tx: &mut dyn LedgerTx,
+        source: &str,
+        party: &PartyRegistration,
+        owner: &str,
+        error: &FspiopError,
+    ) -> LedgerResult<()> {
+        let detail = serde_json::json!({
+            "claimedFor": party.fsp_id,
+            "currency": party.currency,
+            "owner": owner,
+            "reason": error.description,
+        });
+        let subject = party_subject(&party.id_type, &party.identifier, &party.sub_id);
+        self.audit_denied(tx, source, "oracle.claim_refused", &subject, detail.to_string())
+            .await
+    }
+
+    /// Removes the sending FSP's registration of a party. Only the FSP that registered it can:
+    /// anyone else gets `3040`, audited (`oracle.delete_refused`) when another FSP holds the
+    /// party.
     pub async fn delete_party(
         &self,
         tx: &mut dyn LedgerTx,
@@ -1539,12 +1698,130 @@ impl Ledger {
     ) -> LedgerResult<Result<(), FspiopError>> {
         let removed = tx.delete_party(id_type, identifier, sub_id, source).await?;
         if removed == 0 {
-            return Ok(Err(FspiopError::new(
+            let error = FspiopError::new(
                 ErrorCode::DELETE_PARTY_INFORMATION_ERROR,
                 format!("{source} has no registration for {id_type}/{identifier}"),
-            )));
+            );
+            if let Some(owner) = tx.party_owner(id_type, identifier, sub_id).await? {
+                let detail = serde_json::json!({"owner": owner.fsp_id, "reason": error.description});
+                let subject = party_subject(id_type, identifier, sub_id);
+                self.audit_denied(tx, source, "oracle.delete_refused", &subject, detail.to_string())
+                    .await?;
+            }
+            return Ok(Err(error));
         }
         Ok(Ok(()))
+    }
+
+    /// The FSP that owns a party: its oldest registration (deterministic whatever the
+    /// currencies or the order rows are read in).
+    pub async fn party_owner(
+        &self,
+        tx: &mut dyn LedgerTx,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> LedgerResult<Option<String>> {
+        Ok(tx
+            .party_owner(id_type, identifier, sub_id)
+            .await?
+            .map(|owner| owner.fsp_id))
+    }
+
+    /// Records that a `GET /parties` of `requester` was routed to `routed_to`, the FSP it
+    /// named, so that `routed_to` may answer it for [`PARTY_LOOKUP_TTL_MS`]. Expired lookups
+    /// are purged first; a requester with [`MAX_OPEN_PARTY_LOOKUPS`] awaiting an answer is
+    /// refused (`2005`) unless this one refreshes a lookup it already has.
+    pub async fn route_party_lookup(
+        &self,
+        tx: &mut dyn LedgerTx,
+        requester: &str,
+        routed_to: &str,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> LedgerResult<Result<(), FspiopError>> {
+        let now = self.now_ms();
+        tx.purge_party_lookups(now).await?;
+        let requester = requester.to_ascii_lowercase();
+        let routed_to = routed_to.to_ascii_lowercase();
+        let known = tx
+            .party_lookup(id_type, identifier, sub_id, &requester, &routed_to)
+            .await?
+            .is_some();
+        if !known && tx.count_party_lookups(&requester).await? >= MAX_OPEN_PARTY_LOOKUPS {
+            return Ok(Err(FspiopError::new(
+                ErrorCode::SERVER_BUSY,
+                format!(
+                    "{requester} has {MAX_OPEN_PARTY_LOOKUPS} lookups awaiting an answer from an FSP it named; retry when they are answered or expire ({} s)",
+                    PARTY_LOOKUP_TTL_MS / 1_000
+                ),
+            )));
+        }
+        let lookup = PartyLookup {
+            id_type: id_type.to_string(),
+            identifier: identifier.to_string(),
+            sub_id: sub_id.to_string(),
+            requester,
+            routed_to,
+            expires_at_ms: now.saturating_add(PARTY_LOOKUP_TTL_MS),
+        };
+        tx.put_party_lookup(&lookup).await?;
+        Ok(Ok(()))
+    }
+
+    /// Whether `sender` may answer `requester` about a party (`PUT /parties/...` and its
+    /// `/error`): it must be the FSP the hub routed the lookup to — the party's owner, or the
+    /// FSP the requester named while the routed lookup is open. Reads only; the caller audits
+    /// a refusal (`oracle.answer_refused`).
+    pub async fn party_answer_allowed(
+        &self,
+        tx: &mut dyn LedgerTx,
+        sender: &str,
+        requester: &str,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> LedgerResult<Result<(), FspiopError>> {
+        let owner = tx.party_owner(id_type, identifier, sub_id).await?;
+        if owner
+            .as_ref()
+            .is_some_and(|owner| owner.fsp_id.eq_ignore_ascii_case(sender))
+        {
+            return Ok(Ok(()));
+        }
+        let routed = tx
+            .party_lookup(
+                id_type,
+                identifier,
+                sub_id,
+                &requester.to_ascii_lowercase(),
+                &sender.to_ascii_lowercase(),
+            )
+            .await?;
+        if routed.is_some_and(|lookup| lookup.expires_at_ms > self.now_ms()) {
+            return Ok(Ok(()));
+        }
+        let subject = party_subject(id_type, identifier, sub_id);
+        let detail = match owner {
+            Some(owner) => format!(
+                "{requester} did not ask {sender} about {subject} (the hub routes its lookups to {})",
+                owner.fsp_id
+            ),
+            None => format!(
+                "{requester} did not ask {sender} about {subject}; only the FSP it asked may answer"
+            ),
+        };
+        Ok(Err(FspiopError::validation(detail)))
+    }
+}
+
+/// `MSISDN/123` or `MSISDN/123/sub`: how audit entries and errors name a party.
+pub fn party_subject(id_type: &str, identifier: &str, sub_id: &str) -> String {
+    if sub_id.is_empty() {
+        format!("{id_type}/{identifier}")
+    } else {
+        format!("{id_type}/{identifier}/{sub_id}")
     }
 }
 

@@ -40,7 +40,8 @@
 //!   stores canonical text.
 //! - **Orderings are the SQL `ORDER BY`s**: participants by name (byte order), accounts by id,
 //!   limits by currency, endpoints by type, open transfers by (expiration, id), parties by
-//!   (sub-id, currency), audit entries and deliveries newest (last appended) first, JWS keys by
+//!   (sub-id, currency) (and the owner of a party is its oldest registration: each new
+//!   registration key, or one handed to another FSP, gets the next number), audit entries and deliveries newest (last appended) first, JWS keys by
 //!   (added time, registration order), evidence of a subject in append order, participant TLS
 //!   settings by participant name (byte order), operators and custom roles by name and an
 //!   operator's roles by role name (byte order), password history newest (last pushed) first,
@@ -115,6 +116,12 @@ struct State {
     approval_votes: Vec<ApprovalVote>,
     /// Keyed by exact key.
     settings: BTreeMap<String, Setting>,
+    /// Registration order of each `parties` key (the SQL `registered_seq`).
+    party_registered: BTreeMap<(String, String, String, String), u64>,
+    /// The last registration number handed out.
+    last_party_seq: u64,
+    /// (type, identifier, sub-id, requester, routed-to).
+    party_lookups: BTreeMap<(String, String, String, String, String), PartyLookup>,
 }
 
 /// An in-memory ledger store (see the module docs for its semantics).
@@ -653,6 +660,15 @@ impl LedgerTx for MemTx {
             party.sub_id.clone(),
             party.currency.clone(),
         );
+        let moved = state
+            .parties
+            .get(&key)
+            .is_none_or(|old| old.fsp_id != party.fsp_id);
+        if moved {
+            state.last_party_seq += 1;
+            let seq = state.last_party_seq;
+            state.party_registered.insert(key.clone(), seq);
+        }
         state.parties.insert(key, party.clone());
         Ok(())
     }
@@ -672,6 +688,10 @@ impl LedgerTx for MemTx {
                 && p.sub_id == sub_id
                 && p.fsp_id == fsp_id)
         });
+        let parties = &state.parties;
+        state
+            .party_registered
+            .retain(|key, _| parties.contains_key(key));
         Ok((before - state.parties.len()) as u64)
     }
 
@@ -1240,6 +1260,71 @@ impl LedgerTx for MemTx {
         row.failed_attempts = expected.saturating_add(1);
         row.last_failure_at_ms = Some(at_ms);
         Ok(true)
+    }
+
+    async fn party_owner(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> Result<Option<PartyRegistration>, StoreError> {
+        let state = &self.state;
+        Ok(state
+            .parties
+            .iter()
+            .filter(|(_, p)| p.id_type == id_type && p.identifier == identifier && p.sub_id == sub_id)
+            .min_by_key(|(key, _)| state.party_registered.get(*key).copied().unwrap_or(0))
+            .map(|(_, p)| p.clone()))
+    }
+
+    async fn put_party_lookup(&mut self, lookup: &PartyLookup) -> Result<(), StoreError> {
+        let state = self.write()?;
+        let key = (
+            lookup.id_type.clone(),
+            lookup.identifier.clone(),
+            lookup.sub_id.clone(),
+            lookup.requester.clone(),
+            lookup.routed_to.clone(),
+        );
+        state.party_lookups.insert(key, lookup.clone());
+        Ok(())
+    }
+
+    async fn party_lookup(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        requester: &str,
+        routed_to: &str,
+    ) -> Result<Option<PartyLookup>, StoreError> {
+        let key = (
+            id_type.to_owned(),
+            identifier.to_owned(),
+            sub_id.to_owned(),
+            requester.to_owned(),
+            routed_to.to_owned(),
+        );
+        Ok(self.state.party_lookups.get(&key).cloned())
+    }
+
+    async fn purge_party_lookups(&mut self, now_ms: i64) -> Result<u64, StoreError> {
+        if !self.state.party_lookups.values().any(|l| l.expires_at_ms <= now_ms) {
+            return Ok(0);
+        }
+        let state = self.write()?;
+        let before = state.party_lookups.len();
+        state.party_lookups.retain(|_, l| l.expires_at_ms > now_ms);
+        Ok((before - state.party_lookups.len()) as u64)
+    }
+
+    async fn count_party_lookups(&mut self, requester: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .state
+            .party_lookups
+            .values()
+            .filter(|l| l.requester == requester)
+            .count() as u64)
     }
 }
 

@@ -753,6 +753,25 @@ pub struct Setting {
     pub updated_by: String,
 }
 
+/// A party lookup the hub routed to the FSP the requester named (`GET /parties` with an
+/// `FSPIOP-Destination` that is not the oracle's owner of the party): until `expires_at_ms`,
+/// that FSP may answer the requester about the party. Names are stored in ASCII lower case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyLookup {
+    /// `partyIdType`.
+    pub id_type: String,
+    /// `partyIdentifier`.
+    pub identifier: String,
+    /// `partySubIdOrType`, empty when none.
+    pub sub_id: String,
+    /// The FSP that asked.
+    pub requester: String,
+    /// The FSP the lookup was forwarded to.
+    pub routed_to: String,
+    /// When the answer is no longer expected, ms since the epoch.
+    pub expires_at_ms: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -365,4 +365,32 @@ pub trait LedgerTx: Send {
         expected: u32,
         at_ms: i64,
     ) -> Result<bool, StoreError>;
+
+    // Oracle ownership and routed lookups.
+    /// The oldest registration of exactly this party (`sub_id` empty for none), in registration
+    /// order: [`LedgerTx::upsert_party`] of a new key registers it after every existing one;
+    /// an upsert that keeps the key's FSP keeps its place, one that changes the FSP moves it
+    /// last. `None` when the party has no registration.
+    async fn party_owner(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> Result<Option<PartyRegistration>, StoreError>;
+    /// Inserts a routed lookup, or sets `expires_at_ms` of the one with the same (type,
+    /// identifier, sub-id, requester, routed-to), all compared exactly.
+    async fn put_party_lookup(&mut self, lookup: &PartyLookup) -> Result<(), StoreError>;
+    /// One routed lookup by its key (exact), expired or not.
+    async fn party_lookup(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        requester: &str,
+        routed_to: &str,
+    ) -> Result<Option<PartyLookup>, StoreError>;
+    /// Removes every routed lookup with `expires_at_ms <= now_ms`; returns how many.
+    async fn purge_party_lookups(&mut self, now_ms: i64) -> Result<u64, StoreError>;
+    /// How many routed lookups of `requester` (exact) are stored, expired or not.
+    async fn count_party_lookups(&mut self, requester: &str) -> Result<u64, StoreError>;
 }

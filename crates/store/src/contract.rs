@@ -1203,6 +1203,126 @@ pub async fn parties_lookup(store: &dyn LedgerStore) {
     assert_eq!(tx.parties("IBAN", "123", None).await.unwrap(), [other_type]);
 }
 
+/// The owner of a party is its oldest registration: a new key comes after every existing one,
+/// re-registering keeps the place, handing a row to another FSP moves it last, deleting frees
+/// it; routed lookups are keyed exactly, refreshed by a second put, purged once expired and
+/// counted per requester.
+pub async fn parties_owner_and_lookups(store: &dyn LedgerStore) {
+    let mut tx = begin(store).await;
+    assert_eq!(tx.party_owner("MSISDN", "123", "").await.unwrap(), None);
+    // Registered in this order; the second FSP's rows sort first by (sub-id, currency).
+    let first = party("MSISDN", "123", "", "USD", "owner");
+    let second = party("MSISDN", "123", "", "", "late");
+    let third = party("MSISDN", "123", "", "EUR", "later");
+    let sub = party("MSISDN", "123", "S", "", "subowner");
+    for p in [&first, &second, &third, &sub] {
+        tx.upsert_party(p).await.unwrap();
+    }
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(first.clone()),
+        "oldest first, not (sub-id, currency) first"
+    );
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "S").await.unwrap(),
+        Some(sub.clone()),
+        "the sub-id is its own party"
+    );
+    assert_eq!(tx.party_owner("MSISDN", "12", "").await.unwrap(), None);
+    assert_eq!(tx.party_owner("msisdn", "123", "").await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    // Re-registering the same key by its FSP keeps its place.
+    let mut tx = begin(store).await;
+    tx.upsert_party(&first).await.unwrap();
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(first.clone())
+    );
+    // Handing the owner's row to another FSP moves it last: the next oldest owns the party.
+    let handed = party("MSISDN", "123", "", "USD", "taker");
+    tx.upsert_party(&handed).await.unwrap();
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(second.clone())
+    );
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert_eq!(tx.delete_party("MSISDN", "123", "", "late").await.unwrap(), 1);
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(third.clone())
+    );
+    // A deleted key registered again is new: it comes last.
+    tx.upsert_party(&second).await.unwrap();
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(third.clone())
+    );
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(
+        tx.party_owner("MSISDN", "123", "").await.unwrap(),
+        Some(third),
+        "committed"
+    );
+    drop(tx);
+
+    // Routed lookups.
+    let lookup = |requester: &str, routed_to: &str, expires_at_ms: i64| ledger::PartyLookup {
+        id_type: "MSISDN".to_owned(),
+        identifier: "999".to_owned(),
+        sub_id: String::new(),
+        requester: requester.to_owned(),
+        routed_to: routed_to.to_owned(),
+        expires_at_ms,
+    };
+    let mut tx = begin(store).await;
+    assert_eq!(
+        tx.party_lookup("MSISDN", "999", "", "payer", "payee")
+            .await
+            .unwrap(),
+        None
+    );
+    tx.put_party_lookup(&lookup("payer", "payee", 1_000)).await.unwrap();
+    tx.put_party_lookup(&lookup("payer", "other", 2_000)).await.unwrap();
+    tx.put_party_lookup(&lookup("someone", "payee", 3_000)).await.unwrap();
+    // A second put refreshes the expiry, it adds no row.
+    tx.put_party_lookup(&lookup("payer", "payee", 5_000)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = begin(store).await;
+    assert_eq!(
+        tx.party_lookup("MSISDN", "999", "", "payer", "payee")
+            .await
+            .unwrap(),
+        Some(lookup("payer", "payee", 5_000))
+    );
+    for (t, i, s, r, d) in [
+        ("MSISDN", "999", "", "payee", "payer"),
+        ("MSISDN", "999", "X", "payer", "payee"),
+        ("MSISDN", "99", "", "payer", "payee"),
+        ("IBAN", "999", "", "payer", "payee"),
+        ("MSISDN", "999", "", "PAYER", "payee"),
+    ] {
+        assert_eq!(tx.party_lookup(t, i, s, r, d).await.unwrap(), None, "{t} {i} {s} {r} {d}");
+    }
+    assert_eq!(tx.count_party_lookups("payer").await.unwrap(), 2);
+    assert_eq!(tx.count_party_lookups("nobody").await.unwrap(), 0);
+    assert_eq!(tx.purge_party_lookups(2_000).await.unwrap(), 1, "expiry 2000 <= now");
+    assert_eq!(tx.count_party_lookups("payer").await.unwrap(), 1);
+    assert_eq!(tx.purge_party_lookups(2_000).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    assert_eq!(tx.count_party_lookups("payer").await.unwrap(), 1);
+    assert_eq!(tx.count_party_lookups("someone").await.unwrap(), 1);
+    assert_eq!(
+        tx.party_lookup("MSISDN", "999", "", "payer", "other")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Funds in/out.
 

@@ -45,6 +45,7 @@ macro_rules! contract_tests {
             quotes_round_trip,
             duplicate_quote,
             parties_lookup,
+            parties_owner_and_lookups,
             funds_transfers_round_trip,
             duplicate_funds_transfer,
             audit_newest_first,

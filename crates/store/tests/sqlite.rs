@@ -1158,3 +1158,84 @@ async fn iam_tables_added_to_an_existing_database() {
     tx.insert_operator(&iam_operator("admin")).await.unwrap();
     tx.commit().await.unwrap();
 }
+
+/// Migration 8 on a database that already holds several FSPs' registrations of one party (the
+/// party takeover of issue 12): the one registered first owns it, whatever the rows' currencies,
+/// and registrations made afterwards come after every existing one.
+#[tokio::test]
+async fn party_owners_of_an_existing_database_are_its_oldest_registrations() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::{AssertSqlSafe, SqlSafeStr};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let migrator = Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .filter(|(version, _, _)| *version < 8)
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    std::borrow::Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    );
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    // Oldest first: the owner's USD row, then the attacker's currency-less row (which sorts
+    // first by currency); on party 2 the other way round.
+    for (identifier, currency, fsp) in [
+        ("1", "USD", "owner"),
+        ("1", "", "evil"),
+        ("2", "", "evil"),
+        ("2", "USD", "owner"),
+    ] {
+        sqlx::query(
+            "INSERT INTO parties (id_type, identifier, sub_id, currency, fsp_id) \
+             VALUES ('MSISDN', ?1, '', ?2, ?3)",
+        )
+        .bind(identifier)
+        .bind(currency)
+        .bind(fsp)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let owner = |p: Option<ledger::PartyRegistration>| p.map(|p| p.fsp_id);
+    assert_eq!(
+        owner(tx.party_owner("MSISDN", "1", "").await.unwrap()).as_deref(),
+        Some("owner")
+    );
+    assert_eq!(
+        owner(tx.party_owner("MSISDN", "2", "").await.unwrap()).as_deref(),
+        Some("evil")
+    );
+    // A new registration of party 2 comes after the old ones.
+    tx.upsert_party(&ledger::PartyRegistration {
+        id_type: "MSISDN".into(),
+        identifier: "2".into(),
+        sub_id: String::new(),
+        fsp_id: "third".into(),
+        currency: "EUR".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        owner(tx.party_owner("MSISDN", "2", "").await.unwrap()).as_deref(),
+        Some("evil")
+    );
+    tx.commit().await.unwrap();
+    assert!(table_exists(&path, "party_lookups").await);
+}

@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "settings",
         include_str!("../../migrations/sqlite/0006_settings.sql"),
     ),
+    (
+        8,
+        "party ownership",
+        include_str!("../../migrations/sqlite/0008_party_ownership.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

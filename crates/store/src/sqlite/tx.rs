@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
-    Operator, Participant, ParticipantTls, PartyRegistration, Quote, SessionRecord, Setting,
+    Operator, Participant, ParticipantTls, PartyLookup, PartyRegistration, Quote, SessionRecord, Setting,
     StoreError, Transfer,
 };
 use rust_decimal::Decimal;
@@ -861,9 +861,12 @@ impl LedgerTx for SqliteTx {
 
     async fn upsert_party(&mut self, party: &PartyRegistration) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO parties (id_type, identifier, sub_id, currency, fsp_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO parties (id_type, identifier, sub_id, currency, fsp_id, registered_seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, \
+                     (SELECT COALESCE(MAX(registered_seq), 0) + 1 FROM parties)) \
              ON CONFLICT (id_type, identifier, sub_id, currency) DO UPDATE SET \
+             registered_seq = CASE WHEN fsp_id = excluded.fsp_id THEN registered_seq \
+                                   ELSE excluded.registered_seq END, \
              fsp_id = excluded.fsp_id",
         )
         .bind(&party.id_type)
@@ -1730,5 +1733,105 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| map_err(e, || format!("count a login attempt of {operator}")))?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn party_owner(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+    ) -> Result<Option<PartyRegistration>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_type, identifier, sub_id, fsp_id, currency FROM parties \
+             WHERE id_type = ?1 AND identifier = ?2 AND sub_id = ?3 \
+             ORDER BY registered_seq, rowid LIMIT 1",
+        )
+        .bind(id_type)
+        .bind(identifier)
+        .bind(sub_id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read party owner {id_type}/{identifier}")))?;
+        row.as_ref().map(party_row).transpose()
+    }
+
+    async fn put_party_lookup(&mut self, lookup: &PartyLookup) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO party_lookups \
+             (id_type, identifier, sub_id, requester, routed_to, expires_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (id_type, identifier, sub_id, requester, routed_to) DO UPDATE SET \
+             expires_at_ms = excluded.expires_at_ms",
+        )
+        .bind(&lookup.id_type)
+        .bind(&lookup.identifier)
+        .bind(&lookup.sub_id)
+        .bind(&lookup.requester)
+        .bind(&lookup.routed_to)
+        .bind(lookup.expires_at_ms)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| {
+            map_err(e, || {
+                format!("write party lookup {}/{}", lookup.id_type, lookup.identifier)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn party_lookup(
+        &mut self,
+        id_type: &str,
+        identifier: &str,
+        sub_id: &str,
+        requester: &str,
+        routed_to: &str,
+    ) -> Result<Option<PartyLookup>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id_type, identifier, sub_id, requester, routed_to, expires_at_ms \
+             FROM party_lookups WHERE id_type = ?1 AND identifier = ?2 AND sub_id = ?3 \
+             AND requester = ?4 AND routed_to = ?5",
+        )
+        .bind(id_type)
+        .bind(identifier)
+        .bind(sub_id)
+        .bind(requester)
+        .bind(routed_to)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(e, || format!("read party lookup {id_type}/{identifier}")))?;
+        row.as_ref()
+            .map(|row| {
+                let c = Cols::new(row, "party_lookups");
+                Ok(PartyLookup {
+                    id_type: c.text(0)?,
+                    identifier: c.text(1)?,
+                    sub_id: c.text(2)?,
+                    requester: c.text(3)?,
+                    routed_to: c.text(4)?,
+                    expires_at_ms: c.int(5)?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn purge_party_lookups(&mut self, now_ms: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM party_lookups WHERE expires_at_ms <= ?1")
+            .bind(now_ms)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || "purge party lookups".to_owned()))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn count_party_lookups(&mut self, requester: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM party_lookups WHERE requester = ?1")
+            .bind(requester)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || format!("count party lookups of {requester}")))?;
+        let count = Cols::new(&row, "party_lookups").int(0)?;
+        u64::try_from(count)
+            .map_err(|_| StoreError::Corrupt(format!("negative party lookup count {count}")))
     }
 }
