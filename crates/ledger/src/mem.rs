@@ -1208,6 +1208,21 @@ impl LedgerTx for MemTx {
         shared.version += 1;
         Ok(())
     }
+
+    async fn audit_query(
+        &mut self,
+        filter: &crate::store::AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(usize::try_from(filter.limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod sqlite;
 pub use sqlite::{
     BUSY_TIMEOUT, MIGRATIONS, READERS, SqlitePragmas, SqliteStore, WRITER_ACQUIRE_TIMEOUT,
 };
+pub use sqlite::DATABASE_FILE_MODE;
 
 /// Generates one `#[tokio::test]` per [`contract`] function for a backend.
 ///
@@ -93,6 +94,8 @@ macro_rules! contract_tests {
             uncommitted_invisible_to_read,
             read_view_refuses_writes,
             many_updates_in_one_transaction,
+            audit_query_filters_in_the_store,
+            audit_query_pages_newest_first,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
