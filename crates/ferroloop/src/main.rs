@@ -175,7 +175,6 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
 /// (`hub::logsafe`), whatever the call site logged: a peer's CR/LF cannot forge a line, its ESC
 /// cannot reach the operator's terminal. The call sites escape peer text themselves too.
 fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
-    use std::fmt::Write as _;
     use tracing_subscriber::field::MakeExt;
     tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
         let text = format!("{value:?}");
