@@ -29,6 +29,9 @@ fn hub_command(dir: &Path, admin_listen: &str) -> Command {
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "info")
+        // The formatter's own colours are not what this tests (and are off when stderr is not
+        // a terminal); NO_COLOR keeps them off under an older formatter too.
+        .env("NO_COLOR", "1")
         .env_remove("FERROLOOP_CONFIG");
     command
 }
