@@ -293,7 +293,7 @@ fn audit_refusal(
         crate::caller::CallerIdentity::Participant(name) => name.as_str(),
         crate::caller::CallerIdentity::Unauthenticated => crate::refusals::UNAUTHENTICATED,
     };
-    // The first refusal of its kind from a source is audited in full, repeats are counted
+    // The first refusals of a kind from a source are audited in full, the rest counted
     // (`hub::refusals`).
     let code = error.code.to_string();
     state.refusals.refused(crate::refusals::Refusal {

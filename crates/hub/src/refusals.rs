@@ -3,12 +3,13 @@
 //! A failed TLS handshake, or an FSPIOP or admin request refused before anyone is
 //! authenticated, costs the sender nothing and used to cost the hub one hash-chained audit
 //! row each (100 000 refused handshakes, 100 000 rows). [`RefusalAudit`] keeps the first
-//! refusal per **source** (IP address; an IPv6 address by its /64, what one host can choose
-//! from) and **kind** (action, refused actor and a fixed reason label) in each
-//! [`REFUSAL_INTERVAL`] in full, and only counts the later ones. When the interval ends (and
-//! when the hub stops) each kind that was refused again gets **one** summary entry: the same
-//! action, actor and outcome, and a detail `{"summary": true, "count": <refusals not audited
-//! one by one>, "total": <all of the interval>, "firstAtMs", "lastAtMs", "source", "reason"}`.
+//! [`AUDITED_IN_FULL`] refusals per **source** (IP address; an IPv6 address by its /64, what
+//! one host can choose from) and **kind** (action, refused actor and a fixed reason label) in
+//! each [`REFUSAL_INTERVAL`] in full — a few mistakes stay visible one by one — and only
+//! counts the later ones. When the interval ends (and when the hub stops) each kind that
+//! went beyond gets **one** summary entry: the same action, actor and outcome, and a detail
+//! `{"summary": true, "count": <refusals not audited one by one>, "total": <all of the
+//! interval>, "firstAtMs", "lastAtMs", "source", "reason"}`.
 //! A filter on the action therefore still finds every refusal, counted.
 //!
 //! Memory is bounded: at most [`MAX_TRACKED_SOURCES`] kinds are tracked per interval; refusals
@@ -28,6 +29,9 @@ use crate::writer::LedgerWriter;
 
 /// How long refusals of one kind are counted after the first before a summary is written.
 pub const REFUSAL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Refusals of one kind from one source audited one by one per interval; the rest are counted.
+pub const AUDITED_IN_FULL: u64 = 16;
 
 /// Distinct (source, kind) pairs tracked per interval; beyond, refusals are counted per action
 /// in an overflow bucket and none is audited one by one.
@@ -66,7 +70,9 @@ struct Kind {
 struct Bucket {
     first_ms: i64,
     last_ms: i64,
-    /// Refusals after the first (not audited one by one).
+    /// Refusals audited one by one (at most [`AUDITED_IN_FULL`]).
+    audited: u64,
+    /// Refusals beyond those (not audited one by one).
     repeated: u64,
 }
 
@@ -131,15 +137,21 @@ impl RefusalAudit {
             let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
             let Buckets { tracked, overflow } = &mut *buckets;
             if let Some(bucket) = tracked.get_mut(&kind) {
-                bucket.repeated = bucket.repeated.saturating_add(1);
                 bucket.last_ms = now;
-                false
+                if bucket.audited < AUDITED_IN_FULL {
+                    bucket.audited = bucket.audited.saturating_add(1);
+                    true
+                } else {
+                    bucket.repeated = bucket.repeated.saturating_add(1);
+                    false
+                }
             } else if tracked.len() < self.capacity {
                 tracked.insert(
                     kind,
                     Bucket {
                         first_ms: now,
                         last_ms: now,
+                        audited: 1,
                         repeated: 0,
                     },
                 );
@@ -148,6 +160,7 @@ impl RefusalAudit {
                 let bucket = overflow.entry(refusal.action).or_insert(Bucket {
                     first_ms: now,
                     last_ms: now,
+                    audited: 0,
                     repeated: 0,
                 });
                 bucket.repeated = bucket.repeated.saturating_add(1);
@@ -189,7 +202,7 @@ impl RefusalAudit {
                 detail: json!({
                     "summary": true,
                     "count": bucket.repeated,
-                    "total": bucket.repeated.saturating_add(1),
+                    "total": bucket.repeated.saturating_add(bucket.audited),
                     "firstAtMs": bucket.first_ms,
                     "lastAtMs": bucket.last_ms,
                     "source": kind.source.map(|s| s.to_string()),
@@ -313,28 +326,36 @@ mod tests {
         let store = Arc::new(MemStore::new());
         let writer = writer(&store);
         let audit = RefusalAudit::new(writer.clone());
+        let full = usize::try_from(AUDITED_IN_FULL).unwrap();
         for _ in 0..500 {
             audit.refused(refusal("10.0.0.1", "no_certificate"));
         }
-        audit.refused(refusal("10.0.0.1", "expired"));
+        // Exactly the limit: all in full, nothing to summarise.
+        for _ in 0..AUDITED_IN_FULL {
+            audit.refused(refusal("10.0.0.1", "expired"));
+        }
         audit.refused(refusal("10.0.0.2", "no_certificate"));
         settle(&writer).await;
-        assert_eq!(entries(&store).await.len(), 3, "the first of each kind in full");
+        assert_eq!(
+            entries(&store).await.len(),
+            2 * full + 1,
+            "the first of each kind in full"
+        );
         audit.flush().await;
         let all = entries(&store).await;
-        assert_eq!(all.len(), 4, "one summary, for the only kind refused again");
-        let summary = detail(&all[3]);
+        assert_eq!(all.len(), 2 * full + 2, "one summary, for the kind beyond the limit");
+        let summary = detail(&all[2 * full + 1]);
         assert_eq!(summary["summary"], true);
-        assert_eq!(summary["count"], 499);
+        assert_eq!(summary["count"], 500 - AUDITED_IN_FULL);
         assert_eq!(summary["total"], 500);
         assert_eq!(summary["source"], "10.0.0.1");
         assert_eq!(summary["reason"], "no_certificate");
-        assert_eq!(all[3].action, "tls.refused");
+        assert_eq!(all[2 * full + 1].action, "tls.refused");
         // A new interval: the next refusal is audited in full again; nothing to summarise.
         audit.refused(refusal("10.0.0.1", "no_certificate"));
         audit.flush().await;
         settle(&writer).await;
-        assert_eq!(entries(&store).await.len(), 5);
+        assert_eq!(entries(&store).await.len(), 2 * full + 3);
     }
 
     #[tokio::test]
@@ -354,13 +375,16 @@ mod tests {
             audit.refused(refusal(&format!("10.0.1.{}", n % 3), "timeout"));
         }
         // Tracked sources still count their repeats.
-        audit.refused(refusal("10.0.0.0", "timeout"));
+        for _ in 0..AUDITED_IN_FULL {
+            audit.refused(refusal("10.0.0.0", "timeout"));
+        }
         settle(&writer).await;
-        assert_eq!(entries(&store).await.len(), CAP);
+        let full = usize::try_from(AUDITED_IN_FULL).unwrap();
+        assert_eq!(entries(&store).await.len(), CAP + full - 1);
         assert!(audit.buckets.lock().unwrap().tracked.len() <= CAP);
         audit.flush().await;
         let all = entries(&store).await;
-        let summaries: Vec<Value> = all[CAP..].iter().map(detail).collect();
+        let summaries: Vec<Value> = all[CAP + full - 1..].iter().map(detail).collect();
         assert_eq!(summaries.len(), 2, "{summaries:?}");
         let overflow = summaries
             .iter()
@@ -378,11 +402,12 @@ mod tests {
         let audit = RefusalAudit::new(writer.clone());
         let stop = CancellationToken::new();
         let task = audit.start(Duration::from_millis(50), stop.clone());
-        for _ in 0..3 {
+        let full = usize::try_from(AUDITED_IN_FULL).unwrap();
+        for _ in 0..full + 2 {
             audit.refused(refusal("10.0.0.9", "protocol"));
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while entries(&store).await.len() < 2 {
+        while entries(&store).await.len() < full + 1 {
             assert!(tokio::time::Instant::now() < deadline, "no summary");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -395,7 +420,7 @@ mod tests {
             .iter()
             .map(|e| detail(e)["count"].as_u64().unwrap_or(1))
             .sum();
-        assert_eq!(counted, 5, "{all:#?}");
+        assert_eq!(counted, u64::try_from(full).unwrap() + 4, "{all:#?}");
     }
 
     #[test]

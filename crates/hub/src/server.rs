@@ -382,8 +382,8 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
                 metrics: metrics.clone(),
                 pins: pins.clone(),
                 on_refusal: {
-                    // The first refusal per source and reason in an interval is audited in
-                    // full, repeats are counted into one summary (`hub::refusals`).
+                    // The first refusals per source and reason in an interval are audited in
+                    // full, the rest counted into one summary (`hub::refusals`).
                     let refusals = refusals.clone();
                     Arc::new(move |refusal: crate::tls::TlsRefusal| {
                         let participant = refusal.participant.as_deref();
