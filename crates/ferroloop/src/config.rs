@@ -40,6 +40,9 @@ pub struct FileConfig {
     /// Whether the party oracle lets different FSPs own one party in different currencies
     /// (default `false`: one owner per party across currencies, its oldest registration).
     pub oracle_per_currency_owners: Option<bool>,
+    /// Serve the admin API (plain HTTP) on a non-loopback `admin_listen` (default false: such
+    /// an address is refused at start, since the admin plane has no TLS).
+    pub admin_allow_plaintext: Option<bool>,
 }
 
 /// `[iam]`: operator identity and access (docs/OPERATORS.md).
@@ -196,6 +199,7 @@ pub fn resolve(
         callbacks.backoff = Duration::from_millis(ms);
     }
     apply_jws(&mut config.jws, file.jws)?;
+    config.admin_allow_plaintext = file.admin_allow_plaintext.unwrap_or(false);
     match file.iam.profile.as_deref() {
         None | Some("default") => config.iam = hub::iam::IamConfig::default(),
         Some("sandbox") => config.iam = hub::iam::IamConfig::sandbox(),

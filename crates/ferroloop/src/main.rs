@@ -49,6 +49,11 @@ enum Command {
         /// Metrics listener address (overrides the file; default 127.0.0.1:3002).
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Start even though the audit log's hash chain is broken (the break is logged as an
+        /// error and recorded in the log). Without it the hub refuses to start on a tampered
+        /// log.
+        #[arg(long)]
+        allow_broken_audit: bool,
     },
     /// Manage the hub's certificate authority (`<data-dir>/pki`).
     Pki(pki_cmd::PkiArgs),
@@ -72,6 +77,9 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal; a log file or collector gets no escape sequences.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .fmt_fields(escaped_fields())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                 admin_listen,
                 tls,
                 metrics_listen,
+                allow_broken_audit,
             } => {
                 let file = match config {
                     Some(path) => config::read(&path)?,
@@ -94,6 +103,7 @@ fn main() -> anyhow::Result<()> {
                 if metrics_listen.is_some() {
                     config.metrics_listen = metrics_listen;
                 }
+                config.allow_broken_audit = allow_broken_audit;
                 run_hub(config).await
             }
             Command::Demo(args) => demo::run(args).await,
@@ -108,6 +118,15 @@ fn main() -> anyhow::Result<()> {
 
 /// Opens the embedded store in the data directory.
 pub async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Arc<store::SqliteStore>> {
+    // The directory holds the database and the hub's secrets: the hub's user only.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(
+        std::fs::DirBuilder::new().recursive(true),
+        hub::server::DATA_DIR_MODE,
+    )
+    .create(data_dir)
+    .with_context(|| format!("creating {}", data_dir.display()))?;
+    #[cfg(not(unix))]
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join("hub.db");
@@ -169,4 +188,19 @@ async fn run_hub(config: hub::HubConfig) -> anyhow::Result<()> {
         tracing::info!("stopped cleanly");
     }
     Ok(())
+}
+
+/// Formats every field of every log line with its control and format characters escaped
+/// (`hub::logsafe`), whatever the call site logged: a peer's CR/LF cannot forge a line, its ESC
+/// cannot reach the operator's terminal. The call sites escape peer text themselves too.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name())?;
+        }
+        hub::logsafe::escape_controls_into(writer, &text)
+    })
+    .delimited(" ")
 }

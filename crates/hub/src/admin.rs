@@ -47,6 +47,8 @@ pub struct AdminState {
     pub hub_jws_key: Arc<Value>,
     /// The FSPIOP listener's TLS material (`POST /tls/reload`).
     pub tls: Arc<crate::tls::TlsControl>,
+    /// Audit of unauthenticated refusals, repeated ones aggregated.
+    pub refusals: Arc<crate::refusals::RefusalAudit>,
 }
 
 /// The admin router.
@@ -227,12 +229,24 @@ async fn authorize(State(state): State<AdminState>, mut request: Request, next: 
         Ok(principal) => principal,
         Err(denied) => {
             if denied.status == 401 {
-                state.operations.record_denied(
-                    "unauthenticated",
-                    "admin.unauthenticated",
-                    &json!({"method": method, "path": template, "reason": denied.error.description})
-                        .to_string(),
-                );
+                // Repeats from one source are counted, not audited one by one.
+                let remote = request
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0);
+                state.refusals.refused(crate::refusals::Refusal {
+                    source: remote.map(|r| r.ip()),
+                    actor: crate::refusals::UNAUTHENTICATED,
+                    action: "admin.unauthenticated",
+                    reason: "401",
+                    subject: "",
+                    detail: json!({
+                        "method": method,
+                        "path": template,
+                        "reason": denied.error.description,
+                        "remote": remote.map(|r| r.to_string()),
+                    }),
+                });
             }
             return AdminError::from(denied).into_response();
         }
@@ -1169,14 +1183,28 @@ struct LimitParam {
     limit: Option<u32>,
 }
 
+/// `GET /audit` answers this many entries when no `limit` is given.
+pub const AUDIT_DEFAULT_LIMIT: u32 = 100;
+
+/// `GET /audit` answers at most this many entries (a larger `limit` is lowered to it).
+pub const AUDIT_MAX_LIMIT: u32 = 10_000;
+
+/// Response header of `GET /audit`: `true` when more entries match than were answered.
+pub const AUDIT_TRUNCATED_HEADER: &str = "ferroloop-audit-truncated";
+
+/// Response header of `GET /audit` when truncated: the `before` value of the next page (the
+/// `seq` of the last entry answered).
+pub const AUDIT_NEXT_BEFORE_HEADER: &str = "ferroloop-audit-next-before";
+
 /// `GET /audit` filters: each given one must match.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
-    /// Most entries answered (default 100, at most 10 000).
+    /// Most entries answered ([`AUDIT_DEFAULT_LIMIT`], at most [`AUDIT_MAX_LIMIT`]).
     limit: Option<u32>,
-    /// How many of the newest entries are searched (default and most 100 000).
-    scan: Option<u32>,
+    /// Only entries with a `seq` below this one (the next page: the value of
+    /// [`AUDIT_NEXT_BEFORE_HEADER`]).
+    before: Option<i64>,
     /// The operator (or `host`, `hub`, a participant for refusals), exactly.
     actor: Option<String>,
     /// The action, or its start when it ends with `.` or `*` (`auth.`, `request.*`).
@@ -1192,6 +1220,9 @@ struct AuditQuery {
 }
 
 /// The audit log, newest first, optionally filtered: who did what to whom, how it ended, when.
+/// The filters run in the store over the whole log (indexed), so a match is found however many
+/// entries came after it; when more entries match than `limit`, the answer says so
+/// ([`AUDIT_TRUNCATED_HEADER`]) and where the next page starts ([`AUDIT_NEXT_BEFORE_HEADER`]).
 async fn audit(State(state): State<AdminState>, Params(query): Params<AuditQuery>) -> AdminResult {
     let instant = |text: Option<&str>, field: &str| -> Result<Option<i64>, AdminError> {
         text.map(|t| {
@@ -1204,46 +1235,49 @@ async fn audit(State(state): State<AdminState>, Params(query): Params<AuditQuery
         })
         .transpose()
     };
-    let since = instant(query.since.as_deref(), "since")?;
-    let until = instant(query.until.as_deref(), "until")?;
-    let limit = usize::try_from(query.limit.unwrap_or(100).min(10_000)).unwrap_or(100);
-    let filtered = query.actor.is_some()
-        || query.action.is_some()
-        || query.subject.is_some()
-        || query.outcome.is_some()
-        || since.is_some()
-        || until.is_some();
-    let scan = if filtered {
-        query.scan.unwrap_or(100_000).min(100_000)
-    } else {
-        u32::try_from(limit).unwrap_or(100)
-    };
-    let action = query.action.as_deref().map(|a| match a.strip_suffix('*') {
-        Some(prefix) => (prefix, true),
-        None => (a, a.ends_with('.')),
+    let since_ms = instant(query.since.as_deref(), "since")?;
+    let until_ms = instant(query.until.as_deref(), "until")?;
+    let limit = query
+        .limit
+        .unwrap_or(AUDIT_DEFAULT_LIMIT)
+        .min(AUDIT_MAX_LIMIT);
+    let action = query.action.map(|a| match a.strip_suffix('*') {
+        Some(prefix) => ledger::AuditAction::Prefix(prefix.to_owned()),
+        None if a.ends_with('.') => ledger::AuditAction::Prefix(a),
+        None => ledger::AuditAction::Exact(a),
     });
-    let entries: Vec<ledger::AuditEntry> = state
-        .operations
-        .audit(scan)
-        .await?
-        .into_iter()
-        .filter(|e| query.actor.as_deref().is_none_or(|a| e.actor == a))
-        .filter(|e| query.subject.as_deref().is_none_or(|s| e.subject == s))
-        .filter(|e| query.outcome.as_deref().is_none_or(|o| e.outcome == o))
-        .filter(|e| {
-            action.is_none_or(|(a, prefix)| {
-                if prefix {
-                    e.action.starts_with(a)
-                } else {
-                    e.action == a
-                }
-            })
-        })
-        .filter(|e| since.is_none_or(|t| e.at_ms >= t))
-        .filter(|e| until.is_none_or(|t| e.at_ms < t))
-        .take(limit)
-        .collect();
-    Ok(Json(entries).into_response())
+    let filter = ledger::AuditFilter {
+        actor: query.actor,
+        action,
+        subject: query.subject,
+        outcome: query.outcome,
+        since_ms,
+        until_ms,
+        before_seq: query.before,
+        // One more than answered tells whether the answer is truncated.
+        limit: limit.saturating_add(1),
+    };
+    let mut entries = state
+        .iam
+        .writer()
+        .read(move |_, tx| Box::pin(async move { tx.audit_query(&filter).await }))
+        .await
+        .map_err(|e| AdminError::from(FspiopError::internal(e.to_string())))?;
+    let truncated = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut response = Json(&entries).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        AUDIT_TRUNCATED_HEADER,
+        HeaderValue::from_static(if truncated { "true" } else { "false" }),
+    );
+    if truncated
+        && let Some(last) = entries.last()
+        && let Ok(value) = HeaderValue::from_str(&last.seq.to_string())
+    {
+        headers.insert(AUDIT_NEXT_BEFORE_HEADER, value);
+    }
+    Ok(response)
 }
 
 async fn deliveries(

@@ -101,7 +101,7 @@ pub async fn handle(State(state): State<Arc<HubState>>, request: Request) -> Res
             }
         }
         Err(error) => {
-            tracing::info!(code = %error.code, description = %error.description, "request refused");
+            tracing::info!(code = %error.code, description = %crate::logsafe::Escaped(&error.description), "request refused");
             state.metrics.refusal(&error.code.to_string());
             let mut response = error_response(&error);
             if response.status() == StatusCode::METHOD_NOT_ALLOWED
@@ -295,31 +295,29 @@ pub fn fspiop_uri_of(path: &str) -> &str {
 fn audit_refusal(
     state: &HubState,
     caller: &Caller,
-    action: &str,
+    action: &'static str,
     claimed: &str,
     error: &FspiopError,
 ) {
     state.metrics.security_refusal(action);
     let actor = match &caller.identity {
-        crate::caller::CallerIdentity::Participant(name) => name.clone(),
-        crate::caller::CallerIdentity::Unauthenticated => "unauthenticated".to_string(),
+        crate::caller::CallerIdentity::Participant(name) => name.as_str(),
+        crate::caller::CallerIdentity::Unauthenticated => crate::refusals::UNAUTHENTICATED,
     };
-    let entry = ledger::AuditEntry {
-        at_ms: state.writer.ledger().now_ms(),
+    // The first refusals of a kind from a source are audited in full, the rest counted
+    // (`hub::refusals`).
+    let code = error.code.to_string();
+    state.refusals.refused(crate::refusals::Refusal {
+        source: caller.remote.map(|r| r.ip()),
         actor,
-        action: action.into(),
-        subject: claimed.to_string(),
+        action,
+        reason: &code,
+        subject: claimed,
         detail: serde_json::json!({
             "remote": caller.remote.map(|r| r.to_string()),
             "reason": error.description,
-        })
-        .to_string(),
-        outcome: "denied".into(),
-        ..Default::default()
-    };
-    state
-        .writer
-        .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));
+        }),
+    });
 }
 
 async fn read_body(body: Body) -> Result<Bytes, FspiopError> {

@@ -107,7 +107,7 @@ impl Dispatcher {
         match self.signer.sign(message) {
             Ok(()) => true,
             Err(error) => {
-                tracing::error!(to = %message.to, uri = %message.fspiop_uri, %error, "cannot sign a hub message; not sent");
+                tracing::error!(to = %crate::logsafe::Escaped(&message.to), uri = %crate::logsafe::Escaped(&message.fspiop_uri), %error, "cannot sign a hub message; not sent");
                 self.record(
                     message,
                     "",
@@ -128,7 +128,7 @@ impl Dispatcher {
             .url(&message.to, message.endpoint, &message.target)
             .await
         else {
-            tracing::warn!(to = %message.to, endpoint = message.endpoint.name(), "no callback endpoint registered");
+            tracing::warn!(to = %crate::logsafe::Escaped(&message.to), endpoint = message.endpoint.name(), "no callback endpoint registered");
             self.record(
                 message,
                 "",
@@ -140,7 +140,7 @@ impl Dispatcher {
             return false;
         };
         if let Err(error) = self.clients.client_for(&message.to, &url) {
-            tracing::warn!(to = %message.to, url, %error, "callback not sent");
+            tracing::warn!(to = %crate::logsafe::Escaped(&message.to), url = %crate::logsafe::Escaped(&url), error = %crate::logsafe::Escaped(&error.to_string()), "callback not sent");
             self.record(message, &url, 1, None, Some(error), 0);
             return false;
         }
@@ -158,7 +158,7 @@ impl Dispatcher {
                     self.record(message, &url, attempt, Some(status), None, took);
                     let transient = status == 429 || status >= 500;
                     if !transient {
-                        tracing::warn!(to = %message.to, url, status, "callback refused by receiver");
+                        tracing::warn!(to = %crate::logsafe::Escaped(&message.to), url = %crate::logsafe::Escaped(&url), status, "callback refused by receiver");
                         return false;
                     }
                 }
@@ -171,7 +171,7 @@ impl Dispatcher {
                 delay = delay.saturating_mul(2);
             }
         }
-        tracing::warn!(to = %message.to, url, "callback undeliverable after retries");
+        tracing::warn!(to = %crate::logsafe::Escaped(&message.to), url = %crate::logsafe::Escaped(&url), "callback undeliverable after retries");
         false
     }
 

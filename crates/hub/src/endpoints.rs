@@ -112,7 +112,7 @@ impl Directory {
         let (active, endpoints) = match loaded {
             Ok(found) => found,
             Err(error) => {
-                tracing::error!(%error, participant, "could not read the participant directory");
+                tracing::error!(%error, participant = %crate::logsafe::Escaped(participant), "could not read the participant directory");
                 return None;
             }
         };

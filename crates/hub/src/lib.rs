@@ -11,6 +11,7 @@
 //! - [`evidence`]: offline re-verification of the signed messages kept per transfer;
 //! - [`audit`]: verification of the hash-chained audit log;
 //! - [`caller`]: the identity the transport proved;
+//! - [`refusals`]: aggregated audit of repeated refusals; [`logsafe`]: peer text in logs;
 //! - [`signatures`]: JWS verification at ingress, the hub's signing key and the key registry;
 //! - [`server`]: wiring and lifecycle.
 #![forbid(unsafe_code)]
@@ -41,10 +42,12 @@ pub mod evidence;
 pub mod expiry;
 pub mod handlers;
 pub mod iam;
+pub mod logsafe;
 pub mod message;
 pub mod metrics;
 pub mod operations;
 pub mod outbound;
+pub mod refusals;
 pub mod requests;
 pub mod server;
 pub mod signatures;

@@ -91,7 +91,7 @@ impl Operations {
             let closed = self.transport.connections.close_participant(name);
             if closed > 0 {
                 tracing::info!(
-                    participant = name,
+                    participant = %crate::logsafe::Escaped(name),
                     closed,
                     "closed the connections of a deactivated participant"
                 );

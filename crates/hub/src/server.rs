@@ -68,6 +68,16 @@ pub struct HubConfig {
     /// Whether the party oracle lets different FSPs own one party in different currencies
     /// (a scheme rule; default `false`: one owner per party, its oldest registration).
     pub oracle_per_currency_owners: bool,
+    /// Serve the admin API (plain HTTP) on an address that is not loopback. Off by default:
+    /// the admin plane has no TLS of its own, so a non-loopback `admin_listen` is refused
+    /// unless this is set (and then announced loudly at every start).
+    pub admin_allow_plaintext: bool,
+    /// Start even when the audit log's hash chain is broken (the break is logged as an error
+    /// and recorded in the log). Off by default: the hub refuses to start.
+    pub allow_broken_audit: bool,
+    /// How long repeated refusals of one kind from one source are counted before their summary
+    /// is audited ([`crate::refusals`]).
+    pub refusal_interval: Duration,
 }
 
 impl HubConfig {
@@ -90,6 +100,9 @@ impl HubConfig {
             iam: crate::iam::IamConfig::default(),
             ca_dir: None,
             oracle_per_currency_owners: false,
+            admin_allow_plaintext: false,
+            allow_broken_audit: false,
+            refusal_interval: crate::refusals::REFUSAL_INTERVAL,
         }
     }
 }
@@ -115,6 +128,26 @@ pub enum HubError {
     /// The hub's JWS signing key is unusable.
     #[error("{0}")]
     Signer(#[from] SignerError),
+    /// The audit log's hash chain is broken (an entry edited, removed or reordered).
+    #[error(
+        "the audit log is broken: {first}{more}; the hub does not start on a tampered audit \
+         log. Inspect it with `ferroloop audit verify`, restore the database from a backup, or \
+         start with --allow-broken-audit to run with the break on record"
+    )]
+    AuditBroken {
+        /// The first broken entry.
+        first: String,
+        /// How many more problems, as text.
+        more: String,
+    },
+    /// The admin listener would serve plain HTTP beyond this host.
+    #[error(
+        "admin_listen {0} is not a loopback address, and the admin API has no TLS: operators' \
+         passwords, session tokens and TOTP codes would cross the network in clear text. \
+         Listen on 127.0.0.1/::1 (reach it through an SSH tunnel or a TLS-terminating proxy on \
+         this host), or set admin_allow_plaintext = true if the network is otherwise protected"
+    )]
+    AdminPlaintext(SocketAddr),
 }
 
 /// A running hub.
@@ -170,8 +203,9 @@ impl RunningHub {
 
 /// Starts a hub over `store`.
 pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<RunningHub, HubError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
+    private_dir(&config.data_dir).map_err(|e| HubError::DataDir(config.data_dir.clone(), e))?;
+    check_admin_listen(&config)?;
+    check_audit_chain(&config, store.as_ref()).await?;
     let signer = Arc::new(HubSigner::load_or_generate(
         &config.data_dir,
         config.jws.signing_key.as_deref(),
@@ -192,6 +226,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         );
     }
     let writer = LedgerWriter::start(store.clone(), ledger, config.queue, config.batch_max);
+    let refusals = crate::refusals::RefusalAudit::new(writer.clone());
     let directory = Directory::new(writer.clone(), Duration::from_secs(30));
     let metrics = Arc::new(Metrics::default());
     let registry = Arc::new(ConnectionRegistry::default());
@@ -257,6 +292,7 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         jws: config.jws.clone(),
         keys: keys.clone(),
         metrics: metrics.clone(),
+        refusals: refusals.clone(),
     });
     let _ = weak.set(Arc::downgrade(&state));
 
@@ -338,11 +374,13 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         iam: iam.clone(),
         hub_jws_key: Arc::new(signer.published()),
         tls: tls.clone(),
+        refusals: refusals.clone(),
     })
     .layer(tower_http::catch_panic::CatchPanicLayer::new());
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
+    let refusals_task = refusals.start(config.refusal_interval, shutdown.clone());
     match acceptor.clone() {
         Some(acceptor) => {
             let guard = TlsGuard {
@@ -350,21 +388,23 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
                 metrics: metrics.clone(),
                 pins: pins.clone(),
                 on_refusal: {
-                    let operations = operations.clone();
+                    // The first refusals per source and reason in an interval are audited in
+                    // full, the rest counted into one summary (`hub::refusals`).
+                    let refusals = refusals.clone();
                     Arc::new(move |refusal: crate::tls::TlsRefusal| {
-                        let detail = serde_json::json!({
-                            "remote": refusal.remote.map(|r| r.to_string()),
-                            "reason": refusal.reason,
-                            "detail": refusal.detail,
-                        })
-                        .to_string();
-                        operations.record(
-                            refusal.participant.as_deref().unwrap_or("unauthenticated"),
-                            "tls.refused",
-                            refusal.participant.as_deref().unwrap_or(""),
-                            &detail,
-                            "denied",
-                        );
+                        let participant = refusal.participant.as_deref();
+                        refusals.refused(crate::refusals::Refusal {
+                            source: refusal.remote.map(|r| r.ip()),
+                            actor: participant.unwrap_or(crate::refusals::UNAUTHENTICATED),
+                            action: "tls.refused",
+                            reason: refusal.reason,
+                            subject: participant.unwrap_or(""),
+                            detail: serde_json::json!({
+                                "remote": refusal.remote.map(|r| r.to_string()),
+                                "reason": refusal.reason,
+                                "detail": refusal.detail,
+                            }),
+                        });
                     })
                 },
             };
@@ -427,6 +467,8 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         }
         None => None,
     };
+    // Last, so that the final summary of refusals is written after the listeners stopped.
+    tasks.push(refusals_task);
     let mtls = acceptor.is_some();
     tracing::info!(%fspiop_addr, %admin_addr, hub = %config.hub_name, mtls, "hub started");
     Ok(RunningHub {
@@ -540,4 +582,109 @@ pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// Creates the data directory (it holds the database and the hub's secrets) readable by the
+/// hub's user only, and narrows an existing one that others can read.
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DATA_DIR_MODE)
+            .create(path)?;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(DATA_DIR_MODE))?;
+            tracing::warn!(
+                dir = %path.display(),
+                "the data directory was open to other users ({mode:o}); narrowed to 700"
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(path)
+}
+
+/// The mode of the data directory.
+pub const DATA_DIR_MODE: u32 = 0o700;
+
+/// A non-loopback admin listener serves plain HTTP to the network: refused unless
+/// [`HubConfig::admin_allow_plaintext`], and then announced.
+fn check_admin_listen(config: &HubConfig) -> Result<(), HubError> {
+    if config.admin_listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if !config.admin_allow_plaintext {
+        return Err(HubError::AdminPlaintext(config.admin_listen));
+    }
+    tracing::warn!(
+        admin_listen = %config.admin_listen,
+        "ADMIN API ON A NON-LOOPBACK ADDRESS WITHOUT TLS (admin_allow_plaintext = true): \
+         operators' passwords, sessions and TOTP codes cross the network in clear text; \
+         anyone on the path can take over the operator plane"
+    );
+    Ok(())
+}
+
+/// Verifies the whole audit hash chain before anything is written to it: a hub does not start
+/// on a tampered log unless [`HubConfig::allow_broken_audit`] (then the break is logged and
+/// recorded in the log itself).
+async fn check_audit_chain(config: &HubConfig, store: &dyn LedgerStore) -> Result<(), HubError> {
+    let report = crate::audit::verify_chain(store)
+        .await
+        .map_err(|e| HubError::Store(format!("verifying the audit log: {e}")))?;
+    let Some(first) = report.problems.first() else {
+        tracing::info!(
+            entries = report.entries,
+            head_seq = report.head_seq,
+            head_hash = %report.head_hash,
+            "audit log verified"
+        );
+        return Ok(());
+    };
+    let others = report
+        .problems_not_listed
+        .saturating_add(u64::try_from(report.problems.len()).unwrap_or(u64::MAX))
+        .saturating_sub(1);
+    let more = if others == 0 {
+        String::new()
+    } else {
+        format!(" (and {others} more problems)")
+    };
+    let error = HubError::AuditBroken {
+        first: first.to_string(),
+        more,
+    };
+    if !config.allow_broken_audit {
+        return Err(error);
+    }
+    tracing::error!(
+        "{error} — STARTING ANYWAY (allow_broken_audit): the log is not trustworthy before \
+         this point"
+    );
+    let entry = ledger::AuditEntry {
+        at_ms: config.clock.now_millis(),
+        actor: "host".into(),
+        action: "audit.broken_chain_accepted".into(),
+        subject: String::new(),
+        detail: serde_json::json!({
+            "firstProblem": first.to_string(),
+            "problems": others.saturating_add(1),
+            "headSeq": report.head_seq,
+        })
+        .to_string(),
+        outcome: "failed".into(),
+        ..Default::default()
+    };
+    let write = async {
+        let mut tx = store.begin().await?;
+        tx.append_audit(&entry).await?;
+        tx.commit().await
+    };
+    write
+        .await
+        .map_err(|e| HubError::Store(format!("recording the broken audit log: {e}")))
 }

@@ -249,7 +249,7 @@ pub fn parse_keys(records: Vec<ledger::JwsKey>) -> Vec<RegisteredKey> {
         .filter_map(|record| match VerifyingKey::from_pem(&record.public_key_pem) {
             Ok(key) => Some(RegisteredKey { record, key }),
             Err(error) => {
-                tracing::error!(participant = %record.participant, fingerprint = %record.fingerprint, %error, "stored JWS key does not parse; ignored");
+                tracing::error!(participant = %crate::logsafe::Escaped(&record.participant), fingerprint = %crate::logsafe::Escaped(&record.fingerprint), error = %crate::logsafe::Escaped(&error.to_string()), "stored JWS key does not parse; ignored");
                 None
             }
         })

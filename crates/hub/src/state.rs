@@ -24,4 +24,6 @@ pub struct HubState {
     pub keys: KeyRegistry,
     /// Counters for the metrics plane.
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Audit of refusals, repeated ones aggregated.
+    pub refusals: std::sync::Arc<crate::refusals::RefusalAudit>,
 }

@@ -279,7 +279,7 @@ pub struct TlsGuard {
 
 impl TlsGuard {
     fn refuse(&self, refusal: TlsRefusal) {
-        tracing::info!(remote = ?refusal.remote, reason = refusal.reason, detail = %refusal.detail, "TLS connection refused");
+        tracing::info!(remote = ?refusal.remote, reason = refusal.reason, participant = refusal.participant.as_deref().map(crate::logsafe::Escaped).map(tracing::field::display), detail = %crate::logsafe::Escaped(&refusal.detail), "TLS connection refused");
         self.metrics.handshake_refusal(refusal.reason);
         (self.on_refusal)(refusal);
     }

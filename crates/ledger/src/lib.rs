@@ -22,4 +22,5 @@ pub mod terms;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
 pub use store::{LedgerStore, LedgerTx, StoreError};
+pub use store::{AuditAction, AuditFilter};
 pub use terms::IlpPolicy;

@@ -1326,6 +1326,21 @@ impl LedgerTx for MemTx {
             .filter(|l| l.requester == requester)
             .count() as u64)
     }
+
+    async fn audit_query(
+        &mut self,
+        filter: &crate::store::AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(usize::try_from(filter.limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
 }
 
 #[cfg(test)]

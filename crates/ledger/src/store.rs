@@ -393,4 +393,75 @@ pub trait LedgerTx: Send {
     async fn purge_party_lookups(&mut self, now_ms: i64) -> Result<u64, StoreError>;
     /// How many routed lookups of `requester` (exact) are stored, expired or not.
     async fn count_party_lookups(&mut self, requester: &str) -> Result<u64, StoreError>;
+    // Audit queries.
+    /// The audit entries matching every condition of `filter`, newest (highest `seq`) first,
+    /// at most `filter.limit`. Filters the whole log in the store (indexes, not a scan of the
+    /// newest rows), so a match is found however many other entries follow it; page on with
+    /// [`AuditFilter::before_seq`] = the last `seq` answered.
+    async fn audit_query(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// How [`AuditFilter::action`] compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    /// The action is exactly this.
+    Exact(String),
+    /// The action starts with this (byte for byte, case-sensitive; empty matches every one).
+    Prefix(String),
+}
+
+/// Which audit entries [`LedgerTx::audit_query`] answers: every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// `actor`, exactly.
+    pub actor: Option<String>,
+    /// `action`, exactly or by prefix.
+    pub action: Option<AuditAction>,
+    /// `subject`, exactly.
+    pub subject: Option<String>,
+    /// `outcome`, exactly.
+    pub outcome: Option<String>,
+    /// `at_ms >= since_ms`.
+    pub since_ms: Option<i64>,
+    /// `at_ms < until_ms`.
+    pub until_ms: Option<i64>,
+    /// `seq < before_seq` (keyset pagination: the last `seq` of the previous page).
+    pub before_seq: Option<i64>,
+    /// Entries answered at most.
+    pub limit: u32,
+}
+
+impl AuditFilter {
+    /// Whether `entry` matches every condition (the reference semantics every backend
+    /// follows; the limit is not looked at).
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        self.actor.as_deref().is_none_or(|a| entry.actor == a)
+            && self.subject.as_deref().is_none_or(|s| entry.subject == s)
+            && self.outcome.as_deref().is_none_or(|o| entry.outcome == o)
+            && self.action.as_ref().is_none_or(|a| match a {
+                AuditAction::Exact(action) => entry.action == *action,
+                AuditAction::Prefix(prefix) => entry.action.starts_with(prefix.as_str()),
+            })
+            && self.since_ms.is_none_or(|t| entry.at_ms >= t)
+            && self.until_ms.is_none_or(|t| entry.at_ms < t)
+            && self.before_seq.is_none_or(|s| entry.seq < s)
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix` (in code point
+/// order, which is UTF-8 byte order), `None` when there is none (`prefix` empty or all
+/// `char::MAX`): lets a backend answer a prefix match as an index range
+/// `prefix <= s < upper`.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last).saturating_add(1)..=u32::from(char::MAX))
+            .find_map(char::from_u32)
+            .filter(|&c| c != last);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }

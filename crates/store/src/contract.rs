@@ -32,7 +32,10 @@
 //!   `serde_json` cannot read are refused;
 //! - updates of rows that do not exist, and rows referring to a missing participant or account,
 //!   fail with an error other than [`StoreError::Duplicate`];
-//! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes.
+//! - a [`LedgerStore::read`] transaction sees committed data only and refuses writes;
+//! - `audit_query` answers exactly the entries `AuditFilter::matches`, newest first, from the
+//!   whole log (an old match is found behind any number of newer entries); an action prefix is
+//!   byte for byte (case-sensitive; `_`, `%`, `*` are ordinary characters).
 //!
 //! Errors are fatal for the transaction they happen in (PostgreSQL aborts the whole
 //! transaction), so every expected failure here is provoked in a transaction of its own, which is
@@ -4318,4 +4321,210 @@ pub async fn claim_login_attempt_compare_and_set(store: &dyn LedgerStore) {
     tx.commit().await.unwrap();
     let mut tx = read(store).await;
     assert_eq!(tx.operator("bob").await.unwrap().unwrap(), full);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit queries.
+
+/// A varied log: actors, actions (prefix look-alikes included), subjects, outcomes and times.
+fn audit_query_log() -> Vec<AuditEntry> {
+    let actions = [
+        "request.approve",
+        "request.approved_by_hand",
+        "request.reject",
+        "requests.approve",
+        "Request.approve",
+        "request_approve",
+        "req%",
+        "tls.refused",
+    ];
+    (0..64_i64)
+        .map(|n| {
+            let i = usize::try_from(n).unwrap();
+            AuditEntry {
+                at_ms: 1_700_000_000_000 + n / 2,
+                actor: ["alice", "bob", "unauthenticated"][i % 3].to_owned(),
+                action: actions[i % actions.len()].to_owned(),
+                subject: ["payerfsp", "payeefsp", ""][i % 3 / 2 + i % 2].to_owned(),
+                detail: format!("{{\"n\":{n}}}"),
+                outcome: ["ok", "denied", "failed"][i % 5 % 3].to_owned(),
+                ..AuditEntry::default()
+            }
+        })
+        .collect()
+}
+
+/// `audit_query` answers what [`ledger::AuditFilter::matches`] says, newest first, for each
+/// filter alone and combined; a prefix is not a LIKE/GLOB pattern and is case-sensitive.
+pub async fn audit_query_filters_in_the_store(store: &dyn LedgerStore) {
+    use ledger::{AuditAction, AuditFilter};
+    let log = audit_query_log();
+    let mut tx = begin(store).await;
+    for entry in &log {
+        tx.append_audit(entry).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let stored = tx.audit_range(0, 1000).await.unwrap();
+    assert_eq!(stored.len(), log.len());
+    let base = AuditFilter {
+        limit: 1000,
+        ..AuditFilter::default()
+    };
+    let prefix = |p: &str| Some(AuditAction::Prefix(p.to_owned()));
+    let filters = vec![
+        base.clone(),
+        AuditFilter {
+            actor: Some("alice".into()),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: Some(AuditAction::Exact("request.approve".into())),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("request."),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("request"),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("req%"),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("request_"),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("R"),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix(""),
+            ..base.clone()
+        },
+        AuditFilter {
+            action: prefix("\u{10FFFF}"),
+            ..base.clone()
+        },
+        AuditFilter {
+            subject: Some("payeefsp".into()),
+            ..base.clone()
+        },
+        AuditFilter {
+            subject: Some(String::new()),
+            ..base.clone()
+        },
+        AuditFilter {
+            outcome: Some("denied".into()),
+            ..base.clone()
+        },
+        AuditFilter {
+            since_ms: Some(1_700_000_000_010),
+            until_ms: Some(1_700_000_000_020),
+            ..base.clone()
+        },
+        AuditFilter {
+            actor: Some("bob".into()),
+            action: prefix("request."),
+            outcome: Some("ok".into()),
+            since_ms: Some(1_700_000_000_003),
+            ..base.clone()
+        },
+        AuditFilter {
+            actor: Some("nobody".into()),
+            ..base.clone()
+        },
+        AuditFilter {
+            before_seq: Some(10),
+            action: prefix("request"),
+            ..base.clone()
+        },
+    ];
+    for filter in filters {
+        let expected: Vec<AuditEntry> = stored
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .cloned()
+            .collect();
+        let answered = tx.audit_query(&filter).await.unwrap();
+        assert_eq!(answered, expected, "{filter:?}");
+        let first_two = tx
+            .audit_query(&AuditFilter {
+                limit: 2,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(first_two, expected[..expected.len().min(2)], "{filter:?}");
+        let none = tx
+            .audit_query(&AuditFilter { limit: 0, ..filter })
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+    }
+}
+
+/// The answer is newest first and pages with `before_seq`; an old match is found behind many
+/// newer entries that do not match.
+pub async fn audit_query_pages_newest_first(store: &dyn LedgerStore) {
+    use ledger::{AuditAction, AuditFilter};
+    let mut tx = begin(store).await;
+    for n in 0..5 {
+        tx.append_audit(&AuditEntry {
+            action: "request.approve".into(),
+            ..audit(n)
+        })
+        .await
+        .unwrap();
+    }
+    for n in 5..1500 {
+        tx.append_audit(&AuditEntry {
+            action: "tls.refused".into(),
+            ..audit(n)
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = read(store).await;
+    let filter = AuditFilter {
+        action: Some(AuditAction::Exact("request.approve".into())),
+        limit: 2,
+        ..AuditFilter::default()
+    };
+    let mut seqs = Vec::new();
+    let mut before = None;
+    loop {
+        let page = tx
+            .audit_query(&AuditFilter {
+                before_seq: before,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        seqs.extend(page.iter().map(|e| e.seq));
+        before = page.last().map(|e| e.seq);
+    }
+    assert_eq!(seqs, [5, 4, 3, 2, 1]);
+    let newest = tx
+        .audit_query(&AuditFilter {
+            limit: 3,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1500, 1499, 1498]
+    );
+    assert_eq!(newest, tx.audit_entries(3).await.unwrap());
 }

@@ -11,6 +11,7 @@ mod sqlite;
 pub use sqlite::{
     BUSY_TIMEOUT, MIGRATIONS, READERS, SqlitePragmas, SqliteStore, WRITER_ACQUIRE_TIMEOUT,
 };
+pub use sqlite::DATABASE_FILE_MODE;
 
 /// Generates one `#[tokio::test]` per [`contract`] function for a backend.
 ///
@@ -96,6 +97,8 @@ macro_rules! contract_tests {
             many_updates_in_one_transaction,
             consume_totp_step_only_forward,
             claim_login_attempt_compare_and_set,
+            audit_query_filters_in_the_store,
+            audit_query_pages_newest_first,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

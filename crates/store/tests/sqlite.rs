@@ -1239,3 +1239,70 @@ async fn party_owners_of_an_existing_database_are_its_oldest_registrations() {
     tx.commit().await.unwrap();
     assert!(table_exists(&path, "party_lookups").await);
 }
+
+// ---------------------------------------------------------------------------------------------
+// File modes and audit indexes.
+
+/// `hub.db` and its `-wal`/`-shm` are readable by the hub's user only: created so, kept so
+/// after writes, and narrowed at open when someone widened them.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    let companions = |path: &Path| {
+        ["", "-wal", "-shm"].map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", path.display())))
+    };
+    for round in 0..2 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_participant(&participant(&format!("p{round}")))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for file in companions(&path) {
+            assert_eq!(mode(&file), store::DATABASE_FILE_MODE, "{}", file.display());
+        }
+        store.close().await;
+        // Widened by hand: the next open narrows it again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+}
+
+/// The statements `audit_query` builds can use the indexes of migration 9.
+#[tokio::test]
+async fn audit_filters_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.db");
+    SqliteStore::open(&path).await.unwrap().close().await;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    for (condition, index) in [
+        ("action = 'request.approve'", "audit_action"),
+        ("action >= 'request.' AND action < 'request/'", "audit_action"),
+        ("actor = 'alice'", "audit_actor"),
+        ("subject = 'payerfsp'", "audit_subject"),
+        ("at_ms >= 1 AND at_ms < 2", "audit_at"),
+    ] {
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT seq FROM audit WHERE 1 AND {condition} ORDER BY seq DESC LIMIT 10"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|row| sqlx::Row::get::<String, _>(row, 3))
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{condition}: {plan:?}"
+        );
+    }
+}

@@ -81,6 +81,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "party ownership",
         include_str!("../../migrations/sqlite/0008_party_ownership.sql"),
     ),
+    (
+        9,
+        "audit indexes",
+        include_str!("../../migrations/sqlite/0009_audit_indexes.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -128,6 +133,7 @@ impl SqliteStore {
     /// (migration 4 moved them to `audit_legacy`; see `chain_legacy_audit`).
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let context = || format!("open {}", path.display());
+        restrict_file_modes(path)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .foreign_keys(true)
@@ -219,6 +225,61 @@ impl SqliteStore {
         self.readers.close().await;
         self.writer.close().await;
     }
+}
+
+/// The mode of the database file and of its `-wal` and `-shm` companions: read and write for
+/// the hub's user only (the file holds password hashes, sealed TOTP seeds, the audit log).
+pub const DATABASE_FILE_MODE: u32 = 0o600;
+
+/// Creates the database file with [`DATABASE_FILE_MODE`] when it is missing (an empty file is
+/// an empty SQLite database), and narrows the file and an existing `-wal`/`-shm` to it. SQLite
+/// creates `-wal` and `-shm` later with the mode of the database file, so they are 0600 too.
+fn restrict_file_modes(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |what: &Path, e: std::io::Error| {
+            StoreError::Backend(format!("sqlite: {}: {e}", what.display()))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(DATABASE_FILE_MODE)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(path, e)),
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        for file in files {
+            let metadata = match std::fs::metadata(&file) {
+                Ok(metadata) => metadata,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(failed(&file, e)),
+            };
+            if metadata.is_file() && metadata.permissions().mode() & 0o777 != DATABASE_FILE_MODE
+            {
+                std::fs::set_permissions(
+                    &file,
+                    std::fs::Permissions::from_mode(DATABASE_FILE_MODE),
+                )
+                .map_err(|e| failed(&file, e))?;
+                tracing::warn!(
+                    file = %file.display(),
+                    "database file was readable by other users; narrowed to 0600"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Finishes migration 4: chains the rows it moved to `audit_legacy` into `audit`, in their

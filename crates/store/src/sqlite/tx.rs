@@ -4,6 +4,7 @@
 //! from its statement cache; rows are decoded by column index.
 
 use async_trait::async_trait;
+use ledger::{AuditAction, AuditFilter};
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
@@ -1833,5 +1834,75 @@ impl LedgerTx for SqliteTx {
         let count = Cols::new(&row, "party_lookups").int(0)?;
         u64::try_from(count)
             .map_err(|_| StoreError::Corrupt(format!("negative party lookup count {count}")))
+    }
+
+    async fn audit_query(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        // Only the conditions given are in the statement (an `?n IS NULL OR …` form would keep
+        // SQLite from using the indexes of migration 9). Every fragment is a constant; every
+        // value is bound.
+        enum Bind<'a> {
+            Text(&'a str),
+            Owned(String),
+            Int(i64),
+        }
+        let mut sql = String::from(concat!("SELECT ", audit_cols!(), " FROM audit WHERE 1"));
+        let mut binds: Vec<Bind<'_>> = Vec::new();
+        if let Some(actor) = &filter.actor {
+            sql.push_str(" AND actor = ?");
+            binds.push(Bind::Text(actor));
+        }
+        match &filter.action {
+            None => {}
+            Some(AuditAction::Exact(action)) => {
+                sql.push_str(" AND action = ?");
+                binds.push(Bind::Text(action));
+            }
+            Some(AuditAction::Prefix(prefix)) => {
+                // A range on the index: prefix <= action < the next string after the prefix.
+                if !prefix.is_empty() {
+                    sql.push_str(" AND action >= ?");
+                    binds.push(Bind::Text(prefix));
+                    if let Some(upper) = ledger::store::prefix_upper_bound(prefix) {
+                        sql.push_str(" AND action < ?");
+                        binds.push(Bind::Owned(upper));
+                    }
+                }
+            }
+        }
+        if let Some(subject) = &filter.subject {
+            sql.push_str(" AND subject = ?");
+            binds.push(Bind::Text(subject));
+        }
+        if let Some(outcome) = &filter.outcome {
+            sql.push_str(" AND outcome = ?");
+            binds.push(Bind::Text(outcome));
+        }
+        if let Some(since) = filter.since_ms {
+            sql.push_str(" AND at_ms >= ?");
+            binds.push(Bind::Int(since));
+        }
+        if let Some(until) = filter.until_ms {
+            sql.push_str(" AND at_ms < ?");
+            binds.push(Bind::Int(until));
+        }
+        if let Some(before) = filter.before_seq {
+            sql.push_str(" AND seq < ?");
+            binds.push(Bind::Int(before));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        binds.push(Bind::Int(i64::from(filter.limit)));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for bind in binds {
+            query = match bind {
+                Bind::Text(text) => query.bind(text),
+                Bind::Owned(text) => query.bind(text),
+                Bind::Int(value) => query.bind(value),
+            };
+        }
+        let rows = query
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(e, || "query audit".to_owned()))?;
+        all(rows, audit_row)
     }
 }
