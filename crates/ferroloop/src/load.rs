@@ -139,20 +139,6 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let hub_name = config.hub_name.clone();
     let store = crate::open_store(&data_dir).await?;
     let running = hub::start(config, store.clone()).await?;
-    // Four eyes need two people: the second administrator comes from the host, as
-    // `ferroloop operator create` makes it.
-    let now_ms = time::OffsetDateTime::now_utc()
-        .unix_timestamp()
-        .saturating_mul(1000);
-    let second = hub::iam::host_create_operator(
-        store.as_ref(),
-        &data_dir,
-        dfsp::operator::SECOND_ADMIN,
-        &["hub-administrator".to_string()],
-        now_ms,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("creating the second administrator from the host: {e}"))?;
     let hub_url = match args.transport {
         Transport::Plain => format!("http://{}", running.fspiop_addr),
         Transport::Mtls => format!("https://localhost:{}", running.fspiop_addr.port()),
@@ -161,11 +147,24 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     // approves.
     let admin_url = format!("http://{}", running.admin_addr);
     let http = reqwest::Client::new();
+    // Four eyes need two people: the second administrator comes from the host (this command
+    // owns its data directory), as `ferroloop operator create` makes it.
+    let second_admin = hub::iam::host_create_operator(
+        store.as_ref(),
+        &data_dir,
+        dfsp::operator::SECOND_ADMIN,
+        &["hub-administrator".to_string()],
+        time::OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_mul(1000),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the second administrator from the host: {e}"))?;
     let operators = dfsp::operator::provision(
         http.clone(),
         &admin_url,
         &running.initial_admin_password_path,
-        &second.password_file,
+        &second_admin.password_file,
     )
     .await
     .context("setting up the hub's operators (a fresh data directory is needed)")?;

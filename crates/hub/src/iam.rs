@@ -1324,9 +1324,8 @@ impl Iam {
 
 /// The one answer to every refused login (see [`Iam::login`]): it does not say which factor
 /// was wrong.
-pub const LOGIN_REFUSED: &str = "invalid user name, password or second factor (once TOTP is \
-                                 enrolled, send its current code as `totp`, or a recovery code \
-                                 as `recoveryCode`)";
+pub const LOGIN_REFUSED: &str =
+    "invalid user name, password or second factor (`totp` or `recoveryCode`)";
 
 /// How many times counting an attempt reads the operator again when concurrent attempts keep
 /// changing the count under it before it gives up (503).
@@ -1413,10 +1412,22 @@ pub const MIN_APPROVERS: usize = 2;
 /// [`MIN_APPROVERS`] operators can approve.
 pub fn no_checker_message(approvers: usize) -> String {
     format!(
-        "four eyes: this operation needs a checker, but only {approvers} enabled operator(s) \
-         can approve and at least {MIN_APPROVERS} must: create a second administrator from the \
-         host with `ferroloop operator create <name> --role hub-administrator --data-dir \
-         <data_dir>` (docs/OPERATORS.md, \"First start\"); nothing was changed"
+        "four eyes need {MIN_APPROVERS} operators who can approve ({approvers} now): run \
+         `ferroloop operator create` on the host"
+    )
+}
+
+/// The FSPIOP error of [`no_checker_message`], with the whole command in an extension
+/// (`action`), since a description holds at most 128 characters.
+pub fn no_checker_error(approvers: usize) -> FspiopError {
+    FspiopError::new(
+        ErrorCode::GENERIC_CLIENT_ERROR,
+        no_checker_message(approvers),
+    )
+    .with_extension(
+        "action",
+        "ferroloop operator create <name> --role hub-administrator --data-dir <data_dir> \
+         (docs/OPERATORS.md, First start)",
     )
 }
 

@@ -27,7 +27,7 @@ use crate::admin::{
 };
 use crate::iam::{
     Denied, Iam, IamPolicy, MIN_APPROVERS, POLICY_SETTING, Principal, audit_in, hash_password,
-    new_operator, no_checker_message, one_time_password, resolve_roles, secs_to_ms, unix_secs,
+    new_operator, no_checker_error, one_time_password, resolve_roles, secs_to_ms, unix_secs,
 };
 use crate::operations::Operations;
 use crate::signatures::{RegisteredKey, check_upload};
@@ -642,13 +642,7 @@ impl Requests {
                 "refused: four eyes need a second operator who can approve; create one from the \
                  host with `ferroloop operator create`"
             );
-            return Err(denied(
-                FspiopError::new(
-                    ErrorCode::GENERIC_CLIENT_ERROR,
-                    no_checker_message(approvers),
-                ),
-                409,
-            ));
+            return Err(denied(no_checker_error(approvers), 409));
         }
         // A person making a sensitive request proves presence with a fresh TOTP code.
         let window = policy.sessions.mfa_freshness_secs;

@@ -721,7 +721,10 @@ async fn sensitive_requests_need_fresh_mfa() {
     let me = hub.get_ok("/auth/me", &admin.session).await;
     assert_eq!(me["mfaFresh"], false, "the session itself is fine");
     let requests = hub.get_ok("/requests", &admin.session).await;
-    assert_eq!(requests, json!([]), "nothing was stored");
+    assert!(
+        !requests.to_string().contains("dfspfresh"),
+        "nothing was stored: {requests}"
+    );
     let reply = hub
         .send(
             Method::POST,

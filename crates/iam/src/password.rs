@@ -200,8 +200,10 @@ impl PasswordPolicy {
 /// happened. Reset it on a successful login.
 ///
 /// The hub checks [`Lockout::locked_until`] *before* verifying the password and refuses without
-/// verifying while it is locked (so a locked account costs no argon2 time and leaks nothing);
-/// it calls [`Lockout::record_failure`] only after a real verification failed.
+/// verifying while it is locked (so a locked account costs no argon2 time and leaks nothing).
+/// It counts each attempt (the store's compare-and-set on `failed_attempts`, the equivalent of
+/// [`Lockout::record_failure`]) before the argon2 check, so that concurrent attempts cannot all
+/// be checked against the same earlier count, and resets the count on success.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lockout {
     /// Consecutive failed attempts.
