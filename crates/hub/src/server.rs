@@ -65,6 +65,8 @@ pub struct HubConfig {
     /// The hub's own CA directory (`pki::dir`), when it runs one: participant certificates
     /// are then issued from CSRs and revoked through the admin API (maker/checker).
     pub ca_dir: Option<PathBuf>,
+    /// The FSPIOP listener's connection limits and deadlines (mutual-TLS mode).
+    pub limits: crate::connections::ConnectionLimits,
 }
 
 impl HubConfig {
@@ -86,6 +88,7 @@ impl HubConfig {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 3002))),
             iam: crate::iam::IamConfig::default(),
             ca_dir: None,
+            limits: crate::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -111,6 +114,9 @@ pub enum HubError {
     /// The hub's JWS signing key is unusable.
     #[error("{0}")]
     Signer(#[from] SignerError),
+    /// The connection limits do not fit the process.
+    #[error("{0}")]
+    Limits(#[from] crate::connections::LimitsError),
 }
 
 /// A running hub.
@@ -264,6 +270,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         expiry.schedule(deadline, id);
     }
 
+    // The FSPIOP listener may not use up the descriptors the rest of the hub needs.
+    let nofile = crate::connections::raise_file_limit();
+    let max_connections = config.limits.resolve(nofile)?;
     let shutdown = CancellationToken::new();
     let fspiop_listener = TcpListener::bind(config.fspiop_listen)
         .await
@@ -363,19 +372,21 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
                 },
             };
             let listener = FspiopListener::new(
-                crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout),
+                fspiop_listener,
+                acceptor,
+                config.handshake_timeout,
+                config.limits,
+                max_connections,
                 guard,
             );
+            tracing::info!(
+                max_connections,
+                max_per_participant = config.limits.max_per_participant,
+                file_limit = ?nofile,
+                "FSPIOP connection limits"
+            );
             let app = fspiop_app.layer(middleware::from_fn(connection_caller));
-            tasks.push(tokio::spawn(async move {
-                let service = app.into_make_service_with_connect_info::<Caller>();
-                let served = axum::serve(listener, service)
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await;
-                if let Err(error) = served {
-                    tracing::error!(%error, "FSPIOP listener failed");
-                }
-            }));
+            tasks.push(tokio::spawn(listener.serve(app, token)));
         }
         None => {
             let app = fspiop_app.layer(middleware::from_fn(plain_http_caller));
