@@ -423,7 +423,7 @@ fn issued_client_certificates_chain_and_are_recorded() {
     drop(pki);
     let pki = PkiDir::open(tmp.path()).unwrap();
     assert_eq!(pki.find_serial(&issued.serial_hex), Some(&entry));
-    assert_eq!(pki.list().len(), 4);
+    assert_eq!(pki.list().len(), 5);
 }
 
 #[test]
@@ -736,7 +736,7 @@ fn server_issue_and_rotation() {
     assert_eq!(on_disk.serial_hex, client.serial_hex);
     assert_eq!(on_disk.subject_cn.as_deref(), Some("hub"));
     assert_eq!(mode(&pki.client_key_path()), 0o600);
-    assert_eq!(pki.list().len(), 6);
+    assert_eq!(pki.list().len(), 7);
 }
 
 #[test]
