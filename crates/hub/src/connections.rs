@@ -660,11 +660,17 @@ mod tests {
         let (a, _) = registry.try_register("PayerFSP", "01", 2).expect("first");
         let _second = registry.try_register("payerfsp", "02", 2).expect("second");
         assert!(registry.try_register("payerfsp", "03", 2).is_none(), "cap");
-        assert!(registry.try_register("payeefsp", "04", 2).is_some(), "others");
+        assert!(
+            registry.try_register("payeefsp", "04", 2).is_some(),
+            "others"
+        );
         assert_eq!(registry.open_for("PAYERFSP"), 2);
         registry.unregister(a);
         assert_eq!(registry.open_for("payerfsp"), 1);
-        assert!(registry.try_register("payerfsp", "05", 2).is_some(), "freed");
+        assert!(
+            registry.try_register("payerfsp", "05", 2).is_some(),
+            "freed"
+        );
     }
 
     #[test]
@@ -672,7 +678,11 @@ mod tests {
         let limits = ConnectionLimits::default();
         assert_eq!(limits.resolve(Some(20_000)).unwrap(), 18_000);
         assert_eq!(limits.resolve(Some(4096)).unwrap(), 4096 - 1024);
-        assert_eq!(limits.resolve(Some(1024)).unwrap(), 512, "a small limit is halved");
+        assert_eq!(
+            limits.resolve(Some(1024)).unwrap(),
+            512,
+            "a small limit is halved"
+        );
         assert!(limits.resolve(Some(1)).is_err(), "nothing left");
         let at = ConnectionLimits {
             max_connections: Some(18_000),
@@ -685,7 +695,10 @@ mod tests {
         };
         assert!(matches!(
             over.resolve(Some(20_000)),
-            Err(LimitsError::AboveFileLimit { allowed: 18_000, .. })
+            Err(LimitsError::AboveFileLimit {
+                allowed: 18_000,
+                ..
+            })
         ));
         let zero = ConnectionLimits {
             max_per_participant: 0,
@@ -765,7 +778,11 @@ mod tests {
         let (got, kind) = reader.await.unwrap().unwrap_err();
         assert_eq!(kind, io::ErrorKind::TimedOut);
         assert!(got <= 5, "cut after about 200 ms, got {got} bytes");
-        assert!(metrics.render(0, 0).contains("reason=\"header_timeout\"} 1"));
+        assert!(
+            metrics
+                .render(0, 0)
+                .contains("reason=\"header_timeout\"} 1")
+        );
     }
 
     #[test]

@@ -79,7 +79,9 @@ async fn limit_hub(limits: ConnectionLimits) -> LimitHub {
     let store = store::SqliteStore::open(&dir.path().join("hub.db"))
         .await
         .expect("store");
-    let hub = hub::start(config, Arc::new(store)).await.expect("hub starts");
+    let hub = hub::start(config, Arc::new(store))
+        .await
+        .expect("hub starts");
     assert!(hub.mtls);
     LimitHub {
         _dir: dir,
@@ -224,7 +226,9 @@ async fn closed_within(stream: &mut TlsStream<TcpStream>, within: Duration) -> b
 /// A new connection as `config` that gets an answer to a request.
 async fn served(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> bool {
     match tls_connect(addr, config).await {
-        Ok(mut stream) => get(&mut stream, "/hub/jwsKey").await.is_ok_and(|s| s == 200),
+        Ok(mut stream) => get(&mut stream, "/hub/jwsKey")
+            .await
+            .is_ok_and(|s| s == 200),
         Err(_) => false,
     }
 }
@@ -434,7 +438,8 @@ async fn slowloris_headers_are_cut_at_the_header_timeout() {
     let payer = hub.identity("payerfsp");
     let config = hub.config(&payer);
     let mut stream = tls_connect(addr, &config).await.expect("connect");
-    let request = b"GET /hub/jwsKey HTTP/1.1\r\nhost: localhost\r\nx-padding: aaaaaaaaaaaaaaaa\r\n\r\n";
+    let request =
+        b"GET /hub/jwsKey HTTP/1.1\r\nhost: localhost\r\nx-padding: aaaaaaaaaaaaaaaa\r\n\r\n";
     let started = Instant::now();
     let mut sent = 0;
     let mut cut = false;
@@ -708,7 +713,10 @@ async fn a_dfsp_certificate_is_refused_by_another_dfsps_inbound_server() {
     for (what, identity) in [
         ("payeefsp's own certificate", &fixture.payee_cert),
         ("payerfsp's own certificate", &fixture.payer_cert),
-        ("a DFSP CA certificate naming the hub", &hub_named_by_dfsp_ca),
+        (
+            "a DFSP CA certificate naming the hub",
+            &hub_named_by_dfsp_ca,
+        ),
         (
             "a callback CA certificate naming a DFSP",
             &dfsp_named_by_callback_ca,

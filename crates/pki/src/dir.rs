@@ -282,10 +282,8 @@ impl PkiDir {
         let ca = CertificateAuthority::create(&format!("{hub_name} Hub CA"), DEFAULT_CA_DAYS)?;
         let (dns, ips) = split_server_names(server_names, true)?;
         let server = ca.issue_server(&dns, &ips, DEFAULT_SERVER_DAYS)?;
-        let callback_ca = CertificateAuthority::create(
-            &format!("{hub_name} Hub Callback CA"),
-            DEFAULT_CA_DAYS,
-        )?;
+        let callback_ca =
+            CertificateAuthority::create(&format!("{hub_name} Hub Callback CA"), DEFAULT_CA_DAYS)?;
         let client = callback_ca.issue_client(hub_name, DEFAULT_CLIENT_DAYS)?;
         let crl = ca.crl_pem(&[], 1, CRL_NEXT_UPDATE_DAYS)?;
 
@@ -729,7 +727,11 @@ fn entry_for(
     })
 }
 
-fn ca_entry_for(ca: &CertificateAuthority, purpose: Purpose, issued_at: OffsetDateTime) -> InventoryEntry {
+fn ca_entry_for(
+    ca: &CertificateAuthority,
+    purpose: Purpose,
+    issued_at: OffsetDateTime,
+) -> InventoryEntry {
     let info = ca.info();
     InventoryEntry {
         serial_hex: info.serial_hex.clone(),
@@ -748,7 +750,10 @@ fn ca_entry_for(ca: &CertificateAuthority, purpose: Purpose, issued_at: OffsetDa
 /// The hub callback CA, when both its files are there (a key without its certificate is what
 /// a crash in [`PkiDir::ensure_callback_ca`] leaves: it is made again).
 fn load_callback_ca(root: &Path) -> Result<Option<CertificateAuthority>> {
-    let (cert, key) = (root.join(CALLBACK_CA_CERT_FILE), root.join(CALLBACK_CA_KEY_FILE));
+    let (cert, key) = (
+        root.join(CALLBACK_CA_CERT_FILE),
+        root.join(CALLBACK_CA_KEY_FILE),
+    );
     if !exists(&cert)? || !exists(&key)? {
         return Ok(None);
     }

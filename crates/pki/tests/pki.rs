@@ -792,7 +792,9 @@ fn an_old_directory_gets_the_hub_callback_ca() {
     let mut old = PkiDir::open(&root).unwrap();
     assert!(old.callback_ca().is_none(), "open alone creates nothing");
     let client = old.rotate_hub_client(30).unwrap();
-    old.ca().verify_issued(&fs::read_to_string(old.client_cert_path()).unwrap()).unwrap();
+    old.ca()
+        .verify_issued(&fs::read_to_string(old.client_cert_path()).unwrap())
+        .unwrap();
     drop(old);
 
     let migrated = PkiDir::open_or_bootstrap(&root, "hub", &[]).unwrap();
