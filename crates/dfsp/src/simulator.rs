@@ -11,7 +11,11 @@
 //! With [`SimOptions::tls`] the callback server speaks HTTPS (rustls on aws-lc-rs, TLS 1.3 and
 //! 1.2 only) and, when [`SimServerTls::client_ca_pem`] is set, requires a client certificate
 //! issued by that CA, as a DFSP that only accepts the hub over mutual TLS does; the identity the
-//! certificate names is recorded in [`Received::peer`].
+//! certificate names is recorded in [`Received::peer`]. To let in the hub and nobody else, the
+//! CA must be the hub callback CA (`hub-callback-ca.pem` of the hub's PKI directory), which
+//! issues the hub's client certificate only — not the CA of the DFSPs' client certificates,
+//! or any DFSP could call another directly — and [`SimServerTls::only_client`] names the hub,
+//! so that a certificate naming anyone else fails the handshake even from a trusted CA.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -135,9 +139,13 @@ pub struct SimServerTls {
     /// Its private key, PEM (PKCS#8, SEC1 or PKCS#1). Secret: `Debug` redacts it.
     pub key_pem: String,
     /// When set, a client certificate signed by one of these CA certificates (PEM) is
-    /// required during the handshake (the hub's CA, so only the hub gets in); when `None`, no
-    /// client certificate is asked for.
+    /// required during the handshake; when `None`, no client certificate is asked for. To let
+    /// in only the hub this must be the hub callback CA, not the CA that issues DFSP client
+    /// certificates (see the module docs).
     pub client_ca_pem: Option<String>,
+    /// When set (with `client_ca_pem`), the client certificate must also name this
+    /// participant (SAN URI or CN, case-insensitive): the hub's name.
+    pub client_name: Option<String>,
 }
 
 impl fmt::Debug for SimServerTls {
@@ -146,6 +154,7 @@ impl fmt::Debug for SimServerTls {
             .field("cert_pem", &self.cert_pem)
             .field("key_pem", &"<redacted>")
             .field("client_ca_pem", &self.client_ca_pem)
+            .field("client_name", &self.client_name)
             .finish()
     }
 }
@@ -157,12 +166,20 @@ impl SimServerTls {
             cert_pem: cert_pem.into(),
             key_pem: key_pem.into(),
             client_ca_pem: None,
+            client_name: None,
         }
     }
 
     /// The same, requiring a client certificate issued by `ca_pem` (mutual TLS).
     pub fn with_client_ca(mut self, ca_pem: impl Into<String>) -> SimServerTls {
         self.client_ca_pem = Some(ca_pem.into());
+        self
+    }
+
+    /// The same, refusing at the handshake a client certificate that does not name
+    /// `participant` (the hub), even when its CA is trusted.
+    pub fn only_client(mut self, participant: impl Into<String>) -> SimServerTls {
+        self.client_name = Some(participant.into());
         self
     }
 
@@ -206,7 +223,13 @@ impl SimServerTls {
                 )
                 .build()
                 .map_err(|e| invalid("client verifier", &e))?;
-                builder.with_client_cert_verifier(verifier)
+                match &self.client_name {
+                    None => builder.with_client_cert_verifier(verifier),
+                    Some(name) => builder.with_client_cert_verifier(Arc::new(OnlyParticipant {
+                        inner: verifier,
+                        name: name.clone(),
+                    })),
+                }
             }
         };
         let mut config = builder
@@ -214,6 +237,66 @@ impl SimServerTls {
             .map_err(|e| invalid("certificate and key", &e))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
+    }
+}
+
+/// A client certificate verifier that also requires the certificate to name one participant.
+#[derive(Debug)]
+struct OnlyParticipant {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    name: String,
+}
+
+impl rustls::server::danger::ClientCertVerifier for OnlyParticipant {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match participant_of(end_entity) {
+            Some(name) if name.eq_ignore_ascii_case(&self.name) => Ok(verified),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

@@ -43,6 +43,30 @@ pub struct FileConfig {
     /// Serve the admin API (plain HTTP) on a non-loopback `admin_listen` (default false: such
     /// an address is refused at start, since the admin plane has no TLS).
     pub admin_allow_plaintext: Option<bool>,
+    /// Connection limits and deadlines of the FSPIOP listener.
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[limits]`: the FSPIOP listener's connection limits and deadlines (mutual-TLS mode).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Seconds a request's headers may take after its first byte (default 10).
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may stay idle between requests (default 75; Mojaloop
+    /// clients keep connections 65 s and more, so keep it above that).
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a request's body may take after its headers (default 30).
+    pub body_timeout_secs: Option<u64>,
+    /// Open connections per participant (certificate identity) (default 256).
+    pub max_connections_per_participant: Option<usize>,
+    /// Open connections on the FSPIOP listener, handshakes included (default: the process's
+    /// open-file limit less a reserve for the store, callbacks and the admin and metrics
+    /// listeners; a higher value is refused at start).
+    pub max_connections: Option<usize>,
+    /// TLS handshakes in progress at once (default 256).
+    pub max_handshakes: Option<usize>,
 }
 
 /// `[iam]`: operator identity and access (docs/OPERATORS.md).
@@ -200,6 +224,7 @@ pub fn resolve(
     }
     apply_jws(&mut config.jws, file.jws)?;
     config.admin_allow_plaintext = file.admin_allow_plaintext.unwrap_or(false);
+    apply_limits(&mut config.limits, &file.limits)?;
     match file.iam.profile.as_deref() {
         None | Some("default") => config.iam = hub::iam::IamConfig::default(),
         Some("sandbox") => config.iam = hub::iam::IamConfig::sandbox(),
@@ -284,6 +309,65 @@ fn apply_jws(policy: &mut hub::JwsPolicy, file: JwsFile) -> anyhow::Result<()> {
     }
     if let Some(path) = file.signing_key {
         policy.signing_key = Some(path);
+    }
+    Ok(())
+}
+
+fn apply_limits(
+    limits: &mut hub::connections::ConnectionLimits,
+    file: &LimitsFile,
+) -> anyhow::Result<()> {
+    let secs = |value: Option<u64>, key: &str, current: Duration| -> anyhow::Result<Duration> {
+        match value {
+            None => Ok(current),
+            Some(secs) => {
+                anyhow::ensure!(
+                    (1..=3600).contains(&secs),
+                    "limits.{key} must be between 1 and 3600"
+                );
+                Ok(Duration::from_secs(secs))
+            }
+        }
+    };
+    limits.timeouts.header = secs(
+        file.header_timeout_secs,
+        "header_timeout_secs",
+        limits.timeouts.header,
+    )?;
+    limits.timeouts.idle = secs(
+        file.idle_timeout_secs,
+        "idle_timeout_secs",
+        limits.timeouts.idle,
+    )?;
+    limits.timeouts.body = secs(
+        file.body_timeout_secs,
+        "body_timeout_secs",
+        limits.timeouts.body,
+    )?;
+    if limits.timeouts.idle < Duration::from_secs(65) {
+        tracing::warn!(
+            idle_timeout_secs = limits.timeouts.idle.as_secs(),
+            "limits.idle_timeout_secs is below 65 s: Mojaloop clients that keep connections \
+             idle that long will see them closed"
+        );
+    }
+    let count = |value: Option<usize>, key: &str| -> anyhow::Result<Option<usize>> {
+        if let Some(n) = value {
+            anyhow::ensure!(n >= 1, "limits.{key} must be at least 1");
+        }
+        Ok(value)
+    };
+    if let Some(n) = count(
+        file.max_connections_per_participant,
+        "max_connections_per_participant",
+    )? {
+        limits.max_per_participant = n;
+    }
+    if let Some(n) = count(file.max_connections, "max_connections")? {
+        limits.max_connections = Some(n);
+    }
+    if let Some(n) = count(file.max_handshakes, "max_handshakes")? {
+        limits.max_handshakes = n;
     }
     Ok(())
 }
@@ -423,6 +507,39 @@ mod tests {
         );
         assert!(resolve_iam("[iam]\nprofile = \"none\"\n").is_err());
         assert!(toml::from_str::<FileConfig>("[iam]\nprofle = \"sandbox\"\n").is_err());
+    }
+
+    #[test]
+    fn limits_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolve_limits = |text: &str| {
+            let file: FileConfig = toml::from_str(text)?;
+            resolve(
+                file,
+                Some(dir.path().into()),
+                None,
+                None,
+                Some(TlsMode::Off),
+            )
+        };
+        let defaults = resolve_limits("").unwrap().limits;
+        assert_eq!(defaults, hub::connections::ConnectionLimits::default());
+        assert_eq!(defaults.timeouts.idle, Duration::from_secs(75));
+        let config = resolve_limits(
+            "[limits]\nheader_timeout_secs = 5\nidle_timeout_secs = 90\nbody_timeout_secs = 20\n\
+             max_connections_per_participant = 32\nmax_connections = 1000\nmax_handshakes = 16\n",
+        )
+        .unwrap();
+        let limits = config.limits;
+        assert_eq!(limits.timeouts.header, Duration::from_secs(5));
+        assert_eq!(limits.timeouts.idle, Duration::from_secs(90));
+        assert_eq!(limits.timeouts.body, Duration::from_secs(20));
+        assert_eq!(limits.max_per_participant, 32);
+        assert_eq!(limits.max_connections, Some(1000));
+        assert_eq!(limits.max_handshakes, 16);
+        assert!(resolve_limits("[limits]\nmax_connections = 0\n").is_err());
+        assert!(resolve_limits("[limits]\nheader_timeout_secs = 0\n").is_err());
+        assert!(resolve_limits("[limits]\nidle_timeout = 5\n").is_err());
     }
 
     #[test]

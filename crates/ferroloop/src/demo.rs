@@ -68,14 +68,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // and verifies what the hub originates with the hub's published key.
     let payer_key = dfsp_jws_key(&args.data_dir, "payerfsp", jws::Alg::Rs256)?;
     let payee_key = dfsp_jws_key(&args.data_dir, "payeefsp", jws::Alg::Es256)?;
-    // The DFSPs' callback servers: HTTPS with a certificate from the hub's CA, and only a
-    // client certificate from that CA (the hub's) is let in — callbacks are mutual TLS too.
+    // The DFSPs' callback servers: HTTPS with a certificate from the hub's CA; callbacks are
+    // mutual TLS too, and only the hub gets in: the client certificate must come from the hub
+    // callback CA (which issues the hub's certificate and nothing else, so another DFSP's
+    // certificate fails the handshake) and name the hub.
     let server = pki
         .ca()
         .issue_server(&["localhost".to_string()], &[], 365)
         .map_err(|e| anyhow::anyhow!("issuing the DFSP callback server certificate: {e}"))?;
+    let callback_ca_pem = pki
+        .callback_ca()
+        .map(|ca| ca.cert_pem().to_string())
+        .context("the hub's PKI directory has no hub callback CA")?;
+    let hub_name = pki.hub_name().to_string();
     let server_tls = SimServerTls::new(server.cert_pem, server.key_pem.unwrap_or_default())
-        .with_client_ca(ca_pem.clone());
+        .with_client_ca(callback_ca_pem)
+        .only_client(hub_name.clone());
     let options =
         |http, own: &Arc<jws::SigningKey>, peer: &str, peer_key: &Arc<jws::SigningKey>| {
             let mut options = SimOptions::new(http);
@@ -201,9 +209,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "name": "Hub",
             "fspiopUrl": hub_url,
             "adminUrl": admin_url,
-            "transport": "mutual TLS both ways (TLS 1.2+): DFSPs present client certificates from the hub's CA to the FSPIOP listener; the hub presents its client certificate to the DFSPs' https callback servers and verifies their certificates against the hub's CA",
+            "transport": "mutual TLS both ways (TLS 1.2+): DFSPs present client certificates from the hub's CA to the FSPIOP listener; the hub presents its client certificate (from the hub callback CA) to the DFSPs' https callback servers and verifies their certificates against the hub's CA",
             "hubClientCertificate": pki.client_cert_path(),
             "caCertificate": pki.ca_cert_path(),
+            "hubCallbackCaCertificate": pki.callback_ca_cert_path(),
+            "dfspInboundServerMustTrust": {
+                "clientCa": pki.callback_ca_cert_path(),
+                "clientName": hub_name,
+                "notThis": pki.ca_cert_path(),
+                "why": "hub-callback-ca.pem issues the hub's client certificate and nothing else; ca.pem also issues every DFSP's client certificate, so an inbound server trusting it lets any DFSP call another directly. Require a client certificate from hub-callback-ca.pem whose SAN URI urn:ferroloop:participant:<name> (or CN) is the hub's name.",
+            },
             "jws": {
                 "alg": running.jws_public_key.alg().as_str(),
                 "fingerprint": running.jws_public_key.fingerprint(),

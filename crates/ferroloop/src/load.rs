@@ -111,7 +111,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         }
     };
     // Each DFSP: a client certificate to send with, and a `localhost` server certificate for
-    // its callback server, which only lets in a client certificate from the hub's CA.
+    // its callback server, which only lets in the hub's client certificate.
     let mut transport_for = |name: &str| -> anyhow::Result<DfspTransport> {
         let Some(pki) = pki.as_mut() else {
             return Ok(DfspTransport {
@@ -127,10 +127,18 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("issuing {name}'s server certificate: {e}"))?;
         let key = |pem: Option<String>| pem.ok_or_else(|| anyhow::anyhow!("no key for {name}"));
         let ca_pem = pki.ca().cert_pem().to_string();
+        // Only the hub gets into the callback server: its CA issues the hub's certificate only.
+        let callback_ca_pem = pki
+            .callback_ca()
+            .map(|ca| ca.cert_pem().to_string())
+            .ok_or_else(|| anyhow::anyhow!("the hub's PKI directory has no hub callback CA"))?;
+        let hub_name = pki.hub_name().to_string();
         Ok(DfspTransport {
             http: dfsp::client::mtls_client(&ca_pem, &client.cert_pem, &key(client.key_pem)?)?,
             server_tls: Some(
-                SimServerTls::new(server.cert_pem, key(server.key_pem)?).with_client_ca(ca_pem),
+                SimServerTls::new(server.cert_pem, key(server.key_pem)?)
+                    .with_client_ca(callback_ca_pem)
+                    .only_client(hub_name),
             ),
         })
     };

@@ -24,6 +24,8 @@ pub struct Metrics {
     handshake_refusals: Mutex<BTreeMap<String, u64>>,
     callbacks_delivered: AtomicU64,
     callbacks_failed: AtomicU64,
+    connections_refused: Mutex<BTreeMap<String, u64>>,
+    connection_timeouts: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -65,6 +67,36 @@ impl Metrics {
             &self.callbacks_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The FSPIOP listener closed a new connection at once because a limit was reached;
+    /// `reason` is `global_limit` or `participant_limit`.
+    pub fn connection_refused(&self, reason: &str) {
+        let mut map = self
+            .connections_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        bump(map.entry(reason.to_string()).or_default());
+    }
+
+    /// The FSPIOP listener closed a connection at a deadline; `reason` is `header_timeout`,
+    /// `idle_timeout` or `body_timeout`.
+    pub fn connection_timeout(&self, reason: &str) {
+        let mut map = self
+            .connection_timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        bump(map.entry(reason.to_string()).or_default());
+    }
+
+    /// New connections refused for a limit so far, by reason.
+    pub fn connections_refused(&self, reason: &str) -> u64 {
+        self.connections_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Total TLS refusals so far (all reasons).
@@ -158,6 +190,40 @@ impl Metrics {
             out,
             "ferroloop_tls_connections_closed_by_hub_total {closed_by_hub}"
         );
+        family(
+            &mut out,
+            "ferroloop_fspiop_connections_refused_total",
+            "counter",
+            "New FSPIOP connections closed at once because a connection limit was reached, by limit.",
+        );
+        for (reason, count) in self
+            .connections_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "ferroloop_fspiop_connections_refused_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
+        family(
+            &mut out,
+            "ferroloop_fspiop_connection_timeouts_total",
+            "counter",
+            "FSPIOP connections closed at a deadline (headers, idle keep-alive, body), by deadline.",
+        );
+        for (reason, count) in self
+            .connection_timeouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "ferroloop_fspiop_connection_timeouts_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
         family(
             &mut out,
             "ferroloop_callbacks_total",

@@ -78,6 +78,8 @@ pub struct HubConfig {
     /// How long repeated refusals of one kind from one source are counted before their summary
     /// is audited ([`crate::refusals`]).
     pub refusal_interval: Duration,
+    /// The FSPIOP listener's connection limits and deadlines (mutual-TLS mode).
+    pub limits: crate::connections::ConnectionLimits,
 }
 
 impl HubConfig {
@@ -103,6 +105,7 @@ impl HubConfig {
             admin_allow_plaintext: false,
             allow_broken_audit: false,
             refusal_interval: crate::refusals::REFUSAL_INTERVAL,
+            limits: crate::connections::ConnectionLimits::default(),
         }
     }
 }
@@ -148,6 +151,9 @@ pub enum HubError {
          this host), or set admin_allow_plaintext = true if the network is otherwise protected"
     )]
     AdminPlaintext(SocketAddr),
+    /// The connection limits do not fit the process.
+    #[error("{0}")]
+    Limits(#[from] crate::connections::LimitsError),
 }
 
 /// A running hub.
@@ -306,6 +312,9 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
         expiry.schedule(deadline, id);
     }
 
+    // The FSPIOP listener may not use up the descriptors the rest of the hub needs.
+    let nofile = crate::connections::raise_file_limit();
+    let max_connections = config.limits.resolve(nofile)?;
     let shutdown = CancellationToken::new();
     let fspiop_listener = TcpListener::bind(config.fspiop_listen)
         .await
@@ -409,19 +418,21 @@ pub async fn start(config: HubConfig, store: Arc<dyn LedgerStore>) -> Result<Run
                 },
             };
             let listener = FspiopListener::new(
-                crate::tls::listener(fspiop_listener, acceptor, config.handshake_timeout),
+                fspiop_listener,
+                acceptor,
+                config.handshake_timeout,
+                config.limits,
+                max_connections,
                 guard,
             );
+            tracing::info!(
+                max_connections,
+                max_per_participant = config.limits.max_per_participant,
+                file_limit = ?nofile,
+                "FSPIOP connection limits"
+            );
             let app = fspiop_app.layer(middleware::from_fn(connection_caller));
-            tasks.push(tokio::spawn(async move {
-                let service = app.into_make_service_with_connect_info::<Caller>();
-                let served = axum::serve(listener, service)
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await;
-                if let Err(error) = served {
-                    tracing::error!(%error, "FSPIOP listener failed");
-                }
-            }));
+            tasks.push(tokio::spawn(listener.serve(app, token)));
         }
         None => {
             let app = fspiop_app.layer(middleware::from_fn(plain_http_caller));

@@ -4,7 +4,10 @@
 //!   crypto provider of the tree);
 //! - a client certificate is required and verified against the hub's trust store, with the CRL
 //!   checked, before any HTTP is read;
-//! - handshakes run concurrently with a timeout (tls-listener), so a stalled peer blocks no one;
+//! - handshakes run concurrently (a bounded number at once) with a timeout, so a stalled peer
+//!   blocks no one;
+//! - connections are limited (globally and per participant) and every request cycle has
+//!   deadlines ([`ConnectionLimits`]);
 //! - the configuration sits behind an atomic swap: certificates, trust store and CRL can be
 //!   replaced while the hub runs, and new connections use the new set at once;
 //! - each connection yields a [`Caller`] naming the participant its certificate was issued to.
@@ -17,19 +20,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use rustls::RootCertStore;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use tls_listener::{AsyncTls, TlsListener};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::caller::{Caller, CallerIdentity};
-use crate::connections::{ClosableStream, ConnectionRegistry};
+use crate::connections::{
+    Activity, ClosableStream, ConnectionLimits, ConnectionRegistry, REFUSAL_LOG_INTERVAL,
+    RateLimitedLog,
+};
 use crate::metrics::Metrics;
 
 /// Where the listener's TLS material lives (PEM files).
@@ -143,28 +148,11 @@ impl ReloadableAcceptor {
     }
 }
 
-impl<C: AsyncRead + AsyncWrite + Unpin> AsyncTls<C> for ReloadableAcceptor {
-    type Stream = tokio_rustls::server::TlsStream<C>;
-    type Error = io::Error;
-    type AcceptFuture = tokio_rustls::Accept<C>;
-
-    fn accept(&self, stream: C) -> Self::AcceptFuture {
+impl ReloadableAcceptor {
+    /// Starts a handshake with the configuration in force now.
+    pub fn accept<C: AsyncRead + AsyncWrite + Unpin>(&self, stream: C) -> tokio_rustls::Accept<C> {
         tokio_rustls::TlsAcceptor::from(self.current.load_full()).accept(stream)
     }
-}
-
-/// The listener type the FSPIOP plane serves on.
-pub type MtlsListener = TlsListener<TcpListener, ReloadableAcceptor>;
-
-/// Wraps a bound TCP listener.
-pub fn listener(
-    tcp: TcpListener,
-    acceptor: ReloadableAcceptor,
-    handshake_timeout: Duration,
-) -> MtlsListener {
-    tls_listener::builder(acceptor)
-        .handshake_timeout(handshake_timeout)
-        .listen(tcp)
 }
 
 /// The participant a client certificate names: our SAN URI
@@ -285,81 +273,170 @@ impl TlsGuard {
     }
 }
 
-/// The FSPIOP listener: mutual TLS with concurrent handshakes and a timeout (tls-listener),
-/// every refusal reported, the certificate's key checked against the participant's pin, and
-/// every accepted connection registered so that the hub can close it.
+/// The FSPIOP listener: mutual TLS with concurrent handshakes and a timeout, every refusal
+/// reported, the certificate's key checked against the participant's pin, every accepted
+/// connection registered so that the hub can close it, and the connection limits enforced:
+///
+/// - a global cap on open connections (handshakes in progress included): beyond it a new
+///   connection is closed right after `accept`, before any TLS work;
+/// - at most `max_handshakes` handshakes at once: beyond, the listener waits for one to end;
+/// - a cap per participant (the certificate's identity): beyond it a new connection is closed
+///   right after its handshake, while other participants still connect;
+/// - deadlines on each request cycle (headers, body, idle keep-alive), enforced by the
+///   connection's [`ClosableStream`].
+///
+/// Limit refusals are counted (`ferroloop_fspiop_connections_refused_total`) and logged at
+/// most once per [`REFUSAL_LOG_INTERVAL`] per limit.
 pub struct FspiopListener {
-    inner: MtlsListener,
+    tcp: TcpListener,
+    acceptor: ReloadableAcceptor,
+    handshake_timeout: Duration,
+    limits: ConnectionLimits,
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+    handshakes: Arc<Semaphore>,
     guard: TlsGuard,
-}
-
-impl FspiopListener {
-    /// Wraps the TLS listener.
-    pub fn new(inner: MtlsListener, guard: TlsGuard) -> FspiopListener {
-        FspiopListener { inner, guard }
-    }
+    global_log: Arc<RateLimitedLog>,
+    participant_log: Arc<RateLimitedLog>,
 }
 
 /// A connection the FSPIOP listener accepted.
 pub type FspiopStream = ClosableStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
-impl axum::serve::Listener for FspiopListener {
-    type Io = FspiopStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, remote)) => {
-                    if let Some(accepted) = self.admit(stream, remote) {
-                        return (accepted, remote);
-                    }
-                }
-                Err(tls_listener::Error::ListenerError(error)) => {
-                    if !is_connection_error(&error) {
-                        tracing::error!(%error, "FSPIOP listener accept failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-                Err(tls_listener::Error::TlsAcceptError {
-                    error, peer_addr, ..
-                }) => self.guard.refuse(TlsRefusal {
-                    remote: Some(peer_addr),
-                    reason: classify(&error),
-                    participant: None,
-                    detail: error.to_string(),
-                }),
-                Err(tls_listener::Error::HandshakeTimeout { peer_addr, .. }) => {
-                    self.guard.refuse(TlsRefusal {
-                        remote: Some(peer_addr),
-                        reason: "timeout",
-                        participant: None,
-                        detail: "TLS handshake timed out".into(),
-                    })
-                }
-                Err(other) => self.guard.refuse(TlsRefusal {
-                    remote: None,
-                    reason: "handshake_failed",
-                    participant: None,
-                    detail: other.to_string(),
-                }),
-            }
+impl FspiopListener {
+    /// The listener on `tcp`, with at most `max_connections` open connections (see
+    /// [`ConnectionLimits::resolve`]).
+    pub fn new(
+        tcp: TcpListener,
+        acceptor: ReloadableAcceptor,
+        handshake_timeout: Duration,
+        limits: ConnectionLimits,
+        max_connections: usize,
+        guard: TlsGuard,
+    ) -> FspiopListener {
+        FspiopListener {
+            tcp,
+            acceptor,
+            handshake_timeout,
+            limits,
+            slots: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
+            max_connections,
+            handshakes: Arc::new(Semaphore::new(
+                limits.max_handshakes.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            guard,
+            global_log: Arc::new(RateLimitedLog::new(REFUSAL_LOG_INTERVAL)),
+            participant_log: Arc::new(RateLimitedLog::new(REFUSAL_LOG_INTERVAL)),
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+    /// Where it listens.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
     }
-}
 
-impl FspiopListener {
+    /// Serves `app` on every admitted connection until `shutdown`, then stops accepting, lets
+    /// open connections finish their request in flight (idle ones close at once) and returns
+    /// when all are gone. Each request carries the connection's [`Caller`] as
+    /// `ConnectInfo<Caller>`.
+    pub async fn serve(self, app: axum::Router, shutdown: CancellationToken) {
+        // Every connection task holds a sender; when all are dropped, all are done.
+        let (alive, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
+        let this = Arc::new(self);
+        loop {
+            let handshake = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = this.handshakes.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (tcp, remote) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = this.tcp.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        if !is_connection_error(&error) {
+                            tracing::error!(%error, "FSPIOP listener accept failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = this.slots.clone().try_acquire_owned() else {
+                drop(tcp);
+                this.limit_refusal("global_limit", remote, None);
+                continue;
+            };
+            let this = this.clone();
+            let app = app.clone();
+            let shutdown = shutdown.clone();
+            let alive = alive.clone();
+            tokio::spawn(async move {
+                let handshaken =
+                    tokio::time::timeout(this.handshake_timeout, this.acceptor.accept(tcp)).await;
+                drop(handshake);
+                let stream = match handshaken {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        this.guard.refuse(TlsRefusal {
+                            remote: Some(remote),
+                            reason: classify(&error),
+                            participant: None,
+                            detail: error.to_string(),
+                        });
+                        return;
+                    }
+                    Err(_) => {
+                        this.guard.refuse(TlsRefusal {
+                            remote: Some(remote),
+                            reason: "timeout",
+                            participant: None,
+                            detail: "TLS handshake timed out".into(),
+                        });
+                        return;
+                    }
+                };
+                if let Some((stream, caller, activity)) = this.admit(stream, remote) {
+                    serve_connection(stream, caller, activity, app, shutdown).await;
+                }
+                drop(slot);
+                drop(alive);
+            });
+        }
+        drop(alive);
+        let _ = all_done.recv().await;
+    }
+
+    /// Counts and (at most once per interval) logs a connection closed for a limit.
+    fn limit_refusal(&self, reason: &'static str, remote: SocketAddr, participant: Option<&str>) {
+        self.guard.metrics.connection_refused(reason);
+        let log = if participant.is_some() {
+            &self.participant_log
+        } else {
+            &self.global_log
+        };
+        if let Some(suppressed) = log.hit() {
+            tracing::warn!(
+                %remote,
+                participant = participant.unwrap_or(""),
+                reason,
+                max_connections = self.max_connections,
+                max_per_participant = self.limits.max_per_participant,
+                not_logged_since_last = suppressed,
+                "FSPIOP connection refused: connection limit reached"
+            );
+        }
+    }
+
     /// Registers a handshaken connection, or refuses it when its key is not the one pinned for
-    /// its participant.
+    /// its participant or its participant already has as many connections as it may.
     fn admit(
         &self,
         stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
         remote: SocketAddr,
-    ) -> Option<FspiopStream> {
+    ) -> Option<(FspiopStream, Caller, Arc<Activity>)> {
         let leaf = stream
             .get_ref()
             .1
@@ -386,13 +463,110 @@ impl FspiopListener {
                 return None;
             }
         }
-        let (id, token) = self.guard.registry.register(&participant, &serial);
-        Some(ClosableStream::new(
-            stream,
-            self.guard.registry.clone(),
-            id,
-            token,
-        ))
+        let Some((id, token)) = self.guard.registry.try_register(
+            &participant,
+            &serial,
+            self.limits.max_per_participant,
+        ) else {
+            self.limit_refusal("participant_limit", remote, Some(&participant));
+            return None;
+        };
+        let activity = Activity::new();
+        let caller = Caller {
+            // The verifier requires a certificate, so an empty name only happens for a
+            // certificate that names no participant: such a caller can act as nobody.
+            identity: CallerIdentity::Participant(participant),
+            remote: Some(remote),
+        };
+        let stream = ClosableStream::new(stream, self.guard.registry.clone(), id, token)
+            .with_deadlines(
+                activity.clone(),
+                self.limits.timeouts,
+                self.guard.metrics.clone(),
+            );
+        Some((stream, caller, activity))
+    }
+}
+
+/// Serves HTTP/1.1 on one admitted connection until it ends or the hub shuts down.
+async fn serve_connection(
+    stream: FspiopStream,
+    caller: Caller,
+    activity: Arc<Activity>,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) {
+    use tower::ServiceExt;
+    let service = tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let body_pending = !http_body::Body::is_end_stream(request.body());
+        activity.headers_received(body_pending);
+        let activity = activity.clone();
+        let mut request = request.map(|body| {
+            axum::body::Body::new(TrackedBody {
+                inner: body,
+                activity: activity.clone(),
+            })
+        });
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(caller.clone()));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await;
+            activity.response_ready();
+            response
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+    tokio::pin!(connection);
+    let finished = tokio::select! {
+        finished = connection.as_mut() => finished,
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = finished {
+        tracing::debug!(%error, "FSPIOP connection ended");
+    }
+}
+
+/// A request body that tells the connection's [`Activity`] when it has been read to the end
+/// (the body deadline stops there).
+struct TrackedBody {
+    inner: hyper::body::Incoming,
+    activity: Arc<Activity>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None))
+            || http_body::Body::is_end_stream(&this.inner)
+        {
+            this.activity.body_done();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -438,25 +612,4 @@ pub fn revoked_serials(path: &Path) -> Result<HashSet<String>, TlsError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
     let info = pki::inspect_crl(&text).map_err(|e| file_error(path, e))?;
     Ok(info.revoked.into_iter().map(|r| r.serial_hex).collect())
-}
-
-impl Connected<IncomingStream<'_, FspiopListener>> for Caller {
-    fn connect_info(stream: IncomingStream<'_, FspiopListener>) -> Self {
-        let remote: SocketAddr = *stream.remote_addr();
-        let (_, connection) = stream.io().get_ref().get_ref();
-        let participant = connection
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .and_then(|leaf| participant_of(leaf));
-        let identity = match participant {
-            Some(name) => CallerIdentity::Participant(name),
-            // The verifier requires a certificate, so this only happens for a certificate that
-            // names no participant: such a caller can act as nobody.
-            None => CallerIdentity::Participant(String::new()),
-        };
-        Caller {
-            identity,
-            remote: Some(remote),
-        }
-    }
 }

@@ -67,7 +67,7 @@ async fn start() -> Fixture {
     let payer_key = Arc::new(jws::SigningKey::generate_es256().expect("payer JWS key"));
     let payee_key = Arc::new(jws::SigningKey::generate_es256().expect("payee JWS key"));
     // Callback servers over mutual TLS: a server certificate from the hub's CA, and only
-    // the hub's client certificate is let in.
+    // the hub's client certificate is let in (the hub callback CA, the hub's name).
     let server = pki
         .ca()
         .issue_server(&["localhost".to_string()], &[], 30)
@@ -76,7 +76,8 @@ async fn start() -> Fixture {
         server.cert_pem.clone(),
         server.key_pem.clone().expect("server key"),
     )
-    .with_client_ca(ca.clone());
+    .with_client_ca(pki.callback_ca().expect("callback CA").cert_pem())
+    .only_client("Hub");
     let options = |http, key: &Arc<jws::SigningKey>| {
         let mut options = SimOptions::new(http);
         options.signing_key = Some(key.clone());

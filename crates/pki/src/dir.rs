@@ -5,11 +5,23 @@
 //! <dir>/ca.key          CA private key (0600)          secret
 //! <dir>/server.pem      hub TLS server certificate     SANs: given names, localhost, 127.0.0.1
 //! <dir>/server.key      its key (0600)                 secret
-//! <dir>/client.pem      hub client certificate         CN = hub name, for outbound callbacks
+//! <dir>/client.pem      hub client certificate         CN = hub name, for outbound callbacks,
+//!                                                      issued by the hub callback CA
 //! <dir>/client.key      its key (0600)                 secret
+//! <dir>/hub-callback-ca.pem  hub callback CA (0644)    what DFSP inbound servers trust
+//! <dir>/hub-callback-ca.key  its key (0600)            secret
 //! <dir>/crl.pem         current CRL                    number increases on every change
 //! <dir>/inventory.json  every issued certificate       serial, purpose, expiry, revocation
 //! ```
+//!
+//! Two CAs, so that a DFSP can tell the hub from another DFSP: `ca.pem` issues DFSP client
+//! certificates (and server certificates) and is what the hub's FSPIOP listener trusts;
+//! `hub-callback-ca.pem` issues only the hub's own client certificate, and is the one CA a
+//! DFSP's inbound (callback) server should trust for client certificates. A DFSP certificate
+//! from `ca.pem` presented to another DFSP's inbound server then fails the handshake.
+//! Directories bootstrapped before the callback CA existed get it on
+//! [`PkiDir::open_or_bootstrap`] ([`PkiDir::ensure_callback_ca`]): the CA is created and the
+//! hub's client certificate re-issued from it; DFSP certificates are untouched.
 //!
 //! [`PkiDir::bootstrap`] creates all of this once; [`PkiDir::open`] only opens an existing
 //! directory and fails if there is none, so a hub configured with an external CA never
@@ -50,6 +62,10 @@ pub const CLIENT_CERT_FILE: &str = "client.pem";
 pub const CLIENT_KEY_FILE: &str = "client.key";
 /// CRL file name.
 pub const CRL_FILE: &str = "crl.pem";
+/// Hub callback CA certificate file name: the CA of the hub's client certificate only.
+pub const CALLBACK_CA_CERT_FILE: &str = "hub-callback-ca.pem";
+/// Hub callback CA private key file name.
+pub const CALLBACK_CA_KEY_FILE: &str = "hub-callback-ca.key";
 /// Inventory file name. Written last by bootstrap: its presence marks a complete directory.
 pub const INVENTORY_FILE: &str = "inventory.json";
 
@@ -80,6 +96,8 @@ pub enum Purpose {
     HubClient,
     /// A participant (DFSP) client certificate.
     Participant,
+    /// The hub callback CA: issues the hub's client certificate only.
+    HubCallbackCa,
 }
 
 /// One issued certificate as recorded in `inventory.json`.
@@ -150,6 +168,9 @@ pub struct PkiDir {
     root: PathBuf,
     ca: CertificateAuthority,
     inventory: Inventory,
+    /// The hub callback CA (absent in a directory from before it existed, until
+    /// [`PkiDir::ensure_callback_ca`]).
+    callback_ca: Option<CertificateAuthority>,
 }
 
 impl std::fmt::Debug for PkiDir {
@@ -210,10 +231,12 @@ impl PkiDir {
                 inventory.crl_number = inventory.crl_number.max(number);
             }
         }
+        let callback_ca = load_callback_ca(&root)?;
         Ok(Self {
             root,
             ca,
             inventory,
+            callback_ca,
         })
     }
 
@@ -245,6 +268,8 @@ impl PkiDir {
             CLIENT_CERT_FILE,
             CLIENT_KEY_FILE,
             CRL_FILE,
+            CALLBACK_CA_CERT_FILE,
+            CALLBACK_CA_KEY_FILE,
         ] {
             if exists(&root.join(file))? {
                 return Err(Error::PartiallyInitialized {
@@ -257,7 +282,9 @@ impl PkiDir {
         let ca = CertificateAuthority::create(&format!("{hub_name} Hub CA"), DEFAULT_CA_DAYS)?;
         let (dns, ips) = split_server_names(server_names, true)?;
         let server = ca.issue_server(&dns, &ips, DEFAULT_SERVER_DAYS)?;
-        let client = ca.issue_client(hub_name, DEFAULT_CLIENT_DAYS)?;
+        let callback_ca =
+            CertificateAuthority::create(&format!("{hub_name} Hub Callback CA"), DEFAULT_CA_DAYS)?;
+        let client = callback_ca.issue_client(hub_name, DEFAULT_CLIENT_DAYS)?;
         let crl = ca.crl_pem(&[], 1, CRL_NEXT_UPDATE_DAYS)?;
 
         let issued_at = now();
@@ -288,6 +315,7 @@ impl PkiDir {
                     false,
                     issued_at,
                 )?,
+                ca_entry_for(&callback_ca, Purpose::HubCallbackCa, issued_at),
             ],
         };
 
@@ -311,6 +339,16 @@ impl PkiDir {
         )?;
         write_new(&root.join(CRL_FILE), crl.as_bytes(), PUBLIC_MODE)?;
         write_new(
+            &root.join(CALLBACK_CA_KEY_FILE),
+            callback_ca.key_pem().as_bytes(),
+            KEY_MODE,
+        )?;
+        write_new(
+            &root.join(CALLBACK_CA_CERT_FILE),
+            callback_ca.cert_pem().as_bytes(),
+            PUBLIC_MODE,
+        )?;
+        write_new(
             &root.join(INVENTORY_FILE),
             &inventory_json(&inventory)?,
             PUBLIC_MODE,
@@ -321,6 +359,7 @@ impl PkiDir {
             root,
             ca,
             inventory,
+            callback_ca: Some(callback_ca),
         })
     }
 
@@ -334,10 +373,75 @@ impl PkiDir {
     ) -> Result<Self> {
         let path = path.as_ref();
         if exists(&path.join(INVENTORY_FILE))? {
-            Self::open(path)
+            let mut dir = Self::open(path)?;
+            dir.ensure_callback_ca()?;
+            Ok(dir)
         } else {
             Self::bootstrap(path, hub_name, server_names)
         }
+    }
+
+    /// Gives a directory from before the hub callback CA existed its callback CA, and makes
+    /// sure the hub's client certificate is issued by it (re-issuing `client.pem`/`client.key`
+    /// when it is not, e.g. still from `ca.pem`). Returns whether anything changed. Safe to
+    /// repeat after a crash at any point: each step is checked again on the next call.
+    pub fn ensure_callback_ca(&mut self) -> Result<bool> {
+        let mut changed = false;
+        if self.callback_ca.is_none() {
+            let callback_ca = CertificateAuthority::create(
+                &format!("{} Hub Callback CA", self.inventory.hub_name),
+                DEFAULT_CA_DAYS,
+            )?;
+            // Key first: the CA counts as present only once its certificate is there too.
+            write_atomic(
+                &self.root.join(CALLBACK_CA_KEY_FILE),
+                callback_ca.key_pem().as_bytes(),
+                KEY_MODE,
+            )?;
+            write_atomic(
+                &self.root.join(CALLBACK_CA_CERT_FILE),
+                callback_ca.cert_pem().as_bytes(),
+                PUBLIC_MODE,
+            )?;
+            let mut next = self.inventory.clone();
+            next.entries
+                .push(ca_entry_for(&callback_ca, Purpose::HubCallbackCa, now()));
+            self.save_inventory(&next)?;
+            self.inventory = next;
+            self.callback_ca = Some(callback_ca);
+            changed = true;
+        }
+        if let Some(callback_ca) = &self.callback_ca {
+            let serial = &callback_ca.info().serial_hex;
+            if !self
+                .inventory
+                .entries
+                .iter()
+                .any(|e| e.purpose == Purpose::HubCallbackCa && &e.serial_hex == serial)
+            {
+                // Its files were written but the inventory was not (a crash in between).
+                let mut next = self.inventory.clone();
+                next.entries
+                    .push(ca_entry_for(callback_ca, Purpose::HubCallbackCa, now()));
+                self.save_inventory(&next)?;
+                self.inventory = next;
+                changed = true;
+            }
+        }
+        let client_pem = match read_string(&self.client_cert_path()) {
+            Ok(pem) => Some(pem),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let from_callback_ca = match (&self.callback_ca, client_pem) {
+            (Some(callback_ca), Some(pem)) => callback_ca.verify_issued(&pem).is_ok(),
+            _ => false,
+        };
+        if !from_callback_ca {
+            self.rotate_hub_client(DEFAULT_CLIENT_DAYS)?;
+            changed = true;
+        }
+        Ok(changed)
     }
 
     /// Issues a participant client certificate (see [`CertificateAuthority::issue_client`])
@@ -386,11 +490,14 @@ impl PkiDir {
         })
     }
 
-    /// Replaces the hub's `client.pem`/`client.key` with a new certificate for the hub name
-    /// and records it. The old certificate is not revoked. `key_pem` of the result is `None`.
+    /// Replaces the hub's `client.pem`/`client.key` with a new certificate for the hub name,
+    /// issued by the hub callback CA (by the main CA in a directory that has none yet), and
+    /// records it. The old certificate is not revoked. `key_pem` of the result is `None`.
     pub fn rotate_hub_client(&mut self, days: u32) -> Result<IssuedCertificate> {
         let hub_name = self.inventory.hub_name.clone();
-        let issued = self.ca.issue_client(&hub_name, days)?;
+        // From the hub callback CA when there is one (see the module docs).
+        let issuer = self.callback_ca.as_ref().unwrap_or(&self.ca);
+        let issued = issuer.issue_client(&hub_name, days)?;
         self.record(&issued, Purpose::HubClient, Some(&hub_name), false)?;
         self.replace_pair(&issued, CLIENT_CERT_FILE, CLIENT_KEY_FILE)?;
         Ok(IssuedCertificate {
@@ -416,7 +523,7 @@ impl PkiDir {
             .iter_mut()
             .find(|e| e.serial_hex == serial)
             .ok_or_else(|| Error::UnknownSerial(serial.clone()))?;
-        if entry.purpose == Purpose::Ca {
+        if matches!(entry.purpose, Purpose::Ca | Purpose::HubCallbackCa) {
             return Err(Error::CannotRevokeCa(serial));
         }
         if entry.is_revoked() {
@@ -460,6 +567,17 @@ impl PkiDir {
     /// The CA.
     pub fn ca(&self) -> &CertificateAuthority {
         &self.ca
+    }
+
+    /// The hub callback CA, which issues only the hub's client certificate (`None` in a
+    /// directory from before it existed, until [`ensure_callback_ca`](Self::ensure_callback_ca)).
+    pub fn callback_ca(&self) -> Option<&CertificateAuthority> {
+        self.callback_ca.as_ref()
+    }
+
+    /// `hub-callback-ca.pem`: what a DFSP's inbound server trusts for client certificates.
+    pub fn callback_ca_cert_path(&self) -> PathBuf {
+        self.root.join(CALLBACK_CA_CERT_FILE)
     }
 
     /// The hub name given at bootstrap.
@@ -607,6 +725,42 @@ fn entry_for(
         revoked_at: None,
         revocation_reason: None,
     })
+}
+
+fn ca_entry_for(
+    ca: &CertificateAuthority,
+    purpose: Purpose,
+    issued_at: OffsetDateTime,
+) -> InventoryEntry {
+    let info = ca.info();
+    InventoryEntry {
+        serial_hex: info.serial_hex.clone(),
+        purpose,
+        participant: None,
+        subject_cn: info.subject_cn.clone(),
+        from_csr: false,
+        issued_at,
+        not_after: info.not_after,
+        fingerprint_sha256_hex: info.fingerprint_sha256_hex.clone(),
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+/// The hub callback CA, when both its files are there (a key without its certificate is what
+/// a crash in [`PkiDir::ensure_callback_ca`] leaves: it is made again).
+fn load_callback_ca(root: &Path) -> Result<Option<CertificateAuthority>> {
+    let (cert, key) = (
+        root.join(CALLBACK_CA_CERT_FILE),
+        root.join(CALLBACK_CA_KEY_FILE),
+    );
+    if !exists(&cert)? || !exists(&key)? {
+        return Ok(None);
+    }
+    Ok(Some(CertificateAuthority::from_pem(
+        &read_string(&cert)?,
+        &read_string(&key)?,
+    )?))
 }
 
 /// Splits server names into DNS names and IP addresses; with `local`, adds `localhost` and

@@ -235,7 +235,15 @@ fn bootstrap_creates_the_directory_with_private_keys_0600() {
     // Inventory: CA, server, hub client.
     let list = pki.list();
     let purposes: Vec<Purpose> = list.iter().map(|e| e.purpose).collect();
-    assert_eq!(purposes, [Purpose::Ca, Purpose::Server, Purpose::HubClient]);
+    assert_eq!(
+        purposes,
+        [
+            Purpose::Ca,
+            Purpose::Server,
+            Purpose::HubClient,
+            Purpose::HubCallbackCa
+        ]
+    );
     assert!(list.iter().all(|e| !e.is_revoked()));
     assert_eq!(list[2].participant.as_deref(), Some("hub"));
 
@@ -256,7 +264,26 @@ fn bootstrap_creates_the_directory_with_private_keys_0600() {
 
     // OpenSSL: server and client chain with the right purposes, CRL check passes, SANs.
     assert_openssl_ok(&root, &verify_args("server.pem", true, Some("sslserver")));
-    assert_openssl_ok(&root, &verify_args("client.pem", true, Some("sslclient")));
+    // The hub's client certificate comes from the hub callback CA, not from the CA of the
+    // DFSPs' certificates: a DFSP inbound server trusting the callback CA lets in the hub only.
+    assert_openssl_ok(
+        &root,
+        &[
+            "verify",
+            "-CAfile",
+            dir::CALLBACK_CA_CERT_FILE,
+            "-purpose",
+            "sslclient",
+            "client.pem",
+        ],
+    );
+    assert_openssl_fails(
+        &root,
+        &verify_args("client.pem", false, Some("sslclient")),
+        "unable to get local issuer certificate",
+    );
+    assert_eq!(mode(&pki.callback_ca_cert_path()), 0o644);
+    assert_eq!(mode(&root.join(dir::CALLBACK_CA_KEY_FILE)), 0o600);
     assert_openssl_fails(
         &root,
         &verify_args("server.pem", false, Some("sslclient")),
@@ -297,7 +324,7 @@ fn bootstrap_creates_the_directory_with_private_keys_0600() {
     let again = PkiDir::open_or_bootstrap(&root, "other", &[]).unwrap();
     assert_eq!(again.ca().info().fingerprint_sha256_hex, ca_fingerprint);
     assert_eq!(again.hub_name(), "hub");
-    assert_eq!(again.list().len(), 3);
+    assert_eq!(again.list().len(), 4);
     // Explicit bootstrap over an existing directory refuses.
     assert!(matches!(
         PkiDir::bootstrap(&root, "hub", &[]),
@@ -396,7 +423,7 @@ fn issued_client_certificates_chain_and_are_recorded() {
     drop(pki);
     let pki = PkiDir::open(tmp.path()).unwrap();
     assert_eq!(pki.find_serial(&issued.serial_hex), Some(&entry));
-    assert_eq!(pki.list().len(), 4);
+    assert_eq!(pki.list().len(), 5);
 }
 
 #[test]
@@ -709,7 +736,7 @@ fn server_issue_and_rotation() {
     assert_eq!(on_disk.serial_hex, client.serial_hex);
     assert_eq!(on_disk.subject_cn.as_deref(), Some("hub"));
     assert_eq!(mode(&pki.client_key_path()), 0o600);
-    assert_eq!(pki.list().len(), 6);
+    assert_eq!(pki.list().len(), 7);
 }
 
 #[test]
@@ -738,4 +765,82 @@ fn inspect_refuses_garbage_without_panicking() {
     // Inspecting a chain returns the first certificate.
     let chain = format!("{}{}", issued.cert_pem, ca.cert_pem());
     assert_eq!(inspect(&chain).unwrap().serial_hex, issued.serial_hex);
+}
+
+/// A PKI directory from before the hub callback CA (hub client certificate from `ca.pem`) gets
+/// the callback CA and a re-issued hub client certificate on `open_or_bootstrap`; DFSP
+/// certificates, the CA and the CRL are untouched, and a second open changes nothing.
+#[test]
+fn an_old_directory_gets_the_hub_callback_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("pki");
+    let mut pki = PkiDir::bootstrap(&root, "hub", &[]).unwrap();
+    let dfsp = pki.issue_client("dfsp1", 30).unwrap();
+    let ca_fingerprint = pki.ca().info().fingerprint_sha256_hex.clone();
+    drop(pki);
+    // Make it look like an old directory: no callback CA, hub client from the main CA.
+    fs::remove_file(root.join(dir::CALLBACK_CA_CERT_FILE)).unwrap();
+    fs::remove_file(root.join(dir::CALLBACK_CA_KEY_FILE)).unwrap();
+    let inventory_path = root.join(dir::INVENTORY_FILE);
+    let mut inventory: serde_json::Value =
+        serde_json::from_slice(&fs::read(&inventory_path).unwrap()).unwrap();
+    inventory["entries"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e["purpose"] != "hub-callback-ca");
+    fs::write(&inventory_path, serde_json::to_vec(&inventory).unwrap()).unwrap();
+    let mut old = PkiDir::open(&root).unwrap();
+    assert!(old.callback_ca().is_none(), "open alone creates nothing");
+    let client = old.rotate_hub_client(30).unwrap();
+    old.ca()
+        .verify_issued(&fs::read_to_string(old.client_cert_path()).unwrap())
+        .unwrap();
+    drop(old);
+
+    let migrated = PkiDir::open_or_bootstrap(&root, "hub", &[]).unwrap();
+    let callback_ca = migrated.callback_ca().expect("callback CA created");
+    assert_ne!(callback_ca.info().fingerprint_sha256_hex, ca_fingerprint);
+    assert_eq!(migrated.ca().info().fingerprint_sha256_hex, ca_fingerprint);
+    let on_disk = fs::read_to_string(migrated.client_cert_path()).unwrap();
+    callback_ca.verify_issued(&on_disk).unwrap();
+    assert!(migrated.ca().verify_issued(&on_disk).is_err());
+    assert_ne!(inspect(&on_disk).unwrap().serial_hex, client.serial_hex);
+    assert_eq!(mode(&migrated.client_key_path()), 0o600);
+    assert_eq!(mode(&root.join(dir::CALLBACK_CA_KEY_FILE)), 0o600);
+    assert_eq!(
+        fs::read_to_string(migrated.callback_ca_cert_path()).unwrap(),
+        callback_ca.cert_pem()
+    );
+    migrated.ca().verify_issued(&dfsp.cert_pem).unwrap();
+    let recorded = migrated
+        .list()
+        .iter()
+        .filter(|e| e.purpose == Purpose::HubCallbackCa)
+        .count();
+    assert_eq!(recorded, 1);
+    let entries = migrated.list().len();
+    let callback_fingerprint = callback_ca.info().fingerprint_sha256_hex.clone();
+    drop(migrated);
+
+    // Idempotent: opening again keeps the same callback CA and client certificate.
+    let mut again = PkiDir::open_or_bootstrap(&root, "hub", &[]).unwrap();
+    assert!(!again.ensure_callback_ca().unwrap());
+    assert_eq!(again.list().len(), entries);
+    assert_eq!(
+        again.callback_ca().unwrap().info().fingerprint_sha256_hex,
+        callback_fingerprint
+    );
+    assert_eq!(
+        fs::read_to_string(again.client_cert_path()).unwrap(),
+        on_disk
+    );
+
+    // A crash after the callback CA's key was written but before its certificate: made again.
+    drop(again);
+    fs::remove_file(root.join(dir::CALLBACK_CA_CERT_FILE)).unwrap();
+    let redone = PkiDir::open_or_bootstrap(&root, "hub", &[]).unwrap();
+    let new_ca = redone.callback_ca().unwrap();
+    new_ca
+        .verify_issued(&fs::read_to_string(redone.client_cert_path()).unwrap())
+        .unwrap();
 }
