@@ -10,7 +10,7 @@ use ledger::engine::{
     QuoteResponseCommand,
 };
 use ledger::mem::MemStore;
-use ledger::{AuditEntry, LedgerStore, LedgerTx, ManualClock, PartyRegistration, Quote};
+use ledger::{AuditEntry, LedgerStore, ManualClock, PartyRegistration, Quote};
 use rust_decimal::Decimal;
 use time::OffsetDateTime;
 
