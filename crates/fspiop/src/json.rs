@@ -115,7 +115,9 @@ pub fn find_duplicate_key(body: &[u8]) -> Option<DuplicateKey> {
                 if let Some(own) = keys.get_mut(start..) {
                     own.sort_unstable();
                     if let Some(pair) = own.windows(2).find(|pair| pair.first() == pair.get(1)) {
-                        let key = pair.first().map(|k| String::from_utf8_lossy(k).into_owned());
+                        let key = pair
+                            .first()
+                            .map(|k| String::from_utf8_lossy(k).into_owned());
                         return Some(DuplicateKey {
                             key: key.unwrap_or_default(),
                             pointer: pointer(&frames, &keys),
@@ -152,7 +154,10 @@ fn string_body(text: &[u8]) -> Option<(&[u8], bool, &[u8])> {
     let mut escaped = false;
     let mut at = 0usize;
     loop {
-        let offset = text.get(at..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        let offset = text
+            .get(at..)?
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')?;
         at = at.checked_add(offset)?;
         match text.get(at)? {
             b'"' => {
@@ -210,7 +215,11 @@ fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
                 rest = tail;
                 let high = u32::from(unit).checked_sub(0xD800)?;
                 let low = u32::from(low).checked_sub(0xDC00)?;
-                char::from_u32(high.checked_shl(10)?.checked_add(low)?.checked_add(0x1_0000)?)?
+                char::from_u32(
+                    high.checked_shl(10)?
+                        .checked_add(low)?
+                        .checked_add(0x1_0000)?,
+                )?
             }
             0xDC00..=0xDFFF => return None,
             other => char::from_u32(u32::from(other))?,
@@ -330,8 +339,8 @@ mod tests {
 
     #[test]
     fn the_error_names_the_key_and_the_object() {
-        let error = check_unique_keys(br#"{"amount":{"currency":"USD","currency":"EUR"}}"#)
-            .unwrap_err();
+        let error =
+            check_unique_keys(br#"{"amount":{"currency":"USD","currency":"EUR"}}"#).unwrap_err();
         assert_eq!(error.code, ErrorCode::MALFORMED_SYNTAX);
         assert_eq!(
             error.description,
@@ -340,7 +349,10 @@ mod tests {
         let long = format!(r#"{{"{0}":1,"{0}":2}}"#, "k\n".repeat(100));
         let error = check_unique_keys(long.as_bytes()).unwrap_err();
         assert!(error.description.chars().count() <= 128);
-        assert!(!error.description.contains('\n'), "control characters are escaped");
+        assert!(
+            !error.description.contains('\n'),
+            "control characters are escaped"
+        );
     }
 
     #[test]
@@ -348,7 +360,11 @@ mod tests {
         let depth = 100_000;
         let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         assert_eq!(duplicate(&text), None);
-        let text = format!("{}{{\"a\":1,\"a\":1}}{}", "[".repeat(depth), "]".repeat(depth));
+        let text = format!(
+            "{}{{\"a\":1,\"a\":1}}{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
         assert_eq!(duplicate(&text).map(|d| d.0), Some("a".to_string()));
     }
 

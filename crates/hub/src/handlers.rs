@@ -655,7 +655,9 @@ async fn quotes(state: &HubState, request: Accepted) -> Result<(), FspiopError> 
             };
             let outcome = state
                 .writer
-                .run(move |ledger, tx| Box::pin(async move { ledger.quote_error(tx, command).await }))
+                .run(move |ledger, tx| {
+                    Box::pin(async move { ledger.quote_error(tx, command).await })
+                })
                 .await
                 .map_err(store_failed)?;
             match outcome {
@@ -859,8 +861,15 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             },
         ) => {
             let destination = require_destination(&request)?;
-            check_party_answer(state, &request, &destination, &id_type, &identifier, &sub_id)
-                .await?;
+            check_party_answer(
+                state,
+                &request,
+                &destination,
+                &id_type,
+                &identifier,
+                &sub_id,
+            )
+            .await?;
             let endpoint = if sub_id.is_some() {
                 EndpointType::PartiesSubIdPut
             } else {
@@ -884,8 +893,15 @@ async fn parties(state: &HubState, request: Accepted) -> Result<(), FspiopError>
             },
         ) => {
             let destination = require_destination(&request)?;
-            check_party_answer(state, &request, &destination, &id_type, &identifier, &sub_id)
-                .await?;
+            check_party_answer(
+                state,
+                &request,
+                &destination,
+                &id_type,
+                &identifier,
+                &sub_id,
+            )
+            .await?;
             let endpoint = if sub_id.is_some() {
                 EndpointType::PartiesSubIdPutError
             } else {
@@ -951,7 +967,11 @@ async fn check_party_answer(
     let allowed = state
         .writer
         .read(move |ledger, tx| {
-            Box::pin(async move { ledger.party_answer_allowed(tx, &sender, &to, &t, &i, &s).await })
+            Box::pin(async move {
+                ledger
+                    .party_answer_allowed(tx, &sender, &to, &t, &i, &s)
+                    .await
+            })
         })
         .await
         .map_err(store_failed)?;
@@ -960,11 +980,8 @@ async fn check_party_answer(
     };
     state.metrics.security_refusal("oracle.answer_refused");
     let actor = request.source.clone();
-    let subject = ledger::engine::party_subject(
-        id_type,
-        identifier,
-        sub_id.as_deref().unwrap_or_default(),
-    );
+    let subject =
+        ledger::engine::party_subject(id_type, identifier, sub_id.as_deref().unwrap_or_default());
     let detail = json!({
         "method": request.method.as_str(),
         "requester": requester,

@@ -47,7 +47,10 @@ async fn evil(t: &TestHub) -> Simulator {
     .expect("evil simulator");
     let onboarding = Onboarding::new(EVIL, CURRENCY, CAP, "500", sim.base_url())
         .with_jws_public_key(key.verifying_key().to_pem());
-    t.admin.onboard(&onboarding).await.expect("evilfsp onboarded");
+    t.admin
+        .onboard(&onboarding)
+        .await
+        .expect("evilfsp onboarded");
     sim
 }
 
@@ -257,8 +260,13 @@ async fn an_answer_from_an_fsp_the_lookup_was_not_routed_to_is_refused() {
         .await
         .expect("hub reachable");
     assert_refused(&answer, 400, "3100", "answer from an FSP not asked");
-    assert!(answer.body.contains("payerfsp did not ask evilfsp"), "{}", answer.body);
-    let error = json!({"errorInformation": {"errorCode": "3204", "errorDescription": "Party not found"}});
+    assert!(
+        answer.body.contains("payerfsp did not ask evilfsp"),
+        "{}",
+        answer.body
+    );
+    let error =
+        json!({"errorInformation": {"errorCode": "3204", "errorDescription": "Party not found"}});
     let answer = evil
         .client()
         .send(
@@ -447,7 +455,13 @@ async fn a_quote_error_from_outside_the_quote_is_refused() {
     let error = json!({"errorInformation": {"errorCode": "5101", "errorDescription": "Payee rejected quote"}});
     let answer = evil
         .client()
-        .send(Method::Put, Resource::Quotes, &error_path, Some(PAYER), Some(&error))
+        .send(
+            Method::Put,
+            Resource::Quotes,
+            &error_path,
+            Some(PAYER),
+            Some(&error),
+        )
         .await
         .expect("hub reachable");
     assert_accepted(&answer, 200, "callback");
@@ -469,7 +483,13 @@ async fn a_quote_error_from_outside_the_quote_is_refused() {
     });
     let answer = evil
         .client()
-        .send(Method::Put, Resource::Quotes, &quote_path, Some(PAYER), Some(&forged))
+        .send(
+            Method::Put,
+            Resource::Quotes,
+            &quote_path,
+            Some(PAYER),
+            Some(&forged),
+        )
         .await
         .expect("hub reachable");
     assert_accepted(&answer, 200, "callback");
@@ -489,14 +509,22 @@ async fn a_quote_error_from_outside_the_quote_is_refused() {
     assert!(
         refusals
             .iter()
-            .all(|(actor, subject, outcome, _)| actor == EVIL && *subject == id && outcome == "denied")
+            .all(|(actor, subject, outcome, _)| actor == EVIL
+                && *subject == id
+                && outcome == "denied")
     );
 
     // The payee's own error is forwarded to the payer.
     let answer = t
         .payee
         .client()
-        .send(Method::Put, Resource::Quotes, &error_path, Some(PAYER), Some(&error))
+        .send(
+            Method::Put,
+            Resource::Quotes,
+            &error_path,
+            Some(PAYER),
+            Some(&error),
+        )
         .await
         .expect("hub reachable");
     assert_accepted(&answer, 200, "the payee's error");
@@ -524,7 +552,8 @@ async fn a_quote_error_for_an_unknown_quote_is_not_forwarded() {
         .await
         .expect("hub reachable");
     assert_accepted(&answer, 200, "callback");
-    t.hub_error(&t.payee, &format!("/quotes/{id}"), "3205").await;
+    t.hub_error(&t.payee, &format!("/quotes/{id}"), "3205")
+        .await;
     t.assert_none(&t.payer, "the error", |r| r.path.contains(&id))
         .await;
 }
@@ -571,11 +600,20 @@ async fn duplicate_json_keys_are_refused_at_the_gate() {
     for (crafted, key, place) in variants {
         assert!(serde_json::from_str::<Value>(&crafted).is_ok(), "{crafted}");
         let answer = t
-            .send_raw(&t.payer, Method::Post, "/transfers", &headers, Some(crafted.clone()))
+            .send_raw(
+                &t.payer,
+                Method::Post,
+                "/transfers",
+                &headers,
+                Some(crafted.clone()),
+            )
             .await;
         assert_refused(&answer, 400, "3101", &crafted);
         assert!(
-            answer.body.contains(&format!("duplicate key \\\"{key}\\\"")) && answer.body.contains(place),
+            answer
+                .body
+                .contains(&format!("duplicate key \\\"{key}\\\""))
+                && answer.body.contains(place),
             "{}",
             answer.body
         );
@@ -598,5 +636,6 @@ async fn duplicate_json_keys_are_refused_at_the_gate() {
         r.path.starts_with("/transfers") || r.path.starts_with("/participants/MSISDN/27700000666")
     })
     .await;
-    t.assert_positions_unchanged(&before, "duplicate keys").await;
+    t.assert_positions_unchanged(&before, "duplicate keys")
+        .await;
 }

@@ -818,8 +818,14 @@ impl Ledger {
             "payee": quote.payee,
             "reason": error.description,
         });
-        self.audit_denied(tx, source, "quote.answer_refused", &quote.id, detail.to_string())
-            .await
+        self.audit_denied(
+            tx,
+            source,
+            "quote.answer_refused",
+            &quote.id,
+            detail.to_string(),
+        )
+        .await
     }
 
     /// A destination must be an active participant with an active position account in the
@@ -1681,8 +1687,14 @@ impl Ledger {
             "reason": error.description,
         });
         let subject = party_subject(&party.id_type, &party.identifier, &party.sub_id);
-        self.audit_denied(tx, source, "oracle.claim_refused", &subject, detail.to_string())
-            .await
+        self.audit_denied(
+            tx,
+            source,
+            "oracle.claim_refused",
+            &subject,
+            detail.to_string(),
+        )
+        .await
     }
 
     /// Removes the sending FSP's registration of a party. Only the FSP that registered it can:
@@ -1703,10 +1715,17 @@ impl Ledger {
                 format!("{source} has no registration for {id_type}/{identifier}"),
             );
             if let Some(owner) = tx.party_owner(id_type, identifier, sub_id).await? {
-                let detail = serde_json::json!({"owner": owner.fsp_id, "reason": error.description});
+                let detail =
+                    serde_json::json!({"owner": owner.fsp_id, "reason": error.description});
                 let subject = party_subject(id_type, identifier, sub_id);
-                self.audit_denied(tx, source, "oracle.delete_refused", &subject, detail.to_string())
-                    .await?;
+                self.audit_denied(
+                    tx,
+                    source,
+                    "oracle.delete_refused",
+                    &subject,
+                    detail.to_string(),
+                )
+                .await?;
             }
             return Ok(Err(error));
         }

@@ -1272,7 +1272,9 @@ impl LedgerTx for MemTx {
         Ok(state
             .parties
             .iter()
-            .filter(|(_, p)| p.id_type == id_type && p.identifier == identifier && p.sub_id == sub_id)
+            .filter(|(_, p)| {
+                p.id_type == id_type && p.identifier == identifier && p.sub_id == sub_id
+            })
             .min_by_key(|(key, _)| state.party_registered.get(*key).copied().unwrap_or(0))
             .map(|(_, p)| p.clone()))
     }
@@ -1309,7 +1311,12 @@ impl LedgerTx for MemTx {
     }
 
     async fn purge_party_lookups(&mut self, now_ms: i64) -> Result<u64, StoreError> {
-        if !self.state.party_lookups.values().any(|l| l.expires_at_ms <= now_ms) {
+        if !self
+            .state
+            .party_lookups
+            .values()
+            .any(|l| l.expires_at_ms <= now_ms)
+        {
             return Ok(0);
         }
         let state = self.write()?;

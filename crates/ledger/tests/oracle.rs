@@ -66,7 +66,12 @@ impl Env {
             .unwrap()
     }
 
-    async fn route(&self, requester: &str, routed_to: &str, identifier: &str) -> Result<(), FspiopError> {
+    async fn route(
+        &self,
+        requester: &str,
+        routed_to: &str,
+        identifier: &str,
+    ) -> Result<(), FspiopError> {
         let mut tx = self.store.begin().await.unwrap();
         let outcome = self
             .ledger
@@ -77,7 +82,12 @@ impl Env {
         outcome
     }
 
-    async fn may_answer(&self, sender: &str, requester: &str, identifier: &str) -> Result<(), FspiopError> {
+    async fn may_answer(
+        &self,
+        sender: &str,
+        requester: &str,
+        identifier: &str,
+    ) -> Result<(), FspiopError> {
         let mut tx = self.store.read().await.unwrap();
         self.ledger
             .party_answer_allowed(&mut *tx, sender, requester, "MSISDN", identifier, "")
@@ -111,13 +121,19 @@ fn party(identifier: &str, fsp: &str, currency: &str) -> PartyRegistration {
 #[tokio::test]
 async fn a_claim_in_another_currency_or_none_is_refused_and_audited() {
     let env = Env::new(false);
-    env.register(OWNER, party("123", OWNER, "USD")).await.unwrap();
+    env.register(OWNER, party("123", OWNER, "USD"))
+        .await
+        .unwrap();
     for currency in ["", "EUR", "USD"] {
         let error = env
             .register(EVIL, party("123", EVIL, currency))
             .await
             .expect_err(currency);
-        assert_eq!(error.code, ErrorCode::ADD_PARTY_INFORMATION_ERROR, "{currency}");
+        assert_eq!(
+            error.code,
+            ErrorCode::ADD_PARTY_INFORMATION_ERROR,
+            "{currency}"
+        );
         assert!(
             error.description.contains("registered to payeefsp"),
             "{}",
@@ -136,10 +152,17 @@ async fn a_claim_in_another_currency_or_none_is_refused_and_audited() {
         assert_eq!(entry.actor, EVIL);
         assert_eq!(entry.subject, "MSISDN/123");
         assert_eq!(entry.outcome, "denied");
-        assert!(entry.detail.contains("\"owner\":\"payeefsp\""), "{}", entry.detail);
+        assert!(
+            entry.detail.contains("\"owner\":\"payeefsp\""),
+            "{}",
+            entry.detail
+        );
     }
     // Registering for someone else is a refused claim too.
-    let error = env.register(EVIL, party("456", OWNER, "")).await.unwrap_err();
+    let error = env
+        .register(EVIL, party("456", OWNER, ""))
+        .await
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::ADD_PARTY_INFORMATION_ERROR);
     assert_eq!(env.owner("456").await, None);
     assert_eq!(
@@ -155,7 +178,9 @@ async fn a_claim_in_another_currency_or_none_is_refused_and_audited() {
 #[tokio::test]
 async fn the_owner_keeps_control_and_only_it_can_delete() {
     let env = Env::new(false);
-    env.register(OWNER, party("123", OWNER, "USD")).await.unwrap();
+    env.register(OWNER, party("123", OWNER, "USD"))
+        .await
+        .unwrap();
     // Again, another currency, no currency: all the owner's.
     for currency in ["USD", "EUR", ""] {
         env.register(OWNER, party("123", OWNER, currency))
@@ -170,7 +195,10 @@ async fn the_owner_keeps_control_and_only_it_can_delete() {
         .iter()
         .find(|e| e.action == "oracle.delete_refused")
         .expect("audited");
-    assert_eq!((refusal.actor.as_str(), refusal.outcome.as_str()), (EVIL, "denied"));
+    assert_eq!(
+        (refusal.actor.as_str(), refusal.outcome.as_str()),
+        (EVIL, "denied")
+    );
     env.delete(OWNER, "123").await.unwrap();
     assert_eq!(env.owner("123").await, None);
     // Once free, anyone may register it.
@@ -191,10 +219,15 @@ async fn conflicting_old_rows_resolve_to_the_oldest_registration() {
     }
     assert_eq!(env.owner("123").await.as_deref(), Some(OWNER));
     assert_eq!(
-        env.register(EVIL, party("123", EVIL, "")).await.unwrap_err().code,
+        env.register(EVIL, party("123", EVIL, ""))
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::ADD_PARTY_INFORMATION_ERROR
     );
-    env.register(OWNER, party("123", OWNER, "EUR")).await.unwrap();
+    env.register(OWNER, party("123", OWNER, "EUR"))
+        .await
+        .unwrap();
     assert!(env.may_answer(EVIL, PAYER, "123").await.is_err());
     env.may_answer(OWNER, PAYER, "123").await.unwrap();
     // The owner takes the stale row back by registering its key.
@@ -210,7 +243,9 @@ async fn conflicting_old_rows_resolve_to_the_oldest_registration() {
 #[tokio::test]
 async fn per_currency_owners_when_the_scheme_allows_them() {
     let env = Env::new(true);
-    env.register(OWNER, party("123", OWNER, "USD")).await.unwrap();
+    env.register(OWNER, party("123", OWNER, "USD"))
+        .await
+        .unwrap();
     env.register(EVIL, party("123", EVIL, "EUR")).await.unwrap();
     // Same currency, or no currency (which means every currency), still conflict.
     for (source, currency) in [(EVIL, "USD"), (EVIL, ""), (OWNER, "EUR")] {
@@ -233,7 +268,9 @@ async fn per_currency_owners_when_the_scheme_allows_them() {
 #[tokio::test]
 async fn only_the_routed_fsp_may_answer_a_lookup() {
     let env = Env::new(false);
-    env.register(OWNER, party("123", OWNER, "USD")).await.unwrap();
+    env.register(OWNER, party("123", OWNER, "USD"))
+        .await
+        .unwrap();
     env.may_answer(OWNER, PAYER, "123").await.unwrap();
     env.may_answer("PAYEEFSP", PAYER, "123").await.unwrap();
     let error = env.may_answer(EVIL, PAYER, "123").await.unwrap_err();
@@ -330,8 +367,14 @@ async fn quote_error(env: &Env, id: &str, source: &str, destination: &str) -> Qu
 async fn only_the_quote_parties_may_send_its_error() {
     let env = Env::new(false);
     with_quote(&env).await;
-    assert_eq!(quote_error(&env, "q1", OWNER, PAYER).await, QuoteOutcome::Forward);
-    assert_eq!(quote_error(&env, "q1", PAYER, OWNER).await, QuoteOutcome::Forward);
+    assert_eq!(
+        quote_error(&env, "q1", OWNER, PAYER).await,
+        QuoteOutcome::Forward
+    );
+    assert_eq!(
+        quote_error(&env, "q1", PAYER, OWNER).await,
+        QuoteOutcome::Forward
+    );
     for (source, destination) in [(EVIL, PAYER), (EVIL, OWNER), (OWNER, EVIL), (PAYER, PAYER)] {
         let QuoteOutcome::Refused(error) = quote_error(&env, "q1", source, destination).await
         else {
@@ -349,7 +392,11 @@ async fn only_the_quote_parties_may_send_its_error() {
         .filter(|e| e.action == "quote.answer_refused")
         .collect();
     assert_eq!(refusals.len(), 4);
-    assert!(refusals.iter().all(|e| e.subject == "q1" && e.outcome == "denied"));
+    assert!(
+        refusals
+            .iter()
+            .all(|e| e.subject == "q1" && e.outcome == "denied")
+    );
     assert_eq!(refusals.iter().filter(|e| e.actor == EVIL).count(), 2);
 }
 
@@ -377,7 +424,9 @@ async fn a_quote_answer_from_a_non_payee_is_refused_and_audited() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    assert!(matches!(outcome, QuoteOutcome::Refused(ref e) if e.code == ErrorCode::GENERIC_VALIDATION_ERROR));
+    assert!(
+        matches!(outcome, QuoteOutcome::Refused(ref e) if e.code == ErrorCode::GENERIC_VALIDATION_ERROR)
+    );
     let audit = env.audit().await;
     assert!(
         audit

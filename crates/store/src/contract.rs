@@ -1251,7 +1251,10 @@ pub async fn parties_owner_and_lookups(store: &dyn LedgerStore) {
     );
     tx.commit().await.unwrap();
     let mut tx = begin(store).await;
-    assert_eq!(tx.delete_party("MSISDN", "123", "", "late").await.unwrap(), 1);
+    assert_eq!(
+        tx.delete_party("MSISDN", "123", "", "late").await.unwrap(),
+        1
+    );
     assert_eq!(
         tx.party_owner("MSISDN", "123", "").await.unwrap(),
         Some(third.clone())
@@ -1287,11 +1290,19 @@ pub async fn parties_owner_and_lookups(store: &dyn LedgerStore) {
             .unwrap(),
         None
     );
-    tx.put_party_lookup(&lookup("payer", "payee", 1_000)).await.unwrap();
-    tx.put_party_lookup(&lookup("payer", "other", 2_000)).await.unwrap();
-    tx.put_party_lookup(&lookup("someone", "payee", 3_000)).await.unwrap();
+    tx.put_party_lookup(&lookup("payer", "payee", 1_000))
+        .await
+        .unwrap();
+    tx.put_party_lookup(&lookup("payer", "other", 2_000))
+        .await
+        .unwrap();
+    tx.put_party_lookup(&lookup("someone", "payee", 3_000))
+        .await
+        .unwrap();
     // A second put refreshes the expiry, it adds no row.
-    tx.put_party_lookup(&lookup("payer", "payee", 5_000)).await.unwrap();
+    tx.put_party_lookup(&lookup("payer", "payee", 5_000))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = begin(store).await;
     assert_eq!(
@@ -1307,11 +1318,19 @@ pub async fn parties_owner_and_lookups(store: &dyn LedgerStore) {
         ("IBAN", "999", "", "payer", "payee"),
         ("MSISDN", "999", "", "PAYER", "payee"),
     ] {
-        assert_eq!(tx.party_lookup(t, i, s, r, d).await.unwrap(), None, "{t} {i} {s} {r} {d}");
+        assert_eq!(
+            tx.party_lookup(t, i, s, r, d).await.unwrap(),
+            None,
+            "{t} {i} {s} {r} {d}"
+        );
     }
     assert_eq!(tx.count_party_lookups("payer").await.unwrap(), 2);
     assert_eq!(tx.count_party_lookups("nobody").await.unwrap(), 0);
-    assert_eq!(tx.purge_party_lookups(2_000).await.unwrap(), 1, "expiry 2000 <= now");
+    assert_eq!(
+        tx.purge_party_lookups(2_000).await.unwrap(),
+        1,
+        "expiry 2000 <= now"
+    );
     assert_eq!(tx.count_party_lookups("payer").await.unwrap(), 1);
     assert_eq!(tx.purge_party_lookups(2_000).await.unwrap(), 0);
     tx.commit().await.unwrap();

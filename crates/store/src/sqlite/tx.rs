@@ -8,8 +8,8 @@ use ledger::{AuditAction, AuditFilter};
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
-    Operator, Participant, ParticipantTls, PartyLookup, PartyRegistration, Quote, SessionRecord, Setting,
-    StoreError, Transfer,
+    Operator, Participant, ParticipantTls, PartyLookup, PartyRegistration, Quote, SessionRecord,
+    Setting, StoreError, Transfer,
 };
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
@@ -1774,7 +1774,10 @@ impl LedgerTx for SqliteTx {
         .await
         .map_err(|e| {
             map_err(e, || {
-                format!("write party lookup {}/{}", lookup.id_type, lookup.identifier)
+                format!(
+                    "write party lookup {}/{}",
+                    lookup.id_type, lookup.identifier
+                )
             })
         })?;
         Ok(())
