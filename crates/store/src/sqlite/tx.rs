@@ -4,13 +4,13 @@
 //! from its statement cache; rows are decoded by column index.
 
 use async_trait::async_trait;
-use ledger::{AuditAction, AuditFilter};
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
     Operator, Participant, ParticipantTls, PartyRegistration, Quote, SessionRecord, Setting,
     StoreError, Transfer,
 };
+use ledger::{AuditAction, AuditFilter};
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
 use sqlx::{Sqlite, Transaction};
