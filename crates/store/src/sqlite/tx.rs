@@ -1719,17 +1719,16 @@ impl LedgerTx for SqliteTx {
                 sql.push_str(" AND action = ?");
                 binds.push(Bind::Text(action));
             }
-            Some(AuditAction::Prefix(prefix)) => {
-                // A range on the index: prefix <= action < the next string after the prefix.
-                if !prefix.is_empty() {
-                    sql.push_str(" AND action >= ?");
-                    binds.push(Bind::Text(prefix));
-                    if let Some(upper) = ledger::store::prefix_upper_bound(prefix) {
-                        sql.push_str(" AND action < ?");
-                        binds.push(Bind::Owned(upper));
-                    }
+            // A range on the index: prefix <= action < the next string after the prefix.
+            Some(AuditAction::Prefix(prefix)) if !prefix.is_empty() => {
+                sql.push_str(" AND action >= ?");
+                binds.push(Bind::Text(prefix));
+                if let Some(upper) = ledger::store::prefix_upper_bound(prefix) {
+                    sql.push_str(" AND action < ?");
+                    binds.push(Bind::Owned(upper));
                 }
             }
+            Some(AuditAction::Prefix(_)) => {}
         }
         if let Some(subject) = &filter.subject {
             sql.push_str(" AND subject = ?");
