@@ -88,7 +88,8 @@ fn fspiop_request(path: &str, source: &str) -> Vec<u8> {
 fn control_characters_from_peers_never_reach_the_log_raw() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut child, fspiop, admin) = start(dir.path());
-    let injected = "%0D%0A2030-01-01T00:00:00Z%20INFO%20FORGED%20line%1B%5B2J%1B%5D0;owned%07%C2%9B%E2%80%AE";
+    let injected =
+        "%0D%0A2030-01-01T00:00:00Z%20INFO%20FORGED%20line%1B%5B2J%1B%5D0;owned%07%C2%9B%E2%80%AE";
     let paths = [
         format!("/parties/MSISDN/{injected}"),
         format!("/parties/MSISDN/1/{injected}"),
@@ -131,7 +132,10 @@ fn control_characters_from_peers_never_reach_the_log_raw() {
         .expect("read the log");
     child.wait().expect("hub stopped");
     let text = String::from_utf8_lossy(&log);
-    assert!(text.contains("request refused"), "the requests were logged:\n{text}");
+    assert!(
+        text.contains("request refused"),
+        "the requests were logged:\n{text}"
+    );
     assert!(
         text.contains("FORGED"),
         "the injected text is in the log, escaped:\n{text}"
@@ -191,7 +195,10 @@ async fn the_hub_binary_refuses_a_tampered_audit_log() {
     drop(db);
     let (ok, out) = run_until_exit(&mut hub_command(dir.path(), "127.0.0.1:0"));
     assert!(!ok, "started on a tampered log:\n{out}");
-    assert!(out.contains("the audit log is broken: seq 1: edited"), "{out}");
+    assert!(
+        out.contains("the audit log is broken: seq 1: edited"),
+        "{out}"
+    );
     assert!(out.contains("--allow-broken-audit"), "{out}");
 }
 

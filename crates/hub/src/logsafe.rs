@@ -48,9 +48,7 @@ pub fn escape_into(out: &mut dyn fmt::Write, text: &str) -> fmt::Result {
             '\n' => out.write_str("\\n")?,
             '\r' => out.write_str("\\r")?,
             '\t' => out.write_str("\\t")?,
-            c if needs_escape(c) && u32::from(c) < 0x100 => {
-                write!(out, "\\x{:02x}", u32::from(c))?
-            }
+            c if needs_escape(c) && u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c))?,
             c if needs_escape(c) => write!(out, "\\u{{{:04x}}}", u32::from(c))?,
             c => out.write_char(c)?,
         }

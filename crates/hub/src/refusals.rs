@@ -178,8 +178,9 @@ impl RefusalAudit {
                 outcome: "denied".into(),
                 ..Default::default()
             };
-            self.writer
-                .submit_detached(move |_, tx| Box::pin(async move { tx.append_audit(&entry).await }));
+            self.writer.submit_detached(move |_, tx| {
+                Box::pin(async move { tx.append_audit(&entry).await })
+            });
         }
     }
 
@@ -213,23 +214,25 @@ impl RefusalAudit {
                 ..Default::default()
             })
             .collect();
-        entries.extend(overflow.into_iter().map(|(action, bucket)| AuditEntry {
-            at_ms: now,
-            actor: UNAUTHENTICATED.into(),
-            action: action.to_owned(),
-            subject: String::new(),
-            detail: json!({
-                "summary": true,
-                "overflow": true,
-                "count": bucket.repeated,
-                "total": bucket.repeated,
-                "firstAtMs": bucket.first_ms,
-                "lastAtMs": bucket.last_ms,
-                "trackedSources": self.capacity,
-            })
-            .to_string(),
-            outcome: "denied".into(),
-            ..Default::default()
+        entries.extend(overflow.into_iter().map(|(action, bucket)| {
+            AuditEntry {
+                at_ms: now,
+                actor: UNAUTHENTICATED.into(),
+                action: action.to_owned(),
+                subject: String::new(),
+                detail: json!({
+                    "summary": true,
+                    "overflow": true,
+                    "count": bucket.repeated,
+                    "total": bucket.repeated,
+                    "firstAtMs": bucket.first_ms,
+                    "lastAtMs": bucket.last_ms,
+                    "trackedSources": self.capacity,
+                })
+                .to_string(),
+                outcome: "denied".into(),
+                ..Default::default()
+            }
         }));
         entries.sort_by(|a, b| a.action.cmp(&b.action).then(a.detail.cmp(&b.detail)));
         entries
@@ -267,7 +270,8 @@ impl RefusalAudit {
         tokio::spawn(async move {
             let period = interval.max(Duration::from_millis(10));
             let now = tokio::time::Instant::now();
-            let mut ticks = tokio::time::interval_at(now.checked_add(period).unwrap_or(now), period);
+            let mut ticks =
+                tokio::time::interval_at(now.checked_add(period).unwrap_or(now), period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
@@ -315,10 +319,7 @@ mod tests {
 
     /// Waits until the writer committed what was submitted so far.
     async fn settle(writer: &LedgerWriter) {
-        writer
-            .run(|_, _| Box::pin(async { Ok(()) }))
-            .await
-            .unwrap();
+        writer.run(|_, _| Box::pin(async { Ok(()) })).await.unwrap();
     }
 
     #[tokio::test]
@@ -343,7 +344,11 @@ mod tests {
         );
         audit.flush().await;
         let all = entries(&store).await;
-        assert_eq!(all.len(), 2 * full + 2, "one summary, for the kind beyond the limit");
+        assert_eq!(
+            all.len(),
+            2 * full + 2,
+            "one summary, for the kind beyond the limit"
+        );
         let summary = detail(&all[2 * full + 1]);
         assert_eq!(summary["summary"], true);
         assert_eq!(summary["count"], 500 - AUDITED_IN_FULL);
@@ -392,7 +397,11 @@ mod tests {
             .expect("overflow summary");
         assert_eq!(overflow["count"], 30);
         assert_eq!(overflow["trackedSources"], CAP);
-        assert!(summaries.iter().any(|d| d["source"] == "10.0.0.0" && d["count"] == 1));
+        assert!(
+            summaries
+                .iter()
+                .any(|d| d["source"] == "10.0.0.0" && d["count"] == 1)
+        );
     }
 
     #[tokio::test]

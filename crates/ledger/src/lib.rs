@@ -21,6 +21,6 @@ pub mod terms;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
-pub use store::{LedgerStore, LedgerTx, StoreError};
 pub use store::{AuditAction, AuditFilter};
+pub use store::{LedgerStore, LedgerTx, StoreError};
 pub use terms::IlpPolicy;

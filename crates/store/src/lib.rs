@@ -8,10 +8,10 @@
 pub mod contract;
 mod sqlite;
 
+pub use sqlite::DATABASE_FILE_MODE;
 pub use sqlite::{
     BUSY_TIMEOUT, MIGRATIONS, READERS, SqlitePragmas, SqliteStore, WRITER_ACQUIRE_TIMEOUT,
 };
-pub use sqlite::DATABASE_FILE_MODE;
 
 /// Generates one `#[tokio::test]` per [`contract`] function for a backend.
 ///

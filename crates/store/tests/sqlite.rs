@@ -1253,7 +1253,8 @@ async fn database_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.db");
     let companions = |path: &Path| {
-        ["", "-wal", "-shm"].map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", path.display())))
+        ["", "-wal", "-shm"]
+            .map(|suffix| std::path::PathBuf::from(format!("{}{suffix}", path.display())))
     };
     for round in 0..2 {
         let store = SqliteStore::open(&path).await.unwrap();
@@ -1284,7 +1285,10 @@ async fn audit_filters_use_indexes() {
         .unwrap();
     for (condition, index) in [
         ("action = 'request.approve'", "audit_action"),
-        ("action >= 'request.' AND action < 'request/'", "audit_action"),
+        (
+            "action >= 'request.' AND action < 'request/'",
+            "audit_action",
+        ),
         ("actor = 'alice'", "audit_actor"),
         ("subject = 'payerfsp'", "audit_subject"),
         ("at_ms >= 1 AND at_ms < 2", "audit_at"),

@@ -263,8 +263,7 @@ fn restrict_file_modes(path: &Path) -> Result<(), StoreError> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(failed(&file, e)),
             };
-            if metadata.is_file() && metadata.permissions().mode() & 0o777 != DATABASE_FILE_MODE
-            {
+            if metadata.is_file() && metadata.permissions().mode() & 0o777 != DATABASE_FILE_MODE {
                 std::fs::set_permissions(
                     &file,
                     std::fs::Permissions::from_mode(DATABASE_FILE_MODE),

@@ -4,13 +4,13 @@
 //! from its statement cache; rows are decoded by column index.
 
 use async_trait::async_trait;
-use ledger::{AuditAction, AuditFilter};
 use ledger::{
     Account, AccountType, ApiTokenRecord, ApprovalRecord, ApprovalVote, AuditEntry, CustomRole,
     Delivery, Endpoint, Evidence, FundsTransfer, JournalEntry, JwsKey, LedgerTx, Limit, NewAccount,
     Operator, Participant, ParticipantTls, PartyLookup, PartyRegistration, Quote, SessionRecord,
     Setting, StoreError, Transfer,
 };
+use ledger::{AuditAction, AuditFilter};
 use rust_decimal::Decimal;
 use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
 use sqlx::{Sqlite, Transaction};
@@ -1860,17 +1860,16 @@ impl LedgerTx for SqliteTx {
                 sql.push_str(" AND action = ?");
                 binds.push(Bind::Text(action));
             }
-            Some(AuditAction::Prefix(prefix)) => {
-                // A range on the index: prefix <= action < the next string after the prefix.
-                if !prefix.is_empty() {
-                    sql.push_str(" AND action >= ?");
-                    binds.push(Bind::Text(prefix));
-                    if let Some(upper) = ledger::store::prefix_upper_bound(prefix) {
-                        sql.push_str(" AND action < ?");
-                        binds.push(Bind::Owned(upper));
-                    }
+            // A range on the index: prefix <= action < the next string after the prefix.
+            Some(AuditAction::Prefix(prefix)) if !prefix.is_empty() => {
+                sql.push_str(" AND action >= ?");
+                binds.push(Bind::Text(prefix));
+                if let Some(upper) = ledger::store::prefix_upper_bound(prefix) {
+                    sql.push_str(" AND action < ?");
+                    binds.push(Bind::Owned(upper));
                 }
             }
+            Some(AuditAction::Prefix(_)) => {}
         }
         if let Some(subject) = &filter.subject {
             sql.push_str(" AND subject = ?");
