@@ -133,7 +133,11 @@ async fn a_tls_handshake_flood_writes_a_summary_not_a_row_each() {
         rows <= most,
         "{rows} audit rows for {FLOOD} refusals from one address"
     );
-    assert!(entries.len() - before <= most, "{} new rows", entries.len() - before);
+    assert!(
+        entries.len() - before <= most,
+        "{} new rows",
+        entries.len() - before
+    );
     let summary = entries
         .iter()
         .find(|e| e.action == "tls.refused" && e.detail.contains("\"summary\":true"))
@@ -164,10 +168,7 @@ async fn unauthenticated_admin_and_fspiop_floods_are_counted_not_written() {
     let running = hub::start(config, store.clone()).await.expect("hub");
     let http = reqwest::Client::new();
     let admin = format!("http://{}/participants", running.admin_addr);
-    let fspiop = format!(
-        "http://{}/parties/MSISDN/27713803912",
-        running.fspiop_addr
-    );
+    let fspiop = format!("http://{}/parties/MSISDN/27713803912", running.fspiop_addr);
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     let began = std::time::Instant::now();
     for _ in 0..FLOOD {
@@ -176,7 +177,10 @@ async fn unauthenticated_admin_and_fspiop_floods_are_counted_not_written() {
         // Speaking as the hub: refused and audited as fspiop.source_refused.
         let reply = http
             .get(&fspiop)
-            .header("accept", "application/vnd.interoperability.parties+json;version=1.1")
+            .header(
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1.1",
+            )
             .header(
                 "content-type",
                 "application/vnd.interoperability.parties+json;version=1.1",
@@ -199,8 +203,16 @@ async fn unauthenticated_admin_and_fspiop_floods_are_counted_not_written() {
         let admin = refusals_counted(&entries, "admin.unauthenticated");
         let source = refusals_counted(&entries, "fspiop.source_refused");
         if admin.1 == FLOOD && source.1 == FLOOD {
-            assert!(admin.0 <= most, "{} admin rows in {intervals} intervals", admin.0);
-            assert!(source.0 <= most, "{} FSPIOP rows in {intervals} intervals", source.0);
+            assert!(
+                admin.0 <= most,
+                "{} admin rows in {intervals} intervals",
+                admin.0
+            );
+            assert!(
+                source.0 <= most,
+                "{} FSPIOP rows in {intervals} intervals",
+                source.0
+            );
             break;
         }
         assert!(
@@ -392,11 +404,17 @@ async fn a_tampered_audit_log_stops_the_hub_from_starting() {
     assert!(error.contains("audit log is broken"), "{error}");
     assert!(error.contains("seq 1: edited"), "{error}");
     assert!(error.contains("ferroloop audit verify"), "{error}");
-    assert_eq!(all_audit(store.as_ref()).await.len(), entries.len(), "nothing written");
+    assert_eq!(
+        all_audit(store.as_ref()).await.len(),
+        entries.len(),
+        "nothing written"
+    );
 
     let mut config = config(dir.path());
     config.allow_broken_audit = true;
-    let running = hub::start(config, store.clone()).await.expect("starts with the override");
+    let running = hub::start(config, store.clone())
+        .await
+        .expect("starts with the override");
     running.shutdown().await;
     let after = all_audit(store.as_ref()).await;
     let accepted = after
